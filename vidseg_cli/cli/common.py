@@ -1,0 +1,226 @@
+"""What every stage's command shares: output naming, skip/overwrite, the batch runner with
+DESIGN.md's exit codes, one-line errors, progress bars and JSON summaries.
+
+Exit codes: 0 all done (warnings allowed); 1 some inputs failed, the rest done; 2 bad
+usage or a single bad input. Errors read `vidseg STAGE: error: <file>: <problem>`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vidseg_cli.errors import InputError
+
+__all__ = ["InputError", "fail", "finish", "resolve_outputs", "run_batch", "warn"]
+
+
+def err_line(stage: str, message: str) -> str:
+    return f"vidseg {stage}: error: {message}"
+
+
+def fail(stage: str, message: str, code: int = 2) -> None:
+    """Print one error line and exit."""
+    click.echo(err_line(stage, message), err=True)
+    sys.exit(code)
+
+
+def warn(stage: str, message: str) -> None:
+    click.echo(f"vidseg {stage}: warning: {message}", err=True)
+
+
+def notice(stage: str, message: str, quiet: bool = False) -> None:
+    if not quiet:
+        click.echo(f"vidseg {stage}: {message}", err=True)
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from vidseg_cli.store.base import StoreError
+
+    return (InputError, StoreError)
+
+
+def resolve_outputs(
+    stage: str, inputs: Sequence[str], out: str, kind: str, ids: Sequence[str] | None = None
+) -> list[Path]:
+    """Map inputs to output paths: OUT is a file for one input (unless it is a folder or has
+    no .h5 suffix) and a folder for many; checks that the folder is writable."""
+    from vidseg_cli.store import output_name, video_id_of
+
+    ids = list(ids) if ids is not None else [video_id_of(i) for i in inputs]
+    o = Path(out)
+    single_file = len(inputs) == 1 and not o.is_dir() and o.suffix in (".h5", ".hdf5")
+    folder = o.parent if single_file else o
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(stage, f"{folder}: cannot create output folder ({e.strerror})")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        fail(stage, f"{folder}: output folder is not writable")
+    if single_file:
+        return [o]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        fail(stage, f"several inputs share the video id(s) {', '.join(dup)}; outputs would collide")
+    return [folder / output_name(v, kind) for v in ids]
+
+
+@dataclass
+class BatchResult:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    results: list[Any] = field(default_factory=list)
+
+
+def _run_one(fn: Callable[..., Any], item: Any) -> tuple[str, Any]:
+    """Run one unit of work, turning known errors into ('error', line)."""
+    try:
+        return "ok", fn(item)
+    except _known_errors() as e:
+        return "error", str(e)
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # unexpected: still one line, with the traceback on request
+        if os.environ.get("VIDSEG_DEBUG"):
+            traceback.print_exc()
+        return "error", f"{getattr(item, 'name', item)}: {e.__class__.__name__}: {e}"
+
+
+@contextmanager
+def progress_bar(total: int, description: str, quiet: bool = False) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr when it is a terminal; a no-op otherwise."""
+    if quiet or not sys.stderr.isatty() or total <= 0:
+        yield lambda n=1: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as prog:
+        task = prog.add_task(description, total=total)
+        yield lambda n=1: prog.advance(task, n)
+
+
+def run_batch(
+    stage: str,
+    items: Sequence[tuple[str, Path]],
+    fn: Callable[[tuple[str, Path]], Any],
+    *,
+    overwrite: bool,
+    jobs: int = 1,
+    quiet: bool = False,
+    describe: str = "videos",
+) -> BatchResult:
+    """Run `fn((input, output))` over items, skipping existing outputs unless overwrite.
+
+    Each failure prints its one line as it happens; the rest of the batch goes on.
+    """
+    res = BatchResult()
+    todo = []
+    for inp, outp in items:
+        if outp.exists() and not overwrite:
+            notice(stage, f"{outp}: exists, skipped (use --overwrite to redo)", quiet)
+            res.skipped.append(str(outp))
+        else:
+            todo.append((inp, outp))
+
+    def record(item: tuple[str, Path], status: str, value: Any) -> None:
+        if status == "ok":
+            res.done.append(str(item[1]))
+            res.results.append(value)
+        else:
+            click.echo(err_line(stage, value), err=True)
+            res.failed.append((item[0], value))
+
+    with progress_bar(len(todo), f"{stage} ({describe})", quiet) as advance:
+        if jobs > 1 and len(todo) > 1:
+            from joblib import Parallel, delayed
+
+            par = Parallel(n_jobs=min(jobs, len(todo)), return_as="generator")
+            outs = par(delayed(_run_one)(fn, it) for it in todo)
+            for it, (status, value) in zip(todo, outs):
+                record(it, status, value)
+                advance(1)
+        else:
+            for it in todo:
+                status, value = _run_one(fn, it)
+                record(it, status, value)
+                advance(1)
+    return res
+
+
+def finish(stage: str, res: BatchResult, n_inputs: int, json_out: str | None = None,
+           summary: dict | None = None, quiet: bool = False) -> None:
+    """Print the batch summary, write --json, and exit with DESIGN.md's code."""
+    payload = {
+        "stage": stage,
+        "done": res.done,
+        "skipped": res.skipped,
+        "failed": [{"input": i, "error": e} for i, e in res.failed],
+        **(summary or {}),
+    }
+    if json_out:
+        text = json.dumps(payload, indent=2, default=str)
+        if json_out == "-":
+            click.echo(text)
+        else:
+            Path(json_out).write_text(text + "\n")
+    if res.failed:
+        if n_inputs > 1:
+            click.echo(
+                f"vidseg {stage}: {len(res.failed)} of {n_inputs} inputs failed "
+                f"({len(res.done)} done, {len(res.skipped)} skipped):",
+                err=True,
+            )
+            for inp, _ in res.failed:
+                click.echo(f"  {inp}", err=True)
+            sys.exit(1)
+        sys.exit(2)
+    notice(stage, f"{len(res.done)} written, {len(res.skipped)} skipped", quiet)
+
+
+# Options every stage shares, as decorators.
+def overwrite_option(f: Callable) -> Callable:
+    return click.option("--overwrite", is_flag=True, help="Redo outputs that already exist.")(f)
+
+
+def jobs_option(f: Callable) -> Callable:
+    return click.option(
+        "--jobs", "-j", type=click.IntRange(1), default=1, show_default=True,
+        help="Parallel workers (joblib) over inputs.",
+    )(f)
+
+
+def quiet_option(f: Callable) -> Callable:
+    return click.option("--quiet", "-q", is_flag=True, help="No progress bars or notices.")(f)
+
+
+def json_option(f: Callable) -> Callable:
+    return click.option(
+        "--json", "json_out", metavar="FILE", default=None,
+        help="Write a machine-readable summary to FILE ('-' for stdout).",
+    )(f)

@@ -1,0 +1,240 @@
+"""Generic validated reading and atomic writing of any kind; the streaming frames writer."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import h5py
+import numpy as np
+
+from vidseg_cli.store.base import (
+    StoreError,
+    atomic_h5,
+    check_shapes,
+    open_checked,
+    provenance_attrs,
+    set_attrs,
+)
+from vidseg_cli.store.kinds import KINDS
+
+# Small kinds get gzip (size matters more than speed); big per-frame arrays get lzf,
+# which compresses at several hundred MB/s so writing never dominates decoding.
+FAST_CODEC = "lzf"
+
+
+@dataclass
+class Record:
+    """A validated file: its root attributes and its datasets.
+
+    From `read()` the datasets are numpy arrays; from `open_record()` they are lazy
+    h5py datasets, valid while the context is open (slice them to read).
+    """
+
+    path: str
+    kind: str
+    attrs: dict[str, Any]
+    arrays: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.arrays[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.arrays
+
+    @property
+    def video_id(self) -> str:
+        return self.attrs["video_id"]
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.attrs["num_frames"])
+
+    @property
+    def fps(self) -> float:
+        return float(self.attrs["fps"])
+
+    @property
+    def uid(self) -> str:
+        return self.attrs["uid"]
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.attrs.get("class_names")
+
+
+@contextlib.contextmanager
+def open_record(path: str | os.PathLike, kind: str | None = None) -> Iterator[Record]:
+    """Validate and open lazily; datasets are h5py.Dataset objects."""
+    with open_checked(path, kind) as (f, attrs):
+        arrays = {k: v for k, v in f.items() if isinstance(v, h5py.Dataset)}
+        yield Record(str(path), attrs["vidseg_kind"], attrs, arrays)
+
+
+def read(
+    path: str | os.PathLike, kind: str | None = None, datasets: Sequence[str] | None = None
+) -> Record:
+    """Validate and load a file (all datasets, or only `datasets`) into memory."""
+    with open_record(path, kind) as rec:
+        names = list(rec.arrays) if datasets is None else list(datasets)
+        for n in names:
+            if n not in rec.arrays:
+                raise StoreError(path, f"missing dataset '{n}'")
+        arrays = {n: rec.arrays[n][()] for n in names}
+        return Record(rec.path, rec.kind, rec.attrs, arrays)
+
+
+def write(
+    path: str | os.PathLike,
+    kind: str,
+    arrays: Mapping[str, np.ndarray],
+    *,
+    video_id: str,
+    num_frames: int,
+    fps: float,
+    inputs: Sequence[Any] = (),
+    class_names: Sequence[str] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    command: Sequence[str] | str | None = None,
+    compression: str | None = "gzip",
+    chunks: Mapping[str, tuple[int, ...]] | None = None,
+) -> str:
+    """Check `arrays` against the kind's spec and write them atomically; return the uid.
+
+    A mismatch raises StoreError naming `path` before anything is written.
+    """
+    spec = KINDS[kind]
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    unknown = set(arrays) - set(spec.datasets)
+    if unknown:
+        raise StoreError(path, f"a {kind} file has no dataset(s) {sorted(unknown)}")
+    bound: dict[str, int] = {}
+    if spec.binds_num_frames:
+        bound[spec.binds_num_frames] = int(num_frames)
+    if spec.needs_class_names:
+        if not class_names:
+            raise StoreError(path, f"a {kind} file needs class_names")
+        bound["C"] = len(class_names)
+    check_shapes(
+        path, spec, {k: v.shape for k, v in arrays.items()}, {k: v.dtype for k, v in arrays.items()}, bound
+    )
+    root = provenance_attrs(
+        kind=kind,
+        video_id=video_id,
+        num_frames=num_frames,
+        fps=fps,
+        inputs=inputs,
+        command=command,
+        class_names=class_names,
+    )
+    if attrs:
+        root.update(attrs)
+    with atomic_h5(path) as f:
+        set_attrs(f, root)
+        for name, arr in arrays.items():
+            c = (chunks or {}).get(name)
+            comp = compression if arr.size > 0 else None
+            f.create_dataset(
+                name,
+                data=arr,
+                chunks=c if c is not None else (True if comp else None),
+                compression=comp,
+            )
+    return root["uid"]
+
+
+class FramesWriter:
+    """Streams RGB frames into a frames file, so memory stays flat in video length.
+
+    Frames are chunked one per chunk and lzf-compressed; the file appears under its final
+    name only after `close()` succeeds (use as a context manager).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        height: int,
+        width: int,
+        video_id: str,
+        fps: float,
+        inputs: Sequence[Any] = (),
+        attrs: Mapping[str, Any] | None = None,
+        command: Sequence[str] | str | None = None,
+        buffer_frames: int = 8,
+    ):
+        self.path = str(path)
+        self.h, self.w = int(height), int(width)
+        self._root = provenance_attrs(
+            kind="frames", video_id=video_id, num_frames=0, fps=fps, inputs=inputs, command=command
+        )
+        if attrs:
+            self._root.update(attrs)
+        self._ctx = atomic_h5(path)
+        self._f = self._ctx.__enter__()
+        self._frames = self._f.create_dataset(
+            "frames",
+            shape=(0, self.h, self.w, 3),
+            maxshape=(None, self.h, self.w, 3),
+            dtype=np.uint8,
+            chunks=(1, self.h, self.w, 3),
+            compression=FAST_CODEC,
+        )
+        self._times = self._f.create_dataset(
+            "timestamps", shape=(0,), maxshape=(None,), dtype=np.float64, chunks=(4096,)
+        )
+        self._buf: list[np.ndarray] = []
+        self._tbuf: list[float] = []
+        self._cap = buffer_frames
+        self.count = 0
+
+    def append(self, frame: np.ndarray, timestamp: float) -> None:
+        if frame.shape != (self.h, self.w, 3) or frame.dtype != np.uint8:
+            raise ValueError(
+                f"frame {self.count}: expected uint8 ({self.h}, {self.w}, 3), "
+                f"found {frame.dtype} {frame.shape}"
+            )
+        self._buf.append(frame)
+        self._tbuf.append(float(timestamp))
+        if len(self._buf) >= self._cap:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buf:
+            return
+        n = len(self._buf)
+        self._frames.resize(self.count + n, axis=0)
+        self._times.resize(self.count + n, axis=0)
+        for i, fr in enumerate(self._buf):
+            # One chunk per frame: writing each frame directly hits exactly one chunk.
+            self._frames[self.count + i] = fr
+        self._times[self.count : self.count + n] = self._tbuf
+        self.count += n
+        self._buf.clear()
+        self._tbuf.clear()
+
+    def close(self) -> str:
+        """Finish the file and move it into place; return its uid."""
+        self._flush()
+        self._root["num_frames"] = self.count
+        set_attrs(self._f, self._root)
+        self._ctx.__exit__(None, None, None)
+        return self._root["uid"]
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        """Drop the temporary file."""
+        err = exc or RuntimeError("aborted")
+        with contextlib.suppress(BaseException):
+            self._ctx.__exit__(type(err), err, None)
+
+    def __enter__(self) -> FramesWriter:
+        return self
+
+    def __exit__(self, et, ev, tb) -> None:
+        if et is None:
+            self.close()
+        else:
+            self.abort(ev)
