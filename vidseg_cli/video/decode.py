@@ -63,9 +63,7 @@ def probe(path: str | os.PathLike, folder_fps: float = DEFAULT_FOLDER_FPS) -> So
     cap = cv2.VideoCapture(str(p))
     try:
         if not cap.isOpened():
-            raise InputError(
-                path, "cannot open as a video (not a video, or a truncated/corrupt container)"
-            )
+            raise InputError(path, _diagnose_unopenable(p))
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         w = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
         h = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
@@ -77,6 +75,24 @@ def probe(path: str | os.PathLike, folder_fps: float = DEFAULT_FOLDER_FPS) -> So
     if w <= 0 or h <= 0:
         raise InputError(path, f"video reports no frame size ({w}x{h})")
     return SourceInfo(str(p), "video", fps, w, h, max(n, 0))
+
+
+def _diagnose_unopenable(p: Path) -> str:
+    """Why FFmpeg could not open a file, in words a user can act on (MP4/MOV boxes only;
+    other containers get the general message)."""
+    with open(p, "rb") as f:
+        head = f.read(64)
+        f.seek(0)
+        data = f.read(16 * 1024 * 1024)
+    if head[4:8] == b"ftyp":
+        if b"moov" not in data and p.stat().st_size <= len(data):
+            return "truncated or incomplete MP4: its index ('moov' box) is missing; was it cut short?"
+        if b"moov" in data and b"trak" not in data:
+            return "the video holds zero frames (its MP4 index lists no tracks)"
+        return "cannot decode this MP4 (corrupt, or a codec FFmpeg lacks)"
+    if head[:4] == b"RIFF" or head[:4] == b"\x1aE\xdf\xa3":
+        return "cannot decode this AVI/MKV (corrupt, truncated, or a codec FFmpeg lacks)"
+    return "not a video file (FFmpeg recognises no container in it)"
 
 
 def output_size(

@@ -1,0 +1,41 @@
+# vidseg — every target a newcomer needs. `make demo` and `make test` set up on their own.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.vidseg-installed
+# The CPU build of torch. On machines where plain PyPI would pick a multi-GB CUDA build,
+# point pip at the CPU wheels: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_SPEC  ?= torch==2.13.0
+TORCH_INDEX ?=
+
+.PHONY: install test demo bench lint clean help
+
+help:
+	@echo "make demo    set up, then run the pipeline on sample_data/ (outputs in runs/demo/)"
+	@echo "make test    set up, then run the test suite"
+	@echo "make bench   benchmarks, printed as side-by-side ratios (runs/bench/bench.json)"
+	@echo "make lint    ruff"
+	@echo "make install create $(VENV) with torch (CPU) and vidseg in editable mode"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+demo: install
+	$(BIN)/python scripts/demo.py --out runs/demo
+
+bench: install
+	$(BIN)/python -m benchmarks.run
+
+lint: install
+	$(BIN)/ruff check vidseg_cli tests benchmarks scripts
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache
