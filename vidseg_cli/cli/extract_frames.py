@@ -44,14 +44,18 @@ def _parse_size(ctx, param, value):
               help="Stop before this second (default: the end).")
 @click.option("--folder-fps", type=click.FloatRange(min=0, min_open=True), default=30.0,
               show_default=True, help="Frame rate assumed for folders of JPEG/PNG frames.")
+@click.option("--codec", type=click.Choice(["lz4", "lzf", "gzip", "none"]), default="lz4",
+              show_default=True,
+              help="Frame compression: lz4 (Blosc, keeps up with decoding), lzf, gzip (smaller, "
+                   "slower), none.")
 @jobs_option
 @overwrite_option
 @quiet_option
 @json_option
-def extract_frames(videos, out, fps, size, short_side, start, end, folder_fps, jobs,
+def extract_frames(videos, out, fps, size, short_side, start, end, folder_fps, codec, jobs,
                    overwrite, quiet, json_out):
     """Decode VIDEOS (mp4/avi/mkv/..., or folders of JPEG/PNG frames as in J-HMDB and
-    DAVIS) into frames files: RGB uint8 (T,H,W,3), one lzf-compressed chunk per frame,
+    DAVIS) into frames files: RGB uint8 (T,H,W,3), one compressed chunk per frame,
     with each frame's timestamp and the source's fps and size.
 
     Frames stream to disk, so memory stays flat in video length. An output that exists
@@ -64,7 +68,7 @@ def extract_frames(videos, out, fps, size, short_side, start, end, folder_fps, j
 
     outputs = resolve_outputs("extract-frames", list(videos), out, "frames")
     opts = ExtractOptions(fps=fps, size=size, short_side=short_side, start=start, end=end,
-                          folder_fps=folder_fps, command=" ".join(["vidseg", *sys.argv[1:]]))
+                          folder_fps=folder_fps, codec=codec, command=" ".join(["vidseg", *sys.argv[1:]]))
     res = run_batch("extract-frames", list(zip(videos, outputs)),
                     lambda item: run(item[0], item[1], opts),
                     overwrite=overwrite, jobs=jobs, quiet=quiet)

@@ -31,6 +31,7 @@ class ExtractOptions:
     folder_fps: float = DEFAULT_FOLDER_FPS
     video_id: str | None = None
     command: str | None = None
+    codec: str = "lz4"
 
 
 def _producer(gen, q: queue.Queue, stop: threading.Event) -> None:
@@ -78,6 +79,7 @@ def extract_frames(source: str | os.PathLike, out: str | os.PathLike, opts: Extr
         inputs=[{"path": attrs["source"], "uid": None}],
         attrs=attrs,
         command=opts.command,
+        codec=opts.codec,
     )
     th.start()
     try:
