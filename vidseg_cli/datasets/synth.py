@@ -9,8 +9,10 @@ actors) make "something is there" no evidence of an action either.
 
 Pixel labels: an actor's silhouette carries its class on the frames of its action, the
 half-open interval [start, end); everything else is background (0), still actors and
-distractors included. Actors performing at the same time never overlap (placement rejects
-overlapping paths), so every frame of a class-c segment holds class-c pixels and no other.
+distractors included. Frame `start` shows the rest pose the motion leaves from and frame
+`end - 1` the pose it stops in, so every labelled frame borders a moving step. Actors
+performing at the same time never overlap (placement rejects overlapping paths), so every
+frame of a class-c segment holds class-c pixels and no other.
 
 Everything is drawn from one `numpy.random.Generator` per video, seeded by (seed, subset,
 index): a video does not depend on how many others are made, in what order, or by how many
