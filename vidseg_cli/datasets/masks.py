@@ -104,9 +104,10 @@ def read_jhmdb_mat(
     try:
         mat = scipy.io.loadmat(str(p), variable_names=["part_mask"])
     except NotImplementedError:
-        raise InputError(p, "MATLAB v7.3 (HDF5) .mat files are not supported; expected v5") from None
+        raise InputError(p, "MATLAB v7.3 (HDF5) .mat files are not read; expected v5") from None
     except (ValueError, OSError, TypeError, KeyError) as e:
-        raise InputError(p, f"not a readable MATLAB v5 file ({e.__class__.__name__}: {e})") from None
+        why = f"{e.__class__.__name__}: {e}"
+        raise InputError(p, f"not a readable MATLAB v5 file ({why})") from None
     if "part_mask" not in mat:
         raise InputError(p, "no 'part_mask' variable (expected a J-HMDB puppet mask file)")
     pm = np.asarray(mat["part_mask"])
@@ -286,7 +287,8 @@ def read_scores_file(path: PathLike, size: tuple[int, int] | None = None) -> Mas
             target = tuple(size) if size is not None else full
             if stride == 1 and (hh, ww) != target:
                 raise InputError(
-                    path, f"scores are {ww}x{hh} (WxH) at stride 1, expected {target[1]}x{target[0]}"
+                    path,
+                    f"scores are {ww}x{hh} (WxH) at stride 1, expected {target[1]}x{target[0]}",
                 )
             if stride > 1 and not (
                 full[0] >= target[0] > full[0] - stride and full[1] >= target[1] > full[1] - stride

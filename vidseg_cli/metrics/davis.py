@@ -54,28 +54,40 @@ def jaccard(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     pred = np.asarray(pred).astype(bool)
     if gt.shape != pred.shape:
         raise ValueError(f"mask shapes differ: ground truth {gt.shape}, prediction {pred.shape}")
-    inter = np.count_nonzero(gt & pred, axis=(-2, -1))
-    union = np.count_nonzero(gt | pred, axis=(-2, -1))
+    single = gt.ndim == 2
+    g, p = (gt[None], pred[None]) if single else (gt, pred)
+    inter = _count(g & p)
+    union = _count(g | p)
     with np.errstate(invalid="ignore", divide="ignore"):
-        j = np.where(union == 0, 1.0, inter / np.maximum(union, 1))
-    return j.astype(np.float64)
+        j = np.where(union == 0, 1.0, inter / np.maximum(union, 1)).astype(np.float64)
+    return j[0] if single else j
 
 
 def seg2bmap(seg: np.ndarray) -> np.ndarray:
     """DAVIS boundary map of binary masks (..., H, W): one-pixel-wide boundaries, offset
-    half a pixel towards the origin. Vectorised over leading axes."""
+    half a pixel towards the origin. Vectorised over leading axes.
+
+    A pixel is on the boundary when it differs from its right, lower or lower-right
+    neighbour; in the last row only the right neighbour counts, in the last column only
+    the lower one (outside the image counts as background), and the bottom-right pixel
+    never is.
+    """
     s = np.asarray(seg).astype(bool)
-    right = np.zeros_like(s)
-    down = np.zeros_like(s)
-    diag = np.zeros_like(s)
-    right[..., :, :-1] = s[..., :, 1:]
-    down[..., :-1, :] = s[..., 1:, :]
-    diag[..., :-1, :-1] = s[..., 1:, 1:]
-    b = (s ^ right) | (s ^ down) | (s ^ diag)
-    b[..., -1, :] = s[..., -1, :] ^ right[..., -1, :]
-    b[..., :, -1] = s[..., :, -1] ^ down[..., :, -1]
-    b[..., -1, -1] = False
+    b = np.zeros_like(s)
+    x = s[..., :-1, :-1]
+    inner = x ^ s[..., :-1, 1:]
+    inner |= x ^ s[..., 1:, :-1]
+    inner |= x ^ s[..., 1:, 1:]
+    b[..., :-1, :-1] = inner
+    b[..., -1, :-1] = s[..., -1, :-1] ^ s[..., -1, 1:]
+    b[..., :-1, -1] = s[..., :-1, -1] ^ s[..., 1:, -1]
     return b
+
+
+def _count(x: np.ndarray) -> np.ndarray:
+    """Nonzero pixels per frame of (T, H, W) (a per-frame count_nonzero is several times
+    faster than count_nonzero with an axis)."""
+    return np.fromiter((np.count_nonzero(f) for f in x), dtype=np.int64, count=x.shape[0])
 
 
 def disk(radius: int) -> np.ndarray:
@@ -93,24 +105,33 @@ def boundary_radius(height: int, width: int, bound_th: float = BOUND_TH) -> int:
     return int(math.ceil(bound_th * math.hypot(height, width)))
 
 
-def _dilate_frames(b: np.ndarray, radius: int) -> np.ndarray:
-    """Dilate each (H, W) frame of (T, H, W) binary maps by disk(radius), in one OpenCV
-    call: frames are stacked with `radius` empty rows between them so none bleeds into
-    the next."""
+def _frame_counts(
+    g: np.ndarray, p: np.ndarray, kernel: np.ndarray
+) -> tuple[int, int, int, int]:
+    """(boundary pixels of g, of p, p's matched, g's matched) for two (h, w) masks."""
     import cv2
 
-    t, h, w = b.shape
-    if t == 0:
-        return b.copy()
-    pitch = h + radius
-    tall = np.zeros((t * pitch, w), dtype=np.uint8)
-    tall.reshape(t, pitch, w)[:, :h, :] = b
-    out = cv2.dilate(tall, disk(radius), borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    return out.reshape(t, pitch, w)[:, :h, :].astype(bool)
+    gb = seg2bmap(g)
+    pb = seg2bmap(p)
+    gd = cv2.dilate(gb.view(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    pd = cv2.dilate(pb.view(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return (
+        np.count_nonzero(gb),
+        np.count_nonzero(pb),
+        np.count_nonzero(pb & gd.view(bool)),  # prediction boundary near the truth's
+        np.count_nonzero(gb & pd.view(bool)),  # truth boundary near the prediction's
+    )
 
 
 def boundary_f(gt: np.ndarray, pred: np.ndarray, bound_th: float = BOUND_TH) -> np.ndarray:
-    """Per-frame contour accuracy F of (T, H, W) (or (H, W)) binary masks."""
+    """Per-frame contour accuracy F of (T, H, W) (or (H, W)) binary masks.
+
+    Each frame is worked on inside the bounding box of both masks grown by radius + 1
+    pixels (clipped to the image). That gives the same counts as the whole frame: a
+    boundary pixel lies at most one pixel above/left of a mask pixel, a dilation reaches
+    `radius` pixels, and where the box stops short of the image's last row or column its
+    own last row/column is empty, as the image's pixels there are.
+    """
     gt = np.asarray(gt).astype(bool)
     pred = np.asarray(pred).astype(bool)
     if gt.shape != pred.shape:
@@ -118,15 +139,23 @@ def boundary_f(gt: np.ndarray, pred: np.ndarray, bound_th: float = BOUND_TH) -> 
     single = gt.ndim == 2
     if single:
         gt, pred = gt[None], pred[None]
-    r = boundary_radius(gt.shape[1], gt.shape[2], bound_th)
-    gb = seg2bmap(gt)  # T x H x W
-    pb = seg2bmap(pred)
-    gd = _dilate_frames(gb, r)
-    pd = _dilate_frames(pb, r)
-    n_g = np.count_nonzero(gb, axis=(1, 2)).astype(np.float64)
-    n_p = np.count_nonzero(pb, axis=(1, 2)).astype(np.float64)
-    p_hit = np.count_nonzero(pb & gd, axis=(1, 2))  # prediction boundary near the truth's
-    g_hit = np.count_nonzero(gb & pd, axis=(1, 2))  # truth boundary near the prediction's
+    t, h, w = gt.shape
+    r = boundary_radius(h, w, bound_th)
+    kernel = disk(r)
+    both = gt | pred
+    rows = both.any(axis=2)  # T x H
+    cols = both.any(axis=1)  # T x W
+    counts = np.zeros((t, 4), dtype=np.int64)  # n_g, n_p, p_hit, g_hit
+    m = r + 1
+    for i in range(t):
+        ry = np.flatnonzero(rows[i])
+        if ry.size == 0:
+            continue  # both empty: no boundaries
+        cx = np.flatnonzero(cols[i])
+        y0, y1 = max(ry[0] - m, 0), min(ry[-1] + m + 1, h)
+        x0, x1 = max(cx[0] - m, 0), min(cx[-1] + m + 1, w)
+        counts[i] = _frame_counts(gt[i, y0:y1, x0:x1], pred[i, y0:y1, x0:x1], kernel)
+    n_g, n_p, p_hit, g_hit = counts.T.astype(np.float64)
     # An empty boundary scores 1 on its own side; the other side then scores 0 by itself
     # (nothing to match), giving DAVIS's P=1,R=0 / P=0,R=1 / both-empty F=1 cases.
     precision = np.where(n_p > 0, p_hit / np.maximum(n_p, 1), 1.0)
@@ -134,6 +163,16 @@ def boundary_f(gt: np.ndarray, pred: np.ndarray, bound_th: float = BOUND_TH) -> 
     s = precision + recall
     f = np.where(s > 0, 2 * precision * recall / np.where(s > 0, s, 1.0), 0.0)
     return f[0] if single else f
+
+
+def _full_frame_f(gt: np.ndarray, pred: np.ndarray, bound_th: float = BOUND_TH) -> float:
+    """F of one (H, W) frame without cropping: the plain definition, kept to check the
+    cropped path against (tests)."""
+    r = boundary_radius(gt.shape[0], gt.shape[1], bound_th)
+    n_g, n_p, p_hit, g_hit = _frame_counts(gt.astype(bool), pred.astype(bool), disk(r))
+    precision = p_hit / n_p if n_p else 1.0
+    recall = g_hit / n_g if n_g else 1.0
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
 def decay_bins(n: int) -> list[tuple[int, int]]:
