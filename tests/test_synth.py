@@ -51,7 +51,7 @@ def test_layout_mp4_and_labels(small_set):
     assert gt["version"] == f"vidseg-synth-{lib.SYNTH_VERSION}"
     assert gt["taxonomy"] == ["SlideHorizontal", "BounceVertical", "Orbit", "Pulse"]
     for vid, entry in gt["database"].items():
-        assert entry["subset"] == ("training" if "_train_" in vid else "validation")
+        assert entry["subset"] == ("training" if "_train_" in vid else "testing")
         T = entry["num_frames"]
         assert 60 <= T <= 80 and entry["fps"] == 10.0 and entry["duration"] == T / 10
         cap = cv2.VideoCapture(str(small_set / "videos" / f"{vid}.mp4"))
@@ -100,7 +100,7 @@ def test_thumos_files_agree_with_gt_json(small_set):
     lines = (ann / "detclasslist.txt").read_text().splitlines()
     assert lines == [f"{i} {n}" for i, n in enumerate(gt["taxonomy"], 1)]
     from_txt, from_json = [], []
-    for subset, long in (("train", "training"), ("test", "validation")):
+    for subset, long in (("train", "training"), ("test", "testing")):
         for name in gt["taxonomy"]:
             for line in (ann / f"{name}_{subset}.txt").read_text().splitlines():
                 assert re.fullmatch(r"synth_\w+_\d{4}  \d+(\.\d+)? \d+(\.\d+)?", line), line

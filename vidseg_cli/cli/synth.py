@@ -80,7 +80,7 @@ def _prepare_folder(out: Path, overwrite: bool, keep: set[str]) -> None:
 @click.option("--train", "num_train", type=click.IntRange(0), default=32, show_default=True,
               help="Training videos (synth_train_NNNN, subset 'training').")
 @click.option("--test", "num_test", type=click.IntRange(0), default=16, show_default=True,
-              help="Test videos (synth_test_NNNN, subset 'validation').")
+              help="Test videos (synth_test_NNNN, subset 'testing'; --subset test selects them in evaluate).")
 @click.option("--size", default="128x96", show_default=True, callback=_parse_size, metavar="WxH",
               help="Frame size in pixels (even numbers).")
 @click.option("--fps", type=click.FloatRange(min=1.0), default=10.0, show_default=True,

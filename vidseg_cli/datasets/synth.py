@@ -54,7 +54,7 @@ MOTIONS: tuple[str, ...] = (
     "Zigzag",           # constant horizontal velocity, triangle wave vertically
     "Shake",            # fast, small horizontal oscillation
 )
-SUBSETS = {"train": "training", "test": "validation"}  # our id infix -> ActivityNet subset
+SUBSETS = {"train": "training", "test": "testing"}  # our id infix -> ActivityNet subset
 SHAPES = ("ellipse", "rectangle", "triangle", "diamond", "star")
 TEXTURES = ("stripes", "checker", "dots")
 BACKGROUNDS = ("noise", "gradient", "stripes", "plaid")

@@ -86,7 +86,7 @@ def load_temporal_gt(path: str | os.PathLike, subset: str | None = None) -> Temp
     if p.is_dir():
         if (p / "gt.json").is_file():
             return read_activitynet_gt(p / "gt.json", subset)
-        if (p / "detclasslist.txt").is_file():
+        if (p / "detclasslist.txt").is_file() or any(p.glob("*_*.txt")):
             return read_thumos14_gt(p, subset)
         if (p / "annotations" / "detclasslist.txt").is_file():
             return read_thumos14_gt(p / "annotations", subset)
@@ -153,7 +153,15 @@ def read_thumos14_gt(folder: str | os.PathLike, subset: str | None = None) -> Te
     """A THUMOS14 annotation folder. `subset` is the file suffix ("test", "val", ...; the
     ActivityNet names "testing"/"validation" are accepted); None takes the only one."""
     folder = Path(folder)
-    ids, names = _read_class_list(folder / "detclasslist.txt")
+    warnings = []
+    if (folder / "detclasslist.txt").is_file():
+        ids, names = _read_class_list(folder / "detclasslist.txt")
+    else:
+        # The official class list is alphabetical: infer it from the file names.
+        names = sorted({f.stem.rsplit("_", 1)[0] for f in folder.glob("*_*.txt")} - {AMBIGUOUS})
+        ids = list(range(1, len(names) + 1))
+        warnings.append(f"{folder}: no detclasslist.txt; classes taken from the file names in "
+                        f"alphabetical order, indexed 1..{len(names)}")
     subsets = _thumos_subsets(folder, names)
     if not subsets:
         raise InputError(folder, "no <Class>_<subset>.txt files beside detclasslist.txt")
@@ -166,7 +174,6 @@ def read_thumos14_gt(folder: str | os.PathLike, subset: str | None = None) -> Te
     if subset not in subsets:
         raise InputError(folder, f"no files for subset '{subset}' (found: {', '.join(subsets)})")
 
-    warnings = []
     vids, segs, labels = [], [], []
     for c, name in enumerate(names):
         f = folder / f"{name}_{subset}.txt"

@@ -213,6 +213,9 @@ def average_precision_activitynet(
     d_idx, g_idx = _pairs(dl * nvid + dv, gl * nvid + gv)
     iou = _iou_pairs(ds[d_idx, 0], ds[d_idx, 1], gs[g_idx, 0], gs[g_idx, 1])
     iou = np.where(np.isnan(iou), np.inf, iou)  # the scorer ranks 0/0 first and accepts it
+    # ...but a segment with a NaN or infinite end never matches (the scorer would accept
+    # its NaN tIoU too; we don't follow it there).
+    iou[~np.isfinite(ds[d_idx]).all(1)] = -1.0
     keep = iou >= thr.min() if nt else np.zeros(len(iou), bool)
     d_idx, g_idx, iou = d_idx[keep], g_idx[keep], iou[keep]
 

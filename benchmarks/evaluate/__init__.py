@@ -1,0 +1,1 @@
+"""Benchmarks of `vidseg evaluate`'s metrics."""

@@ -1,0 +1,189 @@
+"""`vidseg evaluate`: score predictions against ground truth and print a table."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from vidseg_cli.cli.common import fail, json_option, warn
+
+STAGE = "evaluate"
+
+
+def _parse_tiou(ctx, param, value):
+    """'0.3,0.4,0.5' or 'start:stop:step' (stop included)."""
+    if value is None:
+        return None
+    import numpy as np
+
+    text = value.strip()
+    try:
+        if ":" in text:
+            a, b, s = (float(x) for x in text.split(":"))
+            if s <= 0 or b < a:
+                raise ValueError
+            n = int(round((b - a) / s)) + 1
+            vals = np.linspace(a, a + (n - 1) * s, n)
+        else:
+            vals = np.array([float(x) for x in re.split(r"[,\s]+", text) if x])
+    except ValueError:
+        raise click.BadParameter(
+            f"expected thresholds like 0.3,0.4,0.5 or 0.5:0.95:0.05, got {value!r}"
+        ) from None
+    if len(vals) == 0 or (vals <= 0).any() or (vals > 1).any():
+        raise click.BadParameter(f"thresholds must lie in (0, 1], got {value!r}")
+    return vals
+
+
+@click.command(STAGE)
+@click.argument("predictions", nargs=-1, required=True, type=click.Path())
+@click.option("--gt", "gt_path", required=True, type=click.Path(),
+              help="Ground truth: a THUMOS14 annotation folder (detclasslist.txt + "
+                   "<Class>_<subset>.txt), an ActivityNet-style JSON, a synthetic set's "
+                   "folder (its gt.json), or, for masks, what the pixel metrics read.")
+@click.option("--protocol", type=click.Choice(["activitynet", "thumos14"]), default=None,
+              help="Detection scorer to follow: activitynet (eval_detection.py; tIoU "
+                   "0.5:0.05:0.95) or thumos14 (TH14evalDet_Updated.m; tIoU 0.1..0.7). "
+                   "Default: thumos14 for a THUMOS14 folder, activitynet for JSON.")
+@click.option("--tiou", callback=_parse_tiou, default=None, metavar="LIST",
+              help="Thresholds, e.g. 0.3,0.4,0.5 or 0.5:0.95:0.05 (default: the protocol's).")
+@click.option("--subset", default=None,
+              help="Ground-truth subset (test, val, training, validation, ...); "
+                   "default: the only one present.")
+@click.option("--time-base", type=click.Choice(["fps", "timestamps"]), default="fps",
+              show_default=True,
+              help="Seconds of our HDF5 frame segments: frame / fps, or the timestamps of "
+                   "the frames file found through the file's provenance.")
+@click.option("--max-proposals", type=click.FloatRange(min=0, min_open=True), default=100.0,
+              show_default=True, help="Proposals: the largest average number per video (AN) "
+                                      "of the AR@AN curve (ActivityNet uses 100).")
+@click.option("--davis-task", type=click.Choice(["unsupervised", "semi-supervised"]),
+              default="unsupervised", show_default=True,
+              help="Masks: which frames DAVIS excludes (unsupervised is Sep3D's setting).")
+@click.option("--strict", is_flag=True,
+              help="Make every warning about a questionable record an error (exit 2).")
+@json_option
+def evaluate(predictions, gt_path, protocol, tiou, subset, time_base, max_proposals,
+             davis_task, strict, json_out):
+    """Score PREDICTIONS against the ground truth and print a table.
+
+    \b
+    PREDICTIONS (one kind at a time; folders are expanded):
+      detections .h5      mAP per tIoU and AP per class, under --protocol
+      ActivityNet JSON    {"results": {video: [{"segment", "label", "score"}]}}
+      THUMOS14 text       lines 'video start end class_index score'
+      proposals .h5/JSON  AR@AN, ActivityNet's average recall vs average
+                          number of proposals per video, and its AUC
+      frame_scores .h5    frame-level AP per class over all frames (FSN Table 1)
+      labels/scores .h5,  pixel-level metrics (3DFCN IoUs, DAVIS J/F, per-category
+      mask folders        IoU); see docs/evaluate.md
+
+    \b
+    The two protocols differ (docs/evaluate.md has the full list):
+      activitynet  detections matched in score order to the best free ground truth
+                   with tIoU >= t; interpolated (VOC 2011) AP; Ambiguous ignored.
+      thumos14     each ground truth in turn takes the best free detection with
+                   overlap > t; plain AP (mean precision at each hit); free
+                   detections on Ambiguous segments are dropped, not false positives.
+
+    --json writes {"protocol", "mAP": {"0.5": ...}, "AP": {class: {"0.5": ...}}, ...}
+    for detections; {"AR@AN": {"100": ...}, "AUC", "curve"} for proposals;
+    {"mAP", "AP": {class: ...}} for frame scores.
+
+    A prediction for a video the ground truth lacks, an unknown class, a NaN score,
+    end <= start, an empty file: one warning line with a count, handled as the
+    official scorer would (an error under --strict). Exit 0 done, 2 bad input.
+    """
+    try:
+        _evaluate(list(predictions), gt_path, protocol, tiou, subset, time_base, max_proposals,
+                  davis_task, strict, json_out)
+    except _known_errors() as e:
+        fail(STAGE, str(e))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:  # still one line; the traceback on request
+        if os.environ.get("VIDSEG_DEBUG"):
+            raise
+        fail(STAGE, f"{predictions[0]}: {e.__class__.__name__}: {e}")
+
+
+def _known_errors():
+    from vidseg_cli.errors import InputError
+    from vidseg_cli.store.base import StoreError
+
+    return (InputError, StoreError)
+
+
+def _evaluate(predictions, gt_path, protocol, tiou, subset, time_base, max_proposals, davis_task,
+              strict, json_out):
+    from vidseg_cli.datasets.predictions import classify_inputs
+
+    kind, files = classify_inputs(predictions)
+    if kind == "pixel":
+        res = _pixel(predictions, gt_path, davis_task, strict)
+        from vidseg_cli.metrics.pixel_report import pixel_table
+
+        _report(res, pixel_table(res), json_out)
+        return
+
+    from vidseg_cli.datasets import predictions as P
+    from vidseg_cli.datasets.temporal_gt import load_temporal_gt
+    from vidseg_cli.metrics import temporal_report as R
+
+    gt = load_temporal_gt(gt_path, subset)
+    for w in gt.warnings:
+        warn(STAGE, w)
+    if len(gt) == 0:
+        warn(STAGE, f"{gt.path}: no ground-truth segments in subset '{gt.subset}': no AP can be computed")
+    if protocol is None:
+        protocol = "thumos14" if gt.format == "thumos14" else "activitynet"
+    if kind == "frame_scores":
+        fs = P.read_frame_scores(files, time_base)
+        res = R.evaluate_frames(fs, gt)
+        issues = fs.issues
+    else:
+        pred = P.read_predictions(kind, files, time_base)
+        if pred.kind == "proposals":
+            res = R.evaluate_proposals(pred, gt, tiou, max_proposals)
+        else:
+            res = R.evaluate_detections(pred, gt, protocol, tiou)
+        issues = pred.issues
+    for where, text in R.issue_lines(issues, protocol):
+        if strict:
+            fail(STAGE, f"{where}: {text} (--strict)")
+        warn(STAGE, f"{where}: {text}")
+    res["predictions"] = files if len(files) <= 20 else files[:20] + [f"... {len(files) - 20} more"]
+    _report(res, R.result_table(res), json_out)
+
+
+def _pixel(predictions, gt_path, davis_task, strict) -> dict:
+    try:
+        from vidseg_cli.metrics.pixel_report import evaluate_pixel
+    except ImportError:
+        fail(STAGE, f"{predictions[0]}: pixel-level evaluation (masks, labels, scores) is not "
+                    "available in this build (vidseg_cli.metrics.pixel_report is missing)")
+    res = evaluate_pixel(list(predictions), gt_path, davis_task=davis_task, strict=strict)
+    for w in res.get("warnings", []):
+        warn(STAGE, w)
+    return res
+
+
+def _report(res: dict, table, json_out: str | None) -> None:
+    from rich.console import Console
+
+    # With --json -, stdout carries the JSON alone; the table goes to stderr.
+    Console(stderr=json_out == "-", width=200 if not sys.stdout.isatty() else None).print(table)
+    if json_out:
+        text = json.dumps(res, indent=2, default=str)
+        if json_out == "-":
+            click.echo(text)
+        else:
+            try:
+                Path(json_out).write_text(text + "\n")
+            except OSError as e:
+                fail(STAGE, f"{json_out}: cannot write ({e.strerror})")
