@@ -1,1 +1,32 @@
+"""torch nn.Modules and checkpoint loading (DESIGN.md "models/").
 
+Importing this package registers every model in `MODELS` by name: "c3d", "3dfcn-32s",
+"3dfcn-8s", "r2plus1d-18", "sep3d", "resnet18", "resnet50", "vgg16", "fsn", "wfsn".
+Build one with `MODELS.build(name, **config)`, or from a checkpoint with
+`build_from_checkpoint(path)`. See docs/models.md.
+"""
+
+from vidseg_cli.models import backbones2d, c3d, fcn3d, fsn, r2plus1d, sep3d  # noqa: F401  (register)
+from vidseg_cli.models.checkpoint import (
+    LAYOUTS,
+    build_from_checkpoint,
+    load_public_weights,
+    load_state_dict_checked,
+    read_checkpoint,
+    save_checkpoint,
+)
+from vidseg_cli.models.common import ModelInputError
+from vidseg_cli.models.registry import MODELS, Registry, RegistryError
+
+__all__ = [
+    "LAYOUTS",
+    "MODELS",
+    "ModelInputError",
+    "Registry",
+    "RegistryError",
+    "build_from_checkpoint",
+    "load_public_weights",
+    "load_state_dict_checked",
+    "read_checkpoint",
+    "save_checkpoint",
+]
