@@ -21,6 +21,27 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Decode videos or frame folders into frames files.",
     ),
     "inspect": ("vidseg_cli.cli.inspect", "inspect", "Describe vidseg HDF5 files."),
+    "extract-features": (
+        "vidseg_cli.cli.extract_features",
+        "extract_features",
+        "One 2D/3D CNN feature vector per snippet (FSN 3.2), RGB or optical flow.",
+    ),
+    "segment-3d": (
+        "vidseg_cli.cli.segment3d",
+        "segment_3d",
+        "Per-pixel class posteriors with 3DFCN (32s, 8s) or Sep3D.",
+    ),
+    "propose": (
+        "vidseg_cli.cli.propose",
+        "propose",
+        "S-CNN multi-scale windows scored by the proposal network.",
+    ),
+    "localize": (
+        "vidseg_cli.cli.localize",
+        "localize",
+        "Temporal action detections with FSN, WFSN or S-CNN.",
+    ),
+    "train": ("vidseg_cli.cli.train", "train", "Train the models that the stages load."),
     "evaluate": (
         "vidseg_cli.cli.evaluate",
         "evaluate",

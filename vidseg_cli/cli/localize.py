@@ -1,0 +1,74 @@
+"""`vidseg localize`: temporal action detections by a named method (api/localize.py)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from vidseg_cli.cli.common import (
+    fail,
+    finish,
+    json_option,
+    overwrite_option,
+    quiet_option,
+    resolve_outputs,
+    run_batch,
+)
+
+_METHODS = ("fsn", "wfsn", "scnn")  # kept in step with api/localize.py METHODS (tested)
+
+
+@click.command("localize")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--method", type=click.Choice(_METHODS), default="fsn", show_default=True,
+              help="fsn/wfsn read features files; scnn reads proposals files.")
+@click.option("--weights", required=True, type=click.Path(),
+              help="Checkpoint of the method's network (made by `vidseg train`).")
+@click.option("-o", "--output", "out", required=True, type=click.Path(),
+              help="Output .h5 (one input) or folder: <video_id>.detections.h5, and for fsn/wfsn "
+                   "<video_id>.frame_scores.h5 beside it.")
+@click.option("--nms-iou", type=click.FloatRange(0, 1), default=0.4, show_default=True,
+              help="NMS tIoU threshold (S-CNN 3.3, FSN 4.2: evaluation threshold 0.5 minus 0.1).")
+@click.option("--top-k", type=click.IntRange(1), default=None, help="Keep at most K detections per video.")
+@click.option("--fuse", "fuse_features", type=click.Path(), default=None,
+              help="fsn: the flow stream's features (file or folder); frame scores of the two "
+                   "streams are averaged (two-stream FSN).")
+@click.option("--fuse-weights", type=click.Path(), default=None,
+              help="fsn: the flow stream's FSN checkpoint (with --fuse).")
+@click.option("--frames", type=click.Path(), default=None,
+              help="scnn: frames file or folder (default: the one recorded in the proposals file).")
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--amp", is_flag=True, help="Mixed precision inference.")
+@overwrite_option
+@quiet_option
+@json_option
+def localize(inputs, method, weights, out, nms_iou, top_k, fuse_features, fuse_weights, frames,
+             batch_size, device, amp, overwrite, quiet, json_out):
+    """Localize actions in time: INPUTS are features files (fsn, wfsn) or proposals files
+    (scnn); writes detections (segments in frames, class, score) after class-aware NMS.
+    """
+    from vidseg_cli.api.localize import LocalizeOptions, make_localizer
+    from vidseg_cli.errors import InputError
+    from vidseg_cli.store.base import StoreError
+
+    if (fuse_features is None) != (fuse_weights is None):
+        fail("localize", "--fuse and --fuse-weights go together")
+    if method != "fsn" and fuse_features:
+        fail("localize", "--fuse is for --method fsn")
+    if method != "scnn" and frames:
+        fail("localize", "--frames is for --method scnn")
+    opts = LocalizeOptions(weights=weights, nms_iou=nms_iou, top_k=top_k, device=device, amp=amp,
+                           batch_size=batch_size, fuse_features=fuse_features,
+                           fuse_weights=fuse_weights, frames=frames, quiet=quiet,
+                           command=" ".join(["vidseg", *sys.argv[1:]]))
+    outputs = resolve_outputs("localize", list(inputs), out, "detections")
+    try:
+        run = make_localizer(method, opts)
+    except (InputError, StoreError, ValueError) as e:
+        fail("localize", str(e))
+    res = run_batch("localize", list(zip(inputs, outputs)), lambda item: run(item[0], item[1]),
+                    overwrite=overwrite, jobs=1, quiet=quiet)
+    finish("localize", res, len(inputs), json_out, {"method": method, "results": res.results},
+           quiet=quiet)
