@@ -1,0 +1,1 @@
+"""Benchmarks of the 3DFCN post-processing stages: hmm-smooth and crf-refine."""
