@@ -1,6 +1,6 @@
 """crf-refine: frames per second with --jobs 1 and --jobs 2, side by side in this run.
 
-The CLI's per-video path (stages.crf through cli.crf_refine.refine_file: lazy reading,
+The CLI's per-video path (stages.crf through api.post.refine_file: lazy reading,
 validation, upsampling, DenseCRF2D with §4.2's settings, writing the labels) on real
 J-HMDB frames (../shared/refdata; generated frames without it), 320x240, with 22-class
 scores at spatial_stride 8 as 3DFCN-8s gives. The joblib workers are started before the
@@ -36,7 +36,7 @@ def run(quick: bool) -> list[dict]:
     from joblib import Parallel, delayed
 
     from vidseg_cli import store
-    from vidseg_cli.cli.crf_refine import refine_file
+    from vidseg_cli.api.post import refine_file
     from vidseg_cli.stages.crf import CRFParams
 
     n = 8 if quick else 24

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,10 @@ from typing import Any
 import click
 
 from vidseg_cli.errors import InputError
+from vidseg_cli.progress import progress_bar
 
-__all__ = ["InputError", "fail", "finish", "resolve_outputs", "run_batch", "warn"]
+__all__ = ["InputError", "expand_inputs", "fail", "finish", "parse_bytes", "progress_bar",
+           "resolve_device", "resolve_outputs", "run_batch", "warn"]
 
 
 def err_line(stage: str, message: str) -> str:
@@ -94,35 +96,6 @@ def _run_one(fn: Callable[..., Any], item: Any) -> tuple[str, Any]:
         if os.environ.get("VIDSEG_DEBUG"):
             traceback.print_exc()
         return "error", f"{getattr(item, 'name', item)}: {e.__class__.__name__}: {e}"
-
-
-@contextmanager
-def progress_bar(total: int, description: str, quiet: bool = False) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr when it is a terminal; a no-op otherwise."""
-    if quiet or not sys.stderr.isatty() or total <= 0:
-        yield lambda n=1: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as prog:
-        task = prog.add_task(description, total=total)
-        yield lambda n=1: prog.advance(task, n)
 
 
 def run_batch(
@@ -224,3 +197,62 @@ def json_option(f: Callable) -> Callable:
         "--json", "json_out", metavar="FILE", default=None,
         help="Write a machine-readable summary to FILE ('-' for stdout).",
     )(f)
+
+
+def device_option(f: Callable) -> Callable:
+    return click.option(
+        "--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:i]",
+        help="Where the computation runs.",
+    )(f)
+
+
+def resolve_device(stage: str, device: str):
+    """--device to a torch.device; an unavailable device is a usage error (exit 2)."""
+    from vidseg_cli.runtime import resolve_device as _resolve
+
+    try:
+        return _resolve(device)
+    except ValueError as e:
+        fail(stage, str(e))
+
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([kmgt]?)(i?b?)\s*", re.IGNORECASE)
+
+
+def parse_bytes(ctx, param, value):
+    """click callback: '512M', '2G', '1.5GiB', '1000000' -> bytes (K/M/G/T = powers of 1024)."""
+    if value is None:
+        return None
+    m = _SIZE.fullmatch(str(value))
+    if not m:
+        raise click.BadParameter(f"expected a size such as 512M, 2G or 1073741824, got {value!r}")
+    n = float(m.group(1)) * 1024 ** " KMGT".index((m.group(2) or " ").upper())
+    if n < 1:
+        raise click.BadParameter(f"must be at least 1 byte, got {value!r}")
+    return int(n)
+
+
+def expand_inputs(stage: str, paths: Sequence[str], kinds: Sequence[str], quiet: bool = False) -> list[Path]:
+    """Files as given; folders expanded to the vidseg files of `kinds` inside them."""
+    from vidseg_cli import store
+
+    files: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.is_dir():
+            files.append(p)
+            continue
+        found = sorted(f for f in p.iterdir() if f.suffix in (".h5", ".hdf5") and f.is_file())
+        keep = []
+        for f in found:
+            try:
+                if store.peek_kind(f) in kinds:
+                    keep.append(f)
+            except store.StoreError:
+                pass
+        if not keep:
+            fail(stage, f"{p}: no {' or '.join(kinds)} files in this folder")
+        if len(keep) < len(found):
+            notice(stage, f"{p}: {len(found) - len(keep)} file(s) of other kinds ignored", quiet)
+        files.extend(keep)
+    return files

@@ -3,235 +3,40 @@
 from __future__ import annotations
 
 import re
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from vidseg_cli.cli.common import (
+    device_option,
+    expand_inputs,
     fail,
     finish,
     json_option,
     notice,
     overwrite_option,
-    progress_bar,
+    parse_bytes,
     quiet_option,
+    resolve_device,
     resolve_outputs,
     run_batch,
 )
-from vidseg_cli.errors import InputError
 
 _H5 = (".h5", ".hdf5")
 _SIZE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([kmgt]?)(i?b?)\s*", re.IGNORECASE)
 
 
-def _command() -> str:
-    return " ".join(["vidseg", *sys.argv[1:]])
+def _api():
+    from vidseg_cli.api import post
 
-
-def parse_bytes(ctx, param, value):
-    """'512M', '2G', '1.5GiB', '1000000' -> bytes (powers of 1024 for K/M/G/T)."""
-    if value is None:
-        return None
-    m = _SIZE.fullmatch(str(value))
-    if not m:
-        raise click.BadParameter(f"expected a size such as 512M, 2G or 1073741824, got {value!r}")
-    n = float(m.group(1)) * 1024 ** " KMGT".index((m.group(2) or " ").upper())
-    if n < 1:
-        raise click.BadParameter(f"must be at least 1 byte, got {value!r}")
-    return int(n)
-
-
-def resolve_device(stage: str, device: str) -> str:
-    """--device auto|cpu|cuda[:i] -> a torch device string; a missing GPU is a usage error."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return "cpu"
-    m = re.fullmatch(r"cuda(?::(\d+))?", device)
-    if not m:
-        fail(stage, f"--device: expected auto, cpu, cuda or cuda:N, got {device!r}")
-    if not torch.cuda.is_available():
-        fail(stage, f"--device {device}: no CUDA device is available (use --device cpu or auto)")
-    if m.group(1) is not None and int(m.group(1)) >= torch.cuda.device_count():
-        fail(stage, f"--device {device}: only {torch.cuda.device_count()} CUDA device(s)")
-    return device
-
-
-def device_option(f):
-    return click.option(
-        "--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:i]",
-        help="Where the recursions run.",
-    )(f)
+    return post
 
 
 # ====================================================================================
 # hmm-fit
 # ====================================================================================
 FIT = "hmm-fit"
-
-
-def _gt_sources(paths: list[str]) -> list[tuple[str, Path]]:
-    """(format, path) of every ground-truth video or file: labels .h5, J-HMDB .mat, DAVIS
-    sequence folders, temporal ground truth (ActivityNet JSON, THUMOS14 folder)."""
-    from vidseg_cli.datasets import masks as mio
-
-    out: list[tuple[str, Path]] = []
-    for raw in paths:
-        p = Path(raw)
-        if not p.exists():
-            raise InputError(p, "no such file or folder")
-        if p.is_file():
-            suffix = p.suffix.lower()
-            if suffix in _H5:
-                out.append(("labels", p))
-            elif suffix == ".mat":
-                out.append(("jhmdb", p))
-            elif suffix == ".json":
-                out.append(("temporal", p))
-            else:
-                raise InputError(
-                    p, "expected labels .h5, J-HMDB .mat, ActivityNet-style .json ground "
-                    "truth, or a folder of them"
-                )
-            continue
-        h5s = mio.find_h5_files(p)
-        if h5s:
-            out.extend(("labels", f) for f in h5s)
-        elif next(p.glob("*/*.mat"), None) is not None:
-            out.extend(("jhmdb", f) for f in mio.jhmdb_videos(p).values())
-        elif mats := sorted(p.glob("*.mat")):  # one class folder of puppet_mask
-            out.extend(("jhmdb", f) for f in mats)
-        elif any((p / q).is_file() for q in ("detclasslist.txt", "gt.json", "annotations/detclasslist.txt")):
-            out.append(("temporal", p))
-        else:
-            out.extend(("davis", f) for f in mio.davis_sequences(p).values())
-    return out
-
-
-def _temporal_videos(path: Path, subset: str | None, fps: float | None,
-                     notes: list[str]) -> Iterator[tuple[str, Any, list[str]]]:
-    """Per-frame labels (T,) of every video of temporal ground truth: 0 background,
-    k+1 for class k, frame t at time t / fps (metrics.frame_ap.rasterize, as frame AP
-    counts positives). Where segments of two classes overlap, the first class wins;
-    Ambiguous segments count as background.
-
-    The frame rate is the video's own (synthetic ActivityNet-style JSON carries it) or
-    --fps; the length is the video's num_frames, else duration x fps, else (THUMOS14 text
-    has neither) up to the end of its last segment: `notes` says how many videos.
-    """
-    import numpy as np
-
-    from vidseg_cli.datasets import temporal_gt as tg
-    from vidseg_cli.metrics.frame_ap import rasterize
-
-    gt = tg.load_temporal_gt(path, subset)
-    names = ["background", *gt.classes]
-    truncated = overlapping = 0
-    for video in gt.videos:
-        info = gt.video_info.get(video, {})
-        rate = float(info.get("fps") or fps or 0)
-        if rate <= 0:
-            raise InputError(path, f"video '{video}': no frame rate in the ground truth; give --fps")
-        m = gt.video == video
-        segs, labs = gt.segments[m], gt.label[m]
-        if info.get("num_frames"):
-            t = int(info["num_frames"])
-        elif info.get("duration"):
-            t = int(round(float(info["duration"]) * rate))
-        else:
-            t = int(np.ceil(segs[:, 1].max() * rate)) if len(segs) else 0
-            truncated += 1
-        pos = rasterize(t, rate, segs, labs, len(gt.classes))  # T x C bool
-        overlapping += int((pos.sum(axis=1) > 1).any())
-        labels = np.where(pos.any(axis=1), pos.argmax(axis=1) + 1, 0).astype(np.int64)  # T
-        yield video, labels, names
-    if truncated:
-        notes.append(f"{path}: {truncated} video(s) have no duration; counted up to their last segment")
-    if overlapping:
-        notes.append(f"{path}: {overlapping} video(s) have overlapping segments of different "
-                     "classes; the first class in the class list wins")
-
-
-def _gt_videos(sources: list[tuple[str, Path]], subset: str | None, fps: float | None,
-               notes: list[str]) -> Iterator[tuple[Path, str, Any, list[str]]]:
-    """(source file, video id, labels (T, ...), class names) of every ground-truth video."""
-    from vidseg_cli.datasets import masks as mio
-
-    for fmt, p in sources:
-        if fmt == "labels":
-            from vidseg_cli import store
-
-            kind = store.peek_kind(p)
-            if kind != "labels":
-                raise InputError(p, f"expected a labels file (ground truth), found a {kind} file")
-            v = mio.read_labels_file(p)
-            yield p, v.video_id, v.masks, list(v.class_names or [])
-        elif fmt == "jhmdb":
-            v = mio.read_jhmdb_mat(p)
-            yield p, v.video_id, v.masks, list(v.class_names or mio.JHMDB_CLASS_NAMES)
-        elif fmt == "davis":
-            v = mio.read_davis_sequence(p)
-            yield p, v.video_id, v.masks, ["background", "foreground"]
-        else:
-            for vid, labels, names in _temporal_videos(p, subset, fps, notes):
-                yield p, vid, labels, names
-
-
-def fit_hmm(gt_paths: list[str], out: Path, smoothing: float, subset: str | None,
-            fps: float | None) -> dict[str, Any]:
-    """Count the HMM from ground truth and write it; return a summary."""
-    import numpy as np
-
-    from vidseg_cli import store
-    from vidseg_cli.stages.hmm import TransitionCounts, same_classes
-
-    sources = _gt_sources(gt_paths)
-    counts: TransitionCounts | None = None
-    names: list[str] | None = None
-    first_src: Path | None = None
-    inputs: list[Path] = []
-    notes: list[str] = []
-    videos = 0
-    for src, vid, labels, cls in _gt_videos(sources, subset, fps, notes):
-        if names is None:
-            names, first_src = cls, src
-            counts = TransitionCounts(len(names))
-        elif (diff := same_classes(cls, names)) is not None:
-            raise InputError(src, f"class list differs from {first_src}'s ({diff}); fit one HMM per class list")
-        try:
-            counts.add(np.asarray(labels))
-        except ValueError as e:
-            raise InputError(src, f"video '{vid}': {e}") from None
-        if src not in inputs:
-            inputs.append(src)
-        videos += 1
-    if counts is None or videos == 0:
-        raise InputError(gt_paths[0], "no ground-truth videos found")
-    prior, trans = counts.estimate(smoothing)
-    store.write_hmm(
-        out, prior, trans, names, inputs=inputs, command=_command(),
-        attrs={
-            "smoothing": float(smoothing),
-            "num_videos": videos,
-            "num_sequences": int(counts.sequences),
-            "num_transitions": int(counts.pairs.sum()),
-        },
-    )
-    return {
-        "output": str(out),
-        "classes": len(names),
-        "videos": videos,
-        "sequences": int(counts.sequences),
-        "transitions": int(counts.pairs.sum()),
-        "unseen_classes": [names[i] for i in counts.unseen()],
-        "self_transition": {n: float(trans[i, i]) for i, n in enumerate(names)},
-        "notes": notes,
-    }
 
 
 @click.command("hmm-fit")
@@ -266,7 +71,7 @@ def hmm_fit(gt, out, smoothing, subset, fps, overwrite, quiet, json_out):
         o = o / "hmm.h5"
     resolve_outputs(FIT, [str(o)], str(o), "hmm")  # creates and checks the folder
     res = run_batch(FIT, [(", ".join(gt), o)],
-                    lambda item: fit_hmm(list(gt), item[1], smoothing, subset, fps),
+                    lambda item: _api().fit_hmm(list(gt), item[1], smoothing, subset, fps),
                     overwrite=overwrite, quiet=True, describe="ground truth")
     if res.skipped:
         notice(FIT, f"{o}: exists, skipped (use --overwrite to redo)", quiet)
@@ -287,33 +92,6 @@ def hmm_fit(gt, out, smoothing, subset, fps, overwrite, quiet, json_out):
 SMOOTH = "hmm-smooth"
 
 
-def _score_inputs(paths: list[str], quiet: bool) -> list[Path]:
-    """Files as given; folders expanded to their scores and frame_scores files."""
-    from vidseg_cli import store
-    from vidseg_cli.datasets.masks import find_h5_files
-
-    files: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if not p.is_dir():
-            files.append(p)
-            continue
-        found = find_h5_files(p)
-        keep = []
-        for f in found:
-            try:
-                if store.peek_kind(f) in ("scores", "frame_scores"):
-                    keep.append(f)
-            except store.StoreError:
-                pass
-        if not keep:
-            fail(SMOOTH, f"{p}: no scores or frame_scores files in this folder")
-        if len(keep) < len(found):
-            notice(SMOOTH, f"{p}: {len(found) - len(keep)} file(s) of other kinds ignored", quiet)
-        files.extend(keep)
-    return files
-
-
 def _load_hmm(path: str) -> Any:
     from vidseg_cli import store
     from vidseg_cli.stages.hmm import check_hmm
@@ -327,51 +105,6 @@ def _load_hmm(path: str) -> Any:
     except ValueError as e:
         fail(SMOOTH, f"{path}: {e}")
     return rec
-
-
-def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: int,
-                min_prob: float, tolerance: float, threads: int, quiet: bool,
-                log_space: bool = False) -> dict[str, Any]:
-    """Smooth one scores or frame_scores file into `dst`."""
-    import numpy as np
-
-    from vidseg_cli import store
-    from vidseg_cli.stages.hmm import plan_tiles, same_classes, smooth
-
-    if src.resolve() == dst.resolve():
-        raise InputError(src, "the output would replace this input; choose another -o")
-    kind = store.peek_kind(src)
-    if kind not in ("scores", "frame_scores"):
-        raise InputError(src, f"expected a scores or frame_scores file, found a {kind} file")
-    with store.open_record(src, kind) as rec:
-        diff = same_classes(rec.class_names, hmm_rec.class_names)
-        if diff is not None:
-            raise InputError(src, f"class list differs from the HMM's ({hmm_rec.path}): {diff}")
-        probs = rec["probs"]  # lazy h5py dataset
-        out_dtype = np.float16 if (kind == "scores" and probs.dtype == np.float16) else np.float32
-        out = np.empty(probs.shape, out_dtype)
-        try:
-            tiles = 1 if kind == "frame_scores" else plan_tiles(
-                probs.shape, probs.dtype.itemsize, max_memory, log_space=log_space).count
-            with progress_bar(tiles, f"{SMOOTH} {rec.video_id} (tiles)", quiet or tiles < 2) as adv:
-                smooth(probs, hmm_rec["prior"], hmm_rec["transition"], out=out,
-                       max_memory=max_memory, device=device, min_prob=min_prob,
-                       tolerance=tolerance, threads=threads, progress=adv,
-                       log_space=log_space or None)
-        except ValueError as e:
-            raise InputError(src, str(e)) from None
-        meta = dict(video_id=rec.video_id, num_frames=rec.num_frames, fps=rec.fps,
-                    inputs=[src, hmm_rec.path], class_names=rec.class_names,
-                    command=_command())
-        extra = {"postprocess": "hmm-smooth", "hmm_uid": hmm_rec.uid}
-        if "spatial_stride" in rec.attrs:
-            extra["spatial_stride"] = rec.attrs["spatial_stride"]
-    if kind == "scores":
-        store.write_scores(dst, out, attrs=extra, **meta)
-    else:
-        store.write_frame_scores(dst, out, attrs=extra, **meta)
-    return {"input": str(src), "output": str(dst), "kind": kind, "shape": list(out.shape),
-            "tiles": tiles}
 
 
 @click.command("hmm-smooth")
@@ -412,9 +145,9 @@ def hmm_smooth(scores, hmm_path, out, max_memory, min_prob, tolerance, log_space
     """
     from vidseg_cli import store
 
-    files = _score_inputs(list(scores), quiet)
+    files = expand_inputs(SMOOTH, list(scores), ("scores", "frame_scores"), quiet)
     hmm_rec = _load_hmm(hmm_path)
-    dev = resolve_device(SMOOTH, device)
+    dev = str(resolve_device(SMOOTH, device))
     ids, kinds = [], []
     for f in files:
         try:
@@ -432,7 +165,7 @@ def hmm_smooth(scores, hmm_path, out, max_memory, min_prob, tolerance, log_space
     threads = jobs if len(files) == 1 else 1
     res = run_batch(
         SMOOTH, list(zip([str(f) for f in files], outputs)),
-        lambda item: smooth_file(Path(item[0]), item[1], hmm_rec, device=dev,
+        lambda item: _api().smooth_file(Path(item[0]), item[1], hmm_rec, device=dev,
                                  max_memory=max_memory, min_prob=min_prob,
                                  tolerance=tolerance, threads=threads, quiet=quiet,
                                  log_space=log_space),

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from vidseg_cli.errors import InputError
+from vidseg_cli.stages.upsample import upsample_probs
 
 PathLike = str | os.PathLike
 
@@ -253,20 +254,6 @@ def read_labels_file(path: PathLike) -> MaskVideo:
     )
 
 
-def _upsample_probs(p: np.ndarray, stride: int, size: tuple[int, int]) -> np.ndarray:
-    """(C, H', W') posteriors -> (C, H, W): bilinear by `stride` (cell centres at
-    i*stride + (stride-1)/2, OpenCV's pixel-centre convention), cropped to `size`."""
-    import cv2
-
-    c, hh, ww = p.shape
-    out = np.empty((c, hh * stride, ww * stride), dtype=np.float32)
-    for lo in range(0, c, 256):  # OpenCV images hold at most 512 channels
-        chunk = np.ascontiguousarray(np.moveaxis(p[lo : lo + 256], 0, 2), dtype=np.float32)
-        up = cv2.resize(chunk, (ww * stride, hh * stride), interpolation=cv2.INTER_LINEAR)
-        out[lo : lo + 256] = up.reshape(hh * stride, ww * stride, -1).transpose(2, 0, 1)
-    return out[:, : size[0], : size[1]]
-
-
 def read_scores_file(path: PathLike, size: tuple[int, int] | None = None) -> MaskVideo:
     """A `scores` file -> argmax class per pixel, (T, H, W).
 
@@ -303,7 +290,7 @@ def read_scores_file(path: PathLike, size: tuple[int, int] | None = None) -> Mas
                 if not np.all(np.isfinite(p)):
                     raise InputError(path, f"frame {i}: NaN or infinite scores")
                 if stride > 1:
-                    p = _upsample_probs(p, stride, target)
+                    p = upsample_probs(p, stride, target)
                 masks[i] = np.argmax(p, axis=0).astype(np.uint8)
             names = list(rec.class_names or [])
             vid = rec.video_id

@@ -67,9 +67,9 @@ def upsample_to(probs: np.ndarray, stride: int, size: tuple[int, int]) -> np.nda
         if probs.shape[1:] != tuple(size):
             raise ValueError(f"scores are {probs.shape[1:]}, frames {tuple(size)}")
         return np.asarray(probs, np.float32)
-    from vidseg_cli.datasets.masks import _upsample_probs
+    from vidseg_cli.stages.upsample import upsample_probs
 
-    return _upsample_probs(np.asarray(probs, np.float32), stride, size)
+    return upsample_probs(np.asarray(probs, np.float32), stride, size)
 
 
 def refine_frame(image: np.ndarray, probs: np.ndarray, params: CRFParams = CRFParams()) -> np.ndarray:

@@ -1,0 +1,301 @@
+"""File-level functions behind hmm-fit, hmm-smooth and crf-refine (3DFCN §3.5–3.6): they
+read the HDF5 inputs, call stages/hmm.py and stages/crf.py, and write the outputs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from vidseg_cli.errors import InputError
+from vidseg_cli.progress import progress_bar
+
+_H5 = (".h5", ".hdf5")
+SMOOTH = "hmm-smooth"
+
+
+def _command() -> str:
+    return " ".join(["vidseg", *sys.argv[1:]])
+
+
+def _gt_sources(paths: list[str]) -> list[tuple[str, Path]]:
+    """(format, path) of every ground-truth video or file: labels .h5, J-HMDB .mat, DAVIS
+    sequence folders, temporal ground truth (ActivityNet JSON, THUMOS14 folder)."""
+    from vidseg_cli.datasets import masks as mio
+
+    out: list[tuple[str, Path]] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise InputError(p, "no such file or folder")
+        if p.is_file():
+            suffix = p.suffix.lower()
+            if suffix in _H5:
+                out.append(("labels", p))
+            elif suffix == ".mat":
+                out.append(("jhmdb", p))
+            elif suffix == ".json":
+                out.append(("temporal", p))
+            else:
+                raise InputError(
+                    p, "expected labels .h5, J-HMDB .mat, ActivityNet-style .json ground "
+                    "truth, or a folder of them"
+                )
+            continue
+        h5s = mio.find_h5_files(p)
+        if h5s:
+            out.extend(("labels", f) for f in h5s)
+        elif next(p.glob("*/*.mat"), None) is not None:
+            out.extend(("jhmdb", f) for f in mio.jhmdb_videos(p).values())
+        elif mats := sorted(p.glob("*.mat")):  # one class folder of puppet_mask
+            out.extend(("jhmdb", f) for f in mats)
+        elif any((p / q).is_file() for q in ("detclasslist.txt", "gt.json", "annotations/detclasslist.txt")):
+            out.append(("temporal", p))
+        else:
+            out.extend(("davis", f) for f in mio.davis_sequences(p).values())
+    return out
+
+
+def _temporal_videos(path: Path, subset: str | None, fps: float | None,
+                     notes: list[str]) -> Iterator[tuple[str, Any, list[str]]]:
+    """Per-frame labels (T,) of every video of temporal ground truth: 0 background,
+    k+1 for class k, frame t at time t / fps (metrics.frame_ap.rasterize, as frame AP
+    counts positives). Where segments of two classes overlap, the first class wins;
+    Ambiguous segments count as background.
+
+    The frame rate is the video's own (synthetic ActivityNet-style JSON carries it) or
+    --fps; the length is the video's num_frames, else duration x fps, else (THUMOS14 text
+    has neither) up to the end of its last segment: `notes` says how many videos.
+    """
+    import numpy as np
+
+    from vidseg_cli.datasets import temporal_gt as tg
+    from vidseg_cli.metrics.frame_ap import rasterize
+
+    gt = tg.load_temporal_gt(path, subset)
+    names = ["background", *gt.classes]
+    truncated = overlapping = 0
+    for video in gt.videos:
+        info = gt.video_info.get(video, {})
+        rate = float(info.get("fps") or fps or 0)
+        if rate <= 0:
+            raise InputError(path, f"video '{video}': no frame rate in the ground truth; give --fps")
+        m = gt.video == video
+        segs, labs = gt.segments[m], gt.label[m]
+        if info.get("num_frames"):
+            t = int(info["num_frames"])
+        elif info.get("duration"):
+            t = int(round(float(info["duration"]) * rate))
+        else:
+            t = int(np.ceil(segs[:, 1].max() * rate)) if len(segs) else 0
+            truncated += 1
+        pos = rasterize(t, rate, segs, labs, len(gt.classes))  # T x C bool
+        overlapping += int((pos.sum(axis=1) > 1).any())
+        labels = np.where(pos.any(axis=1), pos.argmax(axis=1) + 1, 0).astype(np.int64)  # T
+        yield video, labels, names
+    if truncated:
+        notes.append(f"{path}: {truncated} video(s) have no duration; counted up to their last segment")
+    if overlapping:
+        notes.append(f"{path}: {overlapping} video(s) have overlapping segments of different "
+                     "classes; the first class in the class list wins")
+
+
+def _gt_videos(sources: list[tuple[str, Path]], subset: str | None, fps: float | None,
+               notes: list[str]) -> Iterator[tuple[Path, str, Any, list[str]]]:
+    """(source file, video id, labels (T, ...), class names) of every ground-truth video."""
+    from vidseg_cli.datasets import masks as mio
+
+    for fmt, p in sources:
+        if fmt == "labels":
+            from vidseg_cli import store
+
+            kind = store.peek_kind(p)
+            if kind != "labels":
+                raise InputError(p, f"expected a labels file (ground truth), found a {kind} file")
+            v = mio.read_labels_file(p)
+            yield p, v.video_id, v.masks, list(v.class_names or [])
+        elif fmt == "jhmdb":
+            v = mio.read_jhmdb_mat(p)
+            yield p, v.video_id, v.masks, list(v.class_names or mio.JHMDB_CLASS_NAMES)
+        elif fmt == "davis":
+            v = mio.read_davis_sequence(p)
+            yield p, v.video_id, v.masks, ["background", "foreground"]
+        else:
+            for vid, labels, names in _temporal_videos(p, subset, fps, notes):
+                yield p, vid, labels, names
+
+
+def fit_hmm(gt_paths: list[str], out: Path, smoothing: float, subset: str | None,
+            fps: float | None) -> dict[str, Any]:
+    """Count the HMM from ground truth and write it; return a summary."""
+    import numpy as np
+
+    from vidseg_cli import store
+    from vidseg_cli.stages.hmm import TransitionCounts, same_classes
+
+    sources = _gt_sources(gt_paths)
+    counts: TransitionCounts | None = None
+    names: list[str] | None = None
+    first_src: Path | None = None
+    inputs: list[Path] = []
+    notes: list[str] = []
+    videos = 0
+    for src, vid, labels, cls in _gt_videos(sources, subset, fps, notes):
+        if names is None:
+            names, first_src = cls, src
+            counts = TransitionCounts(len(names))
+        elif (diff := same_classes(cls, names)) is not None:
+            raise InputError(src, f"class list differs from {first_src}'s ({diff}); fit one HMM per class list")
+        try:
+            counts.add(np.asarray(labels))
+        except ValueError as e:
+            raise InputError(src, f"video '{vid}': {e}") from None
+        if src not in inputs:
+            inputs.append(src)
+        videos += 1
+    if counts is None or videos == 0:
+        raise InputError(gt_paths[0], "no ground-truth videos found")
+    prior, trans = counts.estimate(smoothing)
+    store.write_hmm(
+        out, prior, trans, names, inputs=inputs, command=_command(),
+        attrs={
+            "smoothing": float(smoothing),
+            "num_videos": videos,
+            "num_sequences": int(counts.sequences),
+            "num_transitions": int(counts.pairs.sum()),
+        },
+    )
+    return {
+        "output": str(out),
+        "classes": len(names),
+        "videos": videos,
+        "sequences": int(counts.sequences),
+        "transitions": int(counts.pairs.sum()),
+        "unseen_classes": [names[i] for i in counts.unseen()],
+        "self_transition": {n: float(trans[i, i]) for i, n in enumerate(names)},
+        "notes": notes,
+    }
+
+
+def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: int,
+                min_prob: float, tolerance: float, threads: int, quiet: bool,
+                log_space: bool = False) -> dict[str, Any]:
+    """Smooth one scores or frame_scores file into `dst`."""
+    import numpy as np
+
+    from vidseg_cli import store
+    from vidseg_cli.stages.hmm import plan_tiles, same_classes, smooth
+
+    if src.resolve() == dst.resolve():
+        raise InputError(src, "the output would replace this input; choose another -o")
+    kind = store.peek_kind(src)
+    if kind not in ("scores", "frame_scores"):
+        raise InputError(src, f"expected a scores or frame_scores file, found a {kind} file")
+    with store.open_record(src, kind) as rec:
+        diff = same_classes(rec.class_names, hmm_rec.class_names)
+        if diff is not None:
+            raise InputError(src, f"class list differs from the HMM's ({hmm_rec.path}): {diff}")
+        probs = rec["probs"]  # lazy h5py dataset
+        out_dtype = np.float16 if (kind == "scores" and probs.dtype == np.float16) else np.float32
+        out = np.empty(probs.shape, out_dtype)
+        try:
+            tiles = 1 if kind == "frame_scores" else plan_tiles(
+                probs.shape, probs.dtype.itemsize, max_memory, log_space=log_space).count
+            with progress_bar(tiles, f"{SMOOTH} {rec.video_id} (tiles)", quiet or tiles < 2) as adv:
+                smooth(probs, hmm_rec["prior"], hmm_rec["transition"], out=out,
+                       max_memory=max_memory, device=device, min_prob=min_prob,
+                       tolerance=tolerance, threads=threads, progress=adv,
+                       log_space=log_space or None)
+        except ValueError as e:
+            raise InputError(src, str(e)) from None
+        meta = dict(video_id=rec.video_id, num_frames=rec.num_frames, fps=rec.fps,
+                    inputs=[src, hmm_rec.path], class_names=rec.class_names,
+                    command=_command())
+        extra = {"postprocess": "hmm-smooth", "hmm_uid": hmm_rec.uid}
+        if "spatial_stride" in rec.attrs:
+            extra["spatial_stride"] = rec.attrs["spatial_stride"]
+    if kind == "scores":
+        store.write_scores(dst, out, attrs=extra, **meta)
+    else:
+        store.write_frame_scores(dst, out, attrs=extra, **meta)
+    return {"input": str(src), "output": str(dst), "kind": kind, "shape": list(out.shape),
+            "tiles": tiles}
+
+
+def _cover_problem(hw: tuple[int, int], stride: int, frame_hw: tuple[int, int]) -> str | None:
+    """Why scores of size hw at `stride` can't be the scores of frames of frame_hw."""
+    (h, w), (fh, fw) = hw, frame_hw
+    full = (h * stride, w * stride)
+    if stride == 1 and full != (fh, fw):
+        return f"scores are {w}x{h} (WxH), the frames {fw}x{fh}"
+    if not (full[0] >= fh > full[0] - stride and full[1] >= fw > full[1] - stride):
+        return (f"scores of {w}x{h} (WxH) at spatial_stride {stride} don't cover the frames' "
+                f"{fw}x{fh}")
+    return None
+
+
+def refine_file(src: Path, frames_path: Path, dst: Path, *, params: Any, jobs: int,
+                keep_probs: bool, tolerance: float | None, quiet: bool) -> dict[str, Any]:
+    """CRF-refine one scores file on its frames; write labels (and refined scores)."""
+    import numpy as np
+    import torch
+
+    from vidseg_cli import store
+    from vidseg_cli.stages.crf import refine_frames
+    from vidseg_cli.stages.hmm import ProbabilityError, check_probs
+
+    with store.open_record(src, "scores") as rec, store.open_record(frames_path, "frames") as fr:
+        probs_dst = dst.parent / store.output_name(rec.video_id, "scores") if keep_probs else None
+        if src.resolve() in (dst.resolve(), probs_dst.resolve() if probs_dst else None):
+            raise InputError(src, "an output would replace this input; choose another -o")
+        probs, frames = rec["probs"], fr["frames"]
+        t, c, h, w = probs.shape
+        tf, fh, fw, _ = frames.shape
+        if t != tf:
+            raise InputError(src, f"{t} frames of scores, but the frames file {frames_path} has {tf}")
+        if c > 256:
+            raise InputError(src, f"{c} classes do not fit a labels file's uint8 class indices")
+        stride = int(rec.attrs.get("spatial_stride", 1) or 1)
+        if stride < 1:
+            raise InputError(src, f"'spatial_stride' should be >= 1, found {stride}")
+        problem = _cover_problem((h, w), stride, (fh, fw))
+        if problem:
+            raise InputError(src, f"{problem} ({frames_path})")
+
+        def score_frames() -> Iterator[np.ndarray]:
+            for i in range(t):
+                p = np.asarray(probs[i])  # C x h x w
+                if tolerance is not None:
+                    try:
+                        check_probs(torch.from_numpy(p.reshape(1, c, h * w)),
+                                    lambda j: f"pixel (y={j // w}, x={j % w})", tolerance, i)
+                    except ProbabilityError as e:
+                        raise InputError(src, str(e)) from None
+                yield p
+
+        def images() -> Iterator[np.ndarray]:
+            for i in range(t):
+                yield np.asarray(frames[i])  # H x W x 3
+
+        labels = np.empty((t, fh, fw), np.uint8)  # T x H x W
+        marg = np.empty((t, c, fh, fw), np.float32) if keep_probs else None  # T x C x H x W
+        with progress_bar(t, f"crf-refine {rec.video_id} (frames)", quiet) as adv:
+            for i, (lab, m) in enumerate(refine_frames(images(), score_frames(), stride=stride,
+                                                       params=params, jobs=jobs,
+                                                       keep_probs=keep_probs, progress=adv)):
+                labels[i] = lab
+                if marg is not None:
+                    marg[i] = m
+        meta = dict(video_id=rec.video_id, num_frames=t, fps=rec.fps,
+                    inputs=[src, frames_path], class_names=rec.class_names,
+                    command=" ".join(["vidseg", *sys.argv[1:]]))
+        extra = {"postprocess": "crf-refine", **{f"crf_{k}": v for k, v in params.as_dict().items()}}
+    if marg is not None:
+        store.write_scores(probs_dst, marg, attrs=extra, **meta)
+    store.write_labels(dst, labels, attrs=extra, **meta)  # last: its presence means done
+    return {"input": str(src), "frames": str(frames_path), "output": str(dst),
+            "probs": str(probs_dst) if probs_dst else None, "num_frames": t,
+            "upsampled": stride > 1}
+
+
