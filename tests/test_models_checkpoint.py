@@ -28,6 +28,7 @@ TINY = {
     "vgg16": ({"num_classes": 3, "width": 1 / 16}, (2, 3, 32, 32)),
     "fsn": ({"in_features": 8, "num_classes": 3, "hidden": 16}, (2, 6, 8)),
     "wfsn": ({"in_features": 8, "num_classes": 2, "hidden": 16}, (2, 6, 8)),
+    "scnn": ({"num_classes": 3, "width": 1 / 16}, (1, 3, 16, 112, 112)),
 }
 
 

@@ -3,6 +3,7 @@
 Our checkpoint (DESIGN.md, "Weights") is one file holding a plain dict:
     {"vidseg_checkpoint": 1, "model": name in MODELS, "classes": [str, ...],
      "config": {plain JSON-able constructor arguments}, "state_dict": {key: tensor},
+     "preprocess": {...},  # optional: input preprocessing (mean/std, resize), JSON data
      "train_state": {...}}  # optional, for resume: tensors, numbers, strings, lists, dicts
 Everything is read with `torch.load(weights_only=True)`: a file that holds anything but
 plain data (a pickled object whose `__reduce__` would run code) is refused, never executed.
@@ -97,8 +98,14 @@ def save_checkpoint(
     name: str | None = None,  # registry name; default model.model_name (set by MODELS.build)
     config: Mapping[str, Any] | None = None,  # constructor kwargs; default model.model_config
     train_state: Mapping[str, Any] | None = None,  # optimizer, epoch, RNG... for resume
+    preprocess: Mapping[str, Any] | None = None,  # input preprocessing; default model.preprocess
 ) -> Path:
-    """Write our checkpoint format (module docstring); returns the path."""
+    """Write our checkpoint format (module docstring); returns the path.
+
+    `preprocess` (optional, plain JSON data) records how inputs are prepared for the
+    model (e.g. mean/std, resize), so training and inference apply the same; it defaults
+    to the model's `preprocess` attribute when it has one (the Trainer saves through here).
+    """
     name = name if name is not None else getattr(model, "model_name", None)
     config = config if config is not None else getattr(model, "model_config", None)
     if name is None or config is None:
@@ -114,6 +121,10 @@ def save_checkpoint(
         "config": config,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
+    if preprocess is None:
+        preprocess = getattr(model, "preprocess", None)
+    if preprocess is not None:
+        ckpt["preprocess"] = json.loads(json.dumps(dict(preprocess), allow_nan=False))
     if train_state is not None:
         ckpt["train_state"] = dict(train_state)
     _check_plain(ckpt, "checkpoint")

@@ -1,0 +1,117 @@
+"""`propose`: S-CNN's multi-scale windows (§3.1), scored by the proposal network (§3.3).
+
+    run = make_proposer(ProposeOptions(weights="proposal.ckpt"))
+    info = run("v.frames.h5", Path("v.proposals.h5"))
+
+Every window of 16..512 frames with 75% overlap (the lengths and overlap the network was
+trained with, from its checkpoint) becomes 16 frames sampled uniformly, prepared as in
+training (resize, centre crop), and is scored in batches; windows with P(action) >=
+`threshold` (0.7, S-CNN §3.3) are kept. `method="sliding"` keeps every window with score 1
+and loads no network: S-CNN without the proposal network (Table 3). A video shorter than
+the shortest window has none: an empty, valid proposals file and a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidseg_cli.stages.windows import SCNN_LENGTHS, SCNN_OVERLAP, multiscale_windows
+
+METHODS = ("scnn", "sliding")
+
+
+@dataclass
+class ProposeOptions:
+    weights: str | None = None  # proposal-network checkpoint (method scnn)
+    method: str = "scnn"  # scnn | sliding
+    threshold: float = 0.7  # keep windows with P(action) >= this (S-CNN §3.3)
+    lengths: tuple[int, ...] | None = None  # window lengths (default: the checkpoint's / §3.1)
+    overlap: float | None = None  # window overlap (default: the checkpoint's / 0.75)
+    batch_size: int = 64
+    device: str = "auto"
+    amp: bool = False
+    command: str | None = None
+
+
+def score_windows(model, frames, windows: np.ndarray, batch_size: int, device, amp: bool = False,
+                  ) -> np.ndarray:
+    """Softmax of an S-CNN network over windows of one video: (N, classes) float64.
+
+    `frames` is a sliceable (T, H, W, 3) uint8 array or h5py dataset; clips are prepared
+    with the network's own ClipSpec and scored in batches, in start order.
+    """
+    import torch
+
+    from vidseg_cli.datasets.scnn_data import ClipReader
+    from vidseg_cli.runtime import autocast
+
+    out = np.zeros((len(windows), model.num_classes), np.float64)
+    if len(windows) == 0:
+        return out
+    reader = ClipReader(frames, model.spec)
+    order = ClipReader.ordered(windows)
+    with torch.no_grad():
+        for i in range(0, len(order), batch_size):
+            sel = order[i:i + batch_size]
+            clips = torch.from_numpy(reader.clips(windows[sel])).to(device)  # B x 3 x 16 x h x w
+            with autocast(device, amp):
+                logits = model(clips)
+            out[sel] = torch.softmax(logits.float(), 1).cpu().numpy()
+    return out
+
+
+def make_proposer(opts: ProposeOptions) -> Callable[[str, Path], dict[str, Any]]:
+    """Load the proposal network once; return run(frames_path, proposals_path) -> summary."""
+    from vidseg_cli import store
+    from vidseg_cli.errors import InputError
+
+    if opts.method not in METHODS:
+        raise ValueError(f"unknown proposal method '{opts.method}' (known: {', '.join(METHODS)})")
+    model, device = None, None
+    lengths = tuple(opts.lengths) if opts.lengths else SCNN_LENGTHS
+    overlap = opts.overlap if opts.overlap is not None else SCNN_OVERLAP
+    if opts.method == "scnn":
+        if not opts.weights:
+            raise ValueError("--method scnn needs --weights (the proposal network's checkpoint)")
+        from vidseg_cli.runtime import resolve_device
+        from vidseg_cli.models.scnn import load_stage_network
+
+        model = load_stage_network(opts.weights, ["proposal"])
+        device = resolve_device(opts.device)
+        model.to(device)
+        lengths = tuple(opts.lengths) if opts.lengths else model.window_lengths
+        overlap = opts.overlap if opts.overlap is not None else model.window_overlap
+
+    def run(frames_path: str, out: Path) -> dict[str, Any]:
+        warnings = []
+        with store.open_record(frames_path, "frames") as rec:
+            t = rec.num_frames
+            windows = multiscale_windows(t, lengths, overlap)  # N x 2 [start, end)
+            if len(windows) == 0:
+                warnings.append(f"{frames_path}: {t} frames, shorter than the shortest window "
+                                f"({min(lengths)}); no proposals")
+            if model is None or len(windows) == 0:
+                scores = np.ones(len(windows))
+            else:
+                try:
+                    scores = score_windows(model, rec["frames"], windows, opts.batch_size, device,
+                                           opts.amp)[:, 1]  # P(action)
+                except ValueError as e:  # ModelInputError: frames the network cannot take
+                    raise InputError(frames_path, str(e)) from None
+            keep = scores >= opts.threshold if model is not None else np.ones(len(windows), bool)
+            attrs = {"method": opts.method, "window_lengths": list(lengths), "window_overlap": overlap,
+                     "num_windows": len(windows)}
+            if model is not None:
+                attrs["threshold"] = opts.threshold
+            store.write_proposals(out, windows[keep].astype(np.float64), scores[keep],
+                                  video_id=rec.video_id, num_frames=t, fps=rec.fps,
+                                  inputs=[frames_path], command=opts.command, attrs=attrs)
+        return {"input": str(frames_path), "output": str(out), "windows": int(len(windows)),
+                "kept": int(keep.sum()), "warnings": warnings}
+
+    return run
