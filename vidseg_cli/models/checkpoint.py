@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from vidseg_cli.errors import InputError
+from vidseg_cli.store.base import _UMASK
 from vidseg_cli.models.registry import MODELS, Registry
 
 FORMAT_KEY = "vidseg_checkpoint"
@@ -134,6 +135,7 @@ def save_checkpoint(
     os.close(fd)
     try:
         torch.save(ckpt, tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a checkpoint is shared like any output
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
