@@ -1,0 +1,209 @@
+"""`localize --method fsn | wfsn`: frame scores from snippet features, then detections.
+
+FSN (§3.5 "FSN model prediction"): the network is slid over the whole video without
+overlap, in windows of the training clip's length (`clip_snippets` in the checkpoint's
+`preprocess`, written by `train fsn`; else §3.5's N = 7 snippets), on features standardized
+with the training statistics the checkpoint carries; the windows' snippet scores are put on their centre frames and
+interpolated linearly to every frame (§3.3's upsampling, across window borders too), then
+softmax (Eq. 1). Frames outside the first and last centres take the nearest centre's score.
+
+WFSN (§4.3): the pooling is removed and the temporal CNN runs over the whole video's
+features at once; softmax over the K actions. WFSN has no background class: the frame
+scores file still has column 0 = background (DESIGN.md), holding 0.
+
+Detections (§3.5, §4.2): stages/grouping.py groups consecutive frames above each threshold
+0.0, 0.1, ..., 0.9 per class, scores a run by its mean probability and applies the shared
+class-aware NMS at `nms_iou` (0.4: the evaluation tIoU 0.5 minus 0.1).
+
+`--fuse`: the flow stream's features and FSN; the two streams' frame probabilities are
+averaged (two-stream FSN, Tables 1-2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidseg_cli.errors import InputError
+
+DEFAULT_WINDOW = 7  # §3.5: N = 35 / 5 snippets per clip
+
+
+def slide_fsn(model, feats: np.ndarray, centers: np.ndarray, num_frames: int,
+              window: int | None = DEFAULT_WINDOW, device=None, amp: bool = False) -> np.ndarray:
+    """(T, K+1) frame probabilities of an FSN over a whole video's (N, D) features, in
+    non-overlapping windows of `window` snippets (None: one pass)."""
+    import torch
+
+    from vidseg_cli.models.fsn import upsample_to_frames
+    from vidseg_cli.runtime import autocast
+
+    C = model.num_classes
+    n = len(feats)
+    if n == 0:
+        out = np.zeros((num_frames, C), np.float32)
+        out[:, 0] = 1.0  # nothing to score: background
+        return out
+    dev = device if device is not None else next(model.parameters()).device
+    w = n if not window else int(window)
+    x = torch.from_numpy(np.ascontiguousarray(feats, np.float32)).to(dev)
+    full = (n // w) * w  # the full windows go through as one batch: they are independent
+    parts = []
+    with torch.no_grad(), autocast(dev, amp):
+        for lo in range(0, full, 4096 * w):
+            hi = min(full, lo + 4096 * w)
+            s = model.snippet_logits(x[lo:hi].view(-1, w, x.shape[1])).float()  # B x C x w
+            parts.append(s.transpose(0, 1).reshape(1, C, -1))  # 1 x C x B*w, in time order
+        if full < n:
+            parts.append(model.snippet_logits(x[None, full:]).float())  # the last, shorter window
+        s = torch.cat(parts, dim=-1)  # 1 x C x N
+        up = upsample_to_frames(s, torch.as_tensor(centers, dtype=torch.float64), num_frames)
+    return up[0].softmax(dim=0).T.cpu().numpy().astype(np.float32)  # T x C
+
+
+def wfsn_frame_probs(model, feats: np.ndarray, centers: np.ndarray, num_frames: int,
+                     device=None, amp: bool = False) -> np.ndarray:
+    """(T, K+1) §4.3 dense WFSN probabilities with a zero background column."""
+    import torch
+
+    from vidseg_cli.runtime import autocast
+
+    K = model.num_classes
+    out = np.zeros((num_frames, K + 1), np.float32)
+    if len(feats) == 0:
+        return out
+    dev = device if device is not None else next(model.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(feats, np.float32)).to(dev)[None]  # 1 x N x D
+    with torch.no_grad(), autocast(dev, amp):
+        p = model.frame_scores(x, centers=torch.as_tensor(centers, dtype=torch.float64),
+                               num_frames=num_frames)  # 1 x K x T
+    out[:, 1:] = p[0].float().T.cpu().numpy()
+    return out
+
+
+class _Stream:
+    """One stream's network, checked against each features file it is given."""
+
+    def __init__(self, weights: str, method: str, device: str):
+        from vidseg_cli.models import build_from_checkpoint
+        from vidseg_cli.runtime import resolve_device
+
+        self.weights = weights
+        self.model, ckpt = build_from_checkpoint(weights, expect_model=method)
+        self.classes = list(ckpt["classes"])
+        if self.classes[:1] != ["background"]:
+            raise InputError(weights, f"class list should start with 'background', found {self.classes[:1]}")
+        pre = ckpt.get("preprocess") or {}  # written by `vidseg train fsn|wfsn`
+        self.expect = pre.get("features") or {}  # what the network was trained on
+        self.window = int(pre.get("clip_snippets") or DEFAULT_WINDOW)
+        self.mean = np.asarray(pre["feature_mean"], np.float32) if "feature_mean" in pre else None
+        self.std = np.asarray(pre["feature_std"], np.float32) if "feature_std" in pre else None
+        self.device = resolve_device(device)
+        self.model.to(self.device).eval()
+        self.dim = int(self.model.tcnn.in_features)
+
+    def read(self, path: str):
+        from vidseg_cli import store
+
+        rec = store.read_features(path)
+        d = rec["features"].shape[1]
+        a = rec.attrs
+        if d != self.dim:
+            raise InputError(path, f"features have size {d} ({a.get('backbone', '?')}, "
+                                   f"{a.get('stream', '?')} stream) but {self.weights} expects {self.dim}")
+        for key in ("backbone", "stream", "snippet", "flow_method"):
+            if key in self.expect and key in a and str(self.expect[key]) != str(a[key]):
+                raise InputError(path, f"features have {key} {a[key]!r} but {self.weights} was "
+                                       f"trained on {key} {self.expect[key]!r}")
+        c = np.asarray(rec["centers"], np.int64)
+        if len(c) > 1 and not (np.diff(c) > 0).all():
+            raise InputError(path, "'centers' must increase")
+        if len(c) and (c[0] < 0 or c[-1] >= rec.num_frames):
+            raise InputError(path, f"'centers' lie outside the video's {rec.num_frames} frames")
+        if not np.isfinite(rec["features"]).all():
+            raise InputError(path, "non-finite feature values")
+        return rec
+
+
+def _fuse_file(fuse: str, video_id: str, features_path: str) -> str:
+    """The flow features paired with an RGB features file: `<video_id>.features.h5` in a
+    folder, or the file given (its `video_id` attribute is checked by the caller)."""
+    from vidseg_cli.store import output_name
+
+    p = Path(fuse)
+    if p.is_dir():
+        f = p / output_name(video_id, "features")
+        if not f.is_file():
+            raise InputError(features_path, f"no flow features for video '{video_id}' in {fuse} "
+                                            f"(looked for {f.name})")
+        return str(f)
+    if not p.is_file():
+        raise InputError(fuse, "no such file or folder")
+    return str(p)
+
+
+def _make(opts, method: str) -> Callable[[str, Path], dict]:
+    from vidseg_cli import store
+    from vidseg_cli.stages.grouping import FSN_THRESHOLDS, group_frames
+
+    rgb = _Stream(opts.weights, method, opts.device)
+    flow = _Stream(opts.fuse_weights, "fsn", opts.device) if opts.fuse_features else None
+    if flow is not None and flow.classes != rgb.classes:
+        raise InputError(opts.fuse_weights, f"classes differ from {opts.weights}'s")
+    state = {"inputs": 0}
+
+    def probs_of(stream: _Stream, rec) -> np.ndarray:
+        f, c = np.asarray(rec["features"], np.float32), np.asarray(rec["centers"])
+        if stream.mean is not None:  # the standardization the network was trained with
+            f = (f - stream.mean) / stream.std
+        if method == "wfsn":
+            return wfsn_frame_probs(stream.model, f, c, rec.num_frames, stream.device, opts.amp)
+        return slide_fsn(stream.model, f, c, rec.num_frames, stream.window, stream.device, opts.amp)
+
+    def run(features_path: str, det_path: Path) -> dict[str, Any]:
+        state["inputs"] += 1
+        rec = rgb.read(features_path)
+        vid = rec.video_id or store.video_id_of(features_path)
+        probs = probs_of(rgb, rec)  # T x (K+1)
+        inputs = [features_path, opts.weights]
+        if flow is not None:
+            fpath = _fuse_file(opts.fuse_features, vid, features_path)
+            frec = flow.read(fpath)
+            if frec.video_id != vid:
+                raise InputError(fpath, f"flow features of video '{frec.video_id}', not '{vid}' "
+                                        f"({features_path}); give a folder to pair files by video id")
+            if frec.num_frames != rec.num_frames:
+                raise InputError(fpath, f"{frec.num_frames} frames, but {features_path} has {rec.num_frames}")
+            probs = (probs + probs_of(flow, frec)) / 2  # two-stream: average of the frame scores
+            inputs += [fpath, opts.fuse_weights]
+        seg, lab, sc = group_frames(probs, FSN_THRESHOLDS, background=0, nms_iou=opts.nms_iou,
+                                    top_k=opts.top_k)
+        meta = dict(video_id=vid, num_frames=rec.num_frames, fps=rec.fps, class_names=rgb.classes,
+                    command=opts.command)
+        attrs = {"method": method, "fused": flow is not None, "nms_iou": float(opts.nms_iou),
+                 "thresholds": list(FSN_THRESHOLDS), "window_snippets": rgb.window if method == "fsn" else 0,
+                 "snippet": int(rec.attrs.get("snippet", 0))}
+        from vidseg_cli.api.localize import frame_scores_path
+
+        fs_path = frame_scores_path(det_path, vid)
+        store.write_frame_scores(fs_path, probs, inputs=inputs, attrs=attrs, **meta)
+        store.write_detections(det_path, seg, lab, sc, inputs=[*inputs, str(fs_path)], attrs=attrs, **meta)
+        return {"input": features_path, "output": str(det_path), "frame_scores": str(fs_path),
+                "detections": int(len(sc)), "frames": int(rec.num_frames)}
+
+    return run
+
+
+def make_localizer(opts) -> Callable[[str, Path], dict]:
+    """`--method fsn` (api/localize.py's registry)."""
+    return _make(opts, "fsn")
+
+
+def make_wfsn_localizer(opts) -> Callable[[str, Path], dict]:
+    """`--method wfsn` (api/localize.py's registry)."""
+    if opts.fuse_features:
+        raise ValueError("--fuse is for --method fsn")
+    return _make(opts, "wfsn")

@@ -1,0 +1,86 @@
+"""`vidseg extract-features`: frames files to per-snippet feature files (FSN §3.2)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from vidseg_cli.cli.common import (
+    expand_inputs,
+    fail,
+    finish,
+    json_option,
+    overwrite_option,
+    quiet_option,
+    resolve_outputs,
+    run_batch,
+    warn,
+)
+
+
+@click.command("extract-features")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", "out", required=True, type=click.Path(),
+              help="Output .h5 (one input) or folder (<video_id>.features.h5 per input).")
+@click.option("--weights", required=True, type=click.Path(),
+              help="Our backbone checkpoint (`vidseg train backbone`), torchvision-layout "
+                   "ImageNet ResNet-18/50 or VGG-16 weights, or the C3D Sports-1M port.")
+@click.option("--backbone", type=click.Choice(["resnet18", "resnet50", "vgg16", "c3d"]), default=None,
+              help="The network (default: the checkpoint's; required for public weights).")
+@click.option("--stream", type=click.Choice(["rgb", "flow"]), default=None,
+              help="rgb: the snippet's centre frame; flow: 5 stacked optical flow fields around it "
+                   "(10 channels, TSN). Default: the checkpoint's, else rgb.")
+@click.option("--snippet", type=click.IntRange(1), default=5, show_default=True,
+              help="Frames per snippet; its centre frame represents it (FSN 3.2, 3.5).")
+@click.option("--stride", type=click.IntRange(1), default=None,
+              help="Frames between snippet starts (default: --snippet, consecutive snippets).")
+@click.option("--flow", "flow_method", type=click.Choice(["tvl1", "farneback"]), default=None,
+              help="Optical flow for the flow stream: TV-L1 (TSN's) or the faster Farneback. "
+                   "Default: the one the backbone checkpoint was trained on, else tvl1.")
+@click.option("--vgg-head", type=click.Choice(["fc7", "gap"]), default="fc7", show_default=True,
+              help="vgg16 with public weights: fc7 (4096) or global average pool of conv5_3 (512).")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True,
+              help="Snippets per forward pass.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--amp", is_flag=True, help="Mixed precision (float16 on CUDA, bfloat16 on CPU).")
+@overwrite_option
+@quiet_option
+@json_option
+def extract_features(inputs, out, weights, backbone, stream, snippet, stride, flow_method, vgg_head,
+                     batch_size, device, amp, overwrite, quiet, json_out):
+    """One feature vector per snippet of each frames file in INPUTS (files, or folders of
+    frames files): the globally pooled
+    2D CNN output for the snippet's centre frame (rgb) or its 5 stacked flow fields (flow),
+    or C3D's fc7 for the 16-frame clip centred on it (FSN 3.2).
+
+    The features file stores each feature's centre frame (`centers`) and the attributes
+    snippet, stride, backbone, stream and flow_method, so positions map to frames and
+    seconds without any configuration. Existing outputs are skipped (reruns resume); a
+    long video also resumes from its last saved progress. A video shorter than one snippet
+    gives a warning and an empty, valid file.
+    """
+    from vidseg_cli.api.extract_features import FeatureExtractor, FeatureOptions
+    from vidseg_cli.errors import InputError
+    from vidseg_cli.store.base import StoreError
+
+    opts = FeatureOptions(weights=weights, backbone=backbone, stream=stream, snippet=snippet,
+                          stride=stride, flow=flow_method, vgg_head=vgg_head, batch_size=batch_size,
+                          device=device, amp=amp, command=" ".join(["vidseg", *sys.argv[1:]]))
+    inputs = [str(p) for p in expand_inputs("extract-features", inputs, ["frames"], quiet)]
+    outputs = resolve_outputs("extract-features", list(inputs), out, "features")
+    try:
+        extractor = FeatureExtractor(opts)
+    except (InputError, StoreError, ValueError) as e:
+        fail("extract-features", str(e))
+
+    def one(item):
+        res = extractor.run(item[0], item[1])
+        for line in res.pop("warnings"):
+            warn("extract-features", line)
+        return res
+
+    res = run_batch("extract-features", list(zip(inputs, outputs)), one,
+                    overwrite=overwrite, jobs=1, quiet=quiet)
+    finish("extract-features", res, len(inputs), json_out,
+           {"backbone": extractor.name, "stream": extractor.stream, "results": res.results}, quiet=quiet)
