@@ -33,7 +33,23 @@ TINY = {
 
 
 def test_every_issue_model_is_registered():
-    assert set(MODELS.names()) == set(TINY)
+    # fsn-e2e composes a registered backbone with fsn; test_fsn_end_to_end_round_trip covers it.
+    assert set(MODELS.names()) == set(TINY) | {"fsn-e2e"}
+
+
+def test_fsn_end_to_end_round_trip(tmp_path):
+    torch.manual_seed(0)
+    bb = {"num_classes": 0, "width": 1 / 16}
+    d = MODELS.build("resnet18", **bb).feature_dim
+    model = MODELS.build("fsn-e2e", backbone="resnet18", backbone_config=bb, num_classes=3,
+                         feature_mean=[0.0] * d, feature_std=[1.0] * d, hidden=8).eval()
+    x = torch.randn(1, 4, 3, 32, 32)  # B x N x C x H x W snippets
+    with torch.no_grad():
+        want = model(x, centers=[2, 7, 12, 17], num_frames=20)
+    path = save_checkpoint(tmp_path / "e2e.pt", model, CLASSES)
+    again, _ = build_from_checkpoint(path, expect_model="fsn-e2e")
+    with torch.no_grad():
+        torch.testing.assert_close(again(x, centers=[2, 7, 12, 17], num_frames=20), want)
 
 
 def test_registry_refuses_duplicates_and_names_itself():

@@ -175,3 +175,44 @@ class WFSN(nn.Module):
 
 MODELS.register("fsn", FSN)
 MODELS.register("wfsn", WFSN)
+
+
+class FSNEndToEnd(nn.Module):
+    """A 2D backbone and FSN's temporal CNN trained together from frames (FSN §3.5).
+
+    The backbone's pooled features are standardized with fixed statistics (measured on the
+    training snippets with the initial backbone) before the temporal CNN, as `train fsn`
+    does with extracted features; the split fsn.ckpt carries them as its `preprocess`.
+    """
+
+    def __init__(
+        self,
+        backbone: str,  # registry name of the 2D backbone (resnet18, resnet50, vgg16)
+        backbone_config: dict,  # its constructor arguments (num_classes 0)
+        num_classes: int,  # K+1
+        feature_mean: list[float],  # D feature statistics (see the class docstring)
+        feature_std: list[float],
+        hidden: int = 256,  # temporal conv channels
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.backbone = MODELS.build(backbone, **backbone_config)
+        D = self.backbone.feature_dim
+        if len(feature_mean) != D or len(feature_std) != D:
+            raise ValueError(f"feature statistics must have {D} values")
+        self.fsn = MODELS.build("fsn", in_features=D, num_classes=num_classes, hidden=hidden, dropout=dropout)
+        self.register_buffer("mu", torch.tensor(feature_mean, dtype=torch.float32), persistent=False)
+        self.register_buffer("sd", torch.tensor(feature_std, dtype=torch.float32), persistent=False)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """B x C x H x W -> B x D standardized features."""
+        return (self.backbone.forward_features(x) - self.mu) / self.sd
+
+    def forward(self, x: torch.Tensor, centers, num_frames: int) -> torch.Tensor:
+        """x: B x N x C x H x W snippet inputs -> B x (K+1) x T frame logits."""
+        b, n = x.shape[:2]
+        f = self.features(x.flatten(0, 1).contiguous(memory_format=torch.channels_last)).view(b, n, -1)
+        return self.fsn(f, centers=centers, num_frames=num_frames)  # B x (K+1) x T
+
+
+MODELS.register("fsn-e2e", FSNEndToEnd)
