@@ -8,13 +8,14 @@ STAMP  := $(VENV)/.vidseg-installed
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?=
 
-.PHONY: install test demo bench lint clean help
+.PHONY: install test demo bench lint clean help sample-weights
 
 help:
 	@echo "make demo    set up, then run the pipeline on sample_data/ (outputs in runs/demo/)"
 	@echo "make test    set up, then run the test suite"
 	@echo "make bench   benchmarks, printed as side-by-side ratios (runs/bench/bench.json)"
 	@echo "make lint    ruff"
+	@echo "make sample-weights  retrain the small synthetic-data weights in sample_data/weights (~40 min)"
 	@echo "make install create $(VENV) with torch (CPU) and vidseg in editable mode"
 
 install: $(STAMP)
@@ -33,6 +34,10 @@ demo: install
 
 bench: install
 	$(BIN)/python -m benchmarks.run
+
+# The demo's small models, retrained from seeded synthetic sets (scripts/sample_weights/).
+sample-weights: install
+	for s in scripts/sample_weights/*.sh; do PATH="$(CURDIR)/$(BIN):$$PATH" bash "$$s" || exit 1; done
 
 lint: install
 	$(BIN)/ruff check vidseg_cli tests benchmarks scripts
