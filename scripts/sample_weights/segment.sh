@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Small synthetic-trained segment-3d weights for the demo (docs/segment3d.md):
+#   sample_data/weights/sep3d_synth.ckpt    Sep3D, width 1/8, synthetic recipe    (~2 MB)
+#   sample_data/weights/3dfcn8s_synth.ckpt  3DFCN-8s, width 1/16, synthetic recipe (~1.5 MB)
+# The same training commands as the learning check (benchmarks/segment3d/learning_check.sh)
+# on the seed-0 synthetic set; best.ckpt (best validation foreground IoU, no optimizer
+# state) is copied. Seeded: a rerun gives the same files up to floating-point differences
+# between machines. About 20-40 minutes on 2 CPU cores, depending on load.
+# Usage: scripts/sample_weights/segment.sh [WORK_DIR]   (default runs/sample_weights)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+WORK=${1:-runs/sample_weights}
+mkdir -p "$WORK" sample_data/weights
+[ -f "$WORK/synth/gt.json" ] || vidseg synth -o "$WORK/synth" --seed 0 -q
+rm -rf "$WORK/run_sep3d" "$WORK/run_3dfcn-8s"  # fresh runs (train appends to log.jsonl)
+vidseg train segment --model sep3d --data "$WORK/synth" -o "$WORK/run_sep3d" --recipe synthetic --val-videos 2 --device cpu -q
+vidseg train segment --model 3dfcn-8s --data "$WORK/synth" -o "$WORK/run_3dfcn-8s" --recipe synthetic --val-videos 2 --device cpu -q
+cp "$WORK/run_sep3d/best.ckpt" sample_data/weights/sep3d_synth.ckpt
+cp "$WORK/run_3dfcn-8s/best.ckpt" sample_data/weights/3dfcn8s_synth.ckpt
+ls -l sample_data/weights/sep3d_synth.ckpt sample_data/weights/3dfcn8s_synth.ckpt

@@ -1,0 +1,327 @@
+"""Training 3DFCN and Sep3D for per-pixel action segmentation (`vidseg train segment`).
+
+Recipes (`RECIPES`): the papers' settings are the defaults for the full-size models, and a
+CPU-sized synthetic recipe trains the same architectures, narrowed, on `vidseg synth` data
+in minutes (docs/segment3d.md):
+
+- 3DFCN "paper" (3DFCN §4.2): weighted multinomial logistic loss after a softmax, weight 0.1
+  for background and 10 for every action class; SGD, momentum 0.99, weight decay 5e-4,
+  fixed learning rate 1e-6 (biases 2e-6), batch 1 (a whole video: the loss is the average
+  over its prediction map); random mirroring and random spatial crops (the crop side, 224,
+  is ours: the paper gives none); fine-tuned from C3D (`--init c3d.pickle`); inputs as the
+  C3D port takes them (RGB 0..255, nothing subtracted). 160,000 iterations, "roughly 240
+  epochs".
+- Sep3D "paper" (Sep3D §4): Adam, learning rate 1e-4 decayed by 0.95 every epoch, 100
+  epochs, 384-pixel spatial crops of 8-frame clips, random scaling by [0.5, 2] and random
+  horizontal flips; the encoder from torchvision's R(2+1)D-18 Kinetics weights
+  (`--init r2plus1d_18-91a641e6.pth`), inputs normalised with Kinetics' mean/std; a binary
+  foreground target (the paper segments the actor/object, then classifies). Batch 4 is ours.
+- "synthetic" (ours, for CPUs): width 1/16 (3DFCN; its fc6 is most of its weights, and 1/8
+  would make a 5 MB checkpoint) or 1/8 (Sep3D), Adam at 1e-3 (3DFCN) / 5e-3 (Sep3D) decayed 0.95
+  per epoch, class weights 1 / 5, clips centred on an action 70 % of the time
+  (`action_bias`), batches of at least 2 (PyTorch's CPU conv3d takes its fast oneDNN path
+  only for batches > 1 or large inputs, docs/segment3d.md); 3DFCN sees the
+  128x96 synthetic frames resized 2x (short side 192: its class map has a stride of 8
+  pixels and a 112-pixel window, so at 96 pixels it would have no cell at all).
+
+The loss is `weighted_cross_entropy`: PyTorch's weighted mean (sum of w_y * -log p_y over
+labelled pixels divided by the sum of their w_y), ignoring padding (label 255).
+Preprocessing (mean/std, short side, clip length) is stored in every checkpoint
+(`preprocess`), and `segment-3d` applies exactly the same. The validation metric of every
+epoch is the foreground IoU (3DFCN §4.1, metrics/masks.py) of `segment-3d`'s own inference
+(api/segment3d.py) on the dataset's validation videos.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidseg_cli.api.segment3d import C3D_PORT_PREPROCESS, KINETICS_PREPROCESS
+from vidseg_cli.errors import InputError
+
+MODEL_NAMES = ("3dfcn-8s", "3dfcn-32s", "sep3d")
+RECIPE_NAMES = ("paper", "synthetic")
+CENTRED = {"mean": [127.5, 127.5, 127.5], "std": [64.0, 64.0, 64.0]}  # ours, from scratch
+
+
+@dataclass
+class Recipe:
+    """Every setting of a training run besides the data and the run folder."""
+
+    name: str  # "paper" or "synthetic"
+    width: float = 1.0  # model channel multiplier (1.0: the paper's network)
+    optimizer: str = "sgd"  # "sgd" or "adam"
+    lr: float = 1e-6  # base learning rate
+    momentum: float = 0.99  # SGD momentum
+    weight_decay: float = 5e-4  # L2 on every parameter
+    bias_lr_mult: float = 1.0  # biases learn this many times faster (3DFCN: 2)
+    lr_decay: float = 1.0  # learning rate multiplied by this after every epoch
+    batch_size: int = 1  # clips per step
+    epochs: int = 240  # passes over the training videos
+    clip_len: int = 0  # frames per clip; 0 = the whole video
+    crop: int | None = None  # square spatial crop side after scaling; None = the whole frame
+    short_side: int | None = None  # resize frames so their shorter side is this (train and test)
+    scale_jitter: tuple[float, float] = (1.0, 1.0)  # random extra scale factor range
+    flip: bool = True  # random horizontal mirror
+    class_weights: tuple[float, float] | None = None  # (background, every action); None = equal
+    target: str = "classes"  # "classes" (background + actions) or "foreground"
+    mean: list[float] = field(default_factory=lambda: list(C3D_PORT_PREPROCESS["mean"]))
+    std: list[float] = field(default_factory=lambda: list(C3D_PORT_PREPROCESS["std"]))
+    clips_per_video: int = 1  # items per training video per epoch
+    action_bias: float = 0.0  # probability of centring a clip on a labelled pixel
+    grad_clip: float | None = None  # gradient norm clip
+    model_config: dict[str, Any] = field(default_factory=dict)  # other model arguments
+
+    def preprocess(self, model: str) -> dict[str, Any]:
+        """What the checkpoint records and segment-3d applies."""
+        clip = self.clip_len if model == "sep3d" else 0
+        return {"mean": list(self.mean), "std": list(self.std), "short_side": self.short_side,
+                "clip_len": clip}
+
+
+def _fcn_paper() -> Recipe:
+    return Recipe("paper", width=1.0, optimizer="sgd", lr=1e-6, momentum=0.99, weight_decay=5e-4,
+                  bias_lr_mult=2.0, batch_size=1, epochs=240, clip_len=0, crop=224,
+                  class_weights=(0.1, 10.0), target="classes")
+
+
+def _sep3d_paper() -> Recipe:
+    return Recipe("paper", width=1.0, optimizer="adam", lr=1e-4, momentum=0.0, weight_decay=0.0,
+                  lr_decay=0.95, batch_size=4, epochs=100, clip_len=8, crop=384,
+                  scale_jitter=(0.5, 2.0), target="foreground",
+                  mean=list(KINETICS_PREPROCESS["mean"]), std=list(KINETICS_PREPROCESS["std"]),
+                  model_config={"crop_size": 384})
+
+
+def _fcn_synthetic() -> Recipe:
+    return Recipe("synthetic", width=0.0625, optimizer="adam", lr=1e-3, momentum=0.0, weight_decay=0.0,
+                  lr_decay=0.95, batch_size=2, epochs=8, clip_len=24, crop=160, short_side=192,
+                  scale_jitter=(0.9, 1.1), class_weights=(1.0, 5.0), target="classes",
+                  mean=list(CENTRED["mean"]), std=list(CENTRED["std"]), clips_per_video=2,
+                  action_bias=0.7, grad_clip=5.0)
+
+
+def _sep3d_synthetic() -> Recipe:
+    return Recipe("synthetic", width=0.125, optimizer="adam", lr=5e-3, momentum=0.0, weight_decay=0.0,
+                  lr_decay=0.95, batch_size=4, epochs=12, clip_len=8, crop=96, short_side=None,
+                  scale_jitter=(0.8, 1.25), class_weights=(1.0, 5.0), target="foreground",
+                  mean=list(CENTRED["mean"]), std=list(CENTRED["std"]), clips_per_video=4,
+                  action_bias=0.7, grad_clip=5.0, model_config={"crop_size": 96})
+
+
+def get_recipe(model: str, name: str) -> Recipe:
+    if model not in MODEL_NAMES:
+        raise ValueError(f"unknown model '{model}' (known: {', '.join(MODEL_NAMES)})")
+    if name not in RECIPE_NAMES:
+        raise ValueError(f"unknown recipe '{name}' (known: {', '.join(RECIPE_NAMES)})")
+    fcn = model.startswith("3dfcn")
+    if name == "paper":
+        return _fcn_paper() if fcn else _sep3d_paper()
+    return _fcn_synthetic() if fcn else _sep3d_synthetic()
+
+
+# -- loss ----------------------------------------------------------------------------------
+def class_weight_vector(num_classes: int, weights: tuple[float, float] | None):
+    """(background, action) -> a C-vector (3DFCN §4.2: 0.1 and 10), or None."""
+    import torch
+
+    if weights is None:
+        return None
+    w = torch.full((num_classes,), float(weights[1]))
+    w[0] = float(weights[0])
+    return w
+
+
+def weighted_cross_entropy(logits, target, weight=None):
+    """Weighted multinomial logistic loss after a softmax (3DFCN §4.2), averaged over the
+    labelled pixels of the prediction map (weighted mean); label 255 is ignored.
+    logits: B x C x T x H x W; target: B x T x H x W int64."""
+    import torch.nn.functional as F
+
+    from vidseg_cli.datasets.segment_data import IGNORE
+
+    if not bool((target != IGNORE).any()):
+        return logits.sum() * 0.0  # nothing labelled in this batch
+    w = weight.to(logits.device) if weight is not None else None
+    return F.cross_entropy(logits.float(), target, weight=w, ignore_index=IGNORE)
+
+
+# -- the run ---------------------------------------------------------------------------------
+@dataclass
+class SegmentTrainOptions:
+    model: str  # 3dfcn-8s, 3dfcn-32s or sep3d
+    data: str  # dataset folder (synthetic, J-HMDB or DAVIS layout)
+    run_dir: str  # checkpoints, log.jsonl, config.json
+    recipe: Recipe  # every training setting (get_recipe + overrides)
+    init: str | None = None  # public weights (C3D port / torchvision r2plus1d_18) or our checkpoint
+    max_steps: int | None = None  # stop after this many steps
+    resume: bool = False  # continue from run_dir/last.ckpt
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False
+    val_videos: int = 4  # validation videos per epoch (0 = all)
+    split: int = 1  # J-HMDB split
+    max_memory: int = 1 << 30  # validation inference: 3DFCN trunk memory per pass
+    quiet: bool = False
+
+
+def _optimizer(model, r: Recipe):
+    import torch
+
+    decay, bias = [], []
+    for name, p in model.named_parameters():
+        (bias if name.endswith(".bias") else decay).append(p)
+    groups = [{"params": decay, "lr": r.lr}, {"params": bias, "lr": r.lr * r.bias_lr_mult}]
+    if r.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
+    if r.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=r.lr, weight_decay=r.weight_decay)
+    raise ValueError(f"unknown optimizer '{r.optimizer}' (known: sgd, adam)")
+
+
+def _init_weights(model, path: str, classes: list[str]) -> str:
+    """--init: public weights by layout (checkpoint.load_public_weights) or one of ours."""
+    from vidseg_cli.models.checkpoint import (
+        check_checkpoint_fits,
+        is_checkpoint,
+        load_public_weights,
+        load_state_dict_checked,
+        read_weights,
+    )
+
+    obj = read_weights(path)
+    if is_checkpoint(obj):
+        check_checkpoint_fits(path, obj, expect_model=model.model_name, expect_classes=classes)
+        if obj.get("config") != model.model_config:
+            raise InputError(path, f"checkpoint config {obj.get('config')} differs from the model's "
+                                   f"{model.model_config} (width, crop size ...)")
+        load_state_dict_checked(model, obj["state_dict"], path)
+        return "vidseg checkpoint: every key loaded"
+    return load_public_weights(obj, model, path=path).summary()
+
+
+def build_model(model_name: str, classes: list[str], recipe: Recipe):
+    from vidseg_cli.models import MODELS
+
+    cfg = {"num_classes": len(classes), "width": recipe.width, **recipe.model_config}
+    return MODELS.build(model_name, **cfg)
+
+
+def make_validator(model_name: str, videos, classes: list[str], preprocess: dict, device,
+                   max_memory: int | None):
+    """validate(model) -> {"foreground_iou", "localization_iou", "mean_iou_per_video"} by
+    segment-3d's inference on `videos` and metrics/masks.py."""
+    from vidseg_cli.api.segment3d import Segment3DOptions, Segmenter
+    from vidseg_cli.metrics import masks as mm
+
+    opts = Segment3DOptions(model=model_name, weights="", max_memory=max_memory)
+
+    def validate(model) -> dict[str, float]:
+        seg = Segmenter(model, classes, preprocess, opts, device)
+        counts = {}
+        for v in videos:
+            frames, labels = v.load()
+            pred = seg.predict(frames, v.source).argmax(axis=1).astype(np.uint8)  # T x H x W
+            counts[v.video_id] = mm.video_counts(labels, pred)
+        acc = mm.accumulate(counts, class_aware=len(classes) > 2)
+        out = {"foreground_iou": acc["foreground_iou"], "mean_iou_per_video": acc["mean_iou_per_video"]}
+        if acc["localization_iou"] is not None:
+            out["localization_iou"] = acc["localization_iou"]
+        return out
+
+    return validate
+
+
+def train_segment(opts: SegmentTrainOptions, log=print) -> dict[str, Any]:
+    """Run one training (module docstring); returns a summary with the epoch history."""
+    import torch
+
+    from vidseg_cli.datasets.segment_data import (
+        ClipSpec,
+        SegmentClips,
+        collate,
+        open_segment_dataset,
+    )
+    from vidseg_cli.models.checkpoint import check_checkpoint_fits, read_checkpoint
+    from vidseg_cli.runtime import resolve_device, seed_everything
+    from vidseg_cli.train.engine import Trainer, TrainSettings
+
+    r = opts.recipe
+    if r.clip_len <= 0 and r.batch_size > 1 and r.crop is None:
+        raise ValueError("whole-video clips (clip length 0) of different videos cannot share a "
+                         "batch: use --batch-size 1 or a --clip-len")
+    device = resolve_device(opts.device)
+    ds = open_segment_dataset(opts.data, target=r.target, split=opts.split)
+    if not ds.train:
+        raise InputError(opts.data, "no training videos")
+    for w in ds.warnings:
+        log(f"warning: {w}")
+    seed_everything(opts.seed)
+    model = build_model(opts.model, ds.classes, r)
+    model.preprocess = r.preprocess(opts.model)  # saved into every checkpoint
+    init_note = None
+    if opts.init and not opts.resume:
+        init_note = _init_weights(model, opts.init, ds.classes)
+        log(f"init from {opts.init}: {init_note}")
+    spec = ClipSpec(clip_len=r.clip_len, crop=r.crop, short_side=r.short_side,
+                    scale_jitter=tuple(r.scale_jitter), flip=r.flip, mean=tuple(r.mean),
+                    std=tuple(r.std), min_input=tuple(model.min_input), action_bias=r.action_bias)
+    clips = SegmentClips(ds.train, spec, seed=opts.seed, clips_per_video=r.clips_per_video)
+    steps_per_epoch = math.ceil(len(clips) / r.batch_size)
+    opt = _optimizer(model, r)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: r.lr_decay ** (step // steps_per_epoch))  # per-epoch exponential decay
+    val = ds.val if opts.val_videos <= 0 else ds.val[: opts.val_videos]
+    validate = make_validator(opts.model, val, ds.classes, model.preprocess, device, opts.max_memory) if val else None
+    weight = class_weight_vector(len(ds.classes), r.class_weights)
+    settings = TrainSettings(
+        epochs=r.epochs, max_steps=opts.max_steps, seed=opts.seed, amp=opts.amp,
+        grad_clip=r.grad_clip, monitor="foreground_iou" if validate else None, quiet=opts.quiet,
+        extra={"task": "segment", "data": str(Path(opts.data).resolve()), "layout": ds.layout,
+               "init": opts.init, "init_note": init_note, "device": str(device),
+               "val_videos": [v.video_id for v in val], "split": opts.split,
+               "recipe": _jsonable(asdict(r))},
+    )
+    trainer = Trainer(model, ds.classes, opt, opts.run_dir, settings, device, scheduler=sched)
+    if opts.resume:
+        last = Path(opts.run_dir) / "last.ckpt"
+        if not last.is_file():
+            raise InputError(last, "nothing to resume: no last.ckpt in the run folder")
+        ckpt = read_checkpoint(last)
+        check_checkpoint_fits(last, ckpt, expect_model=opts.model, expect_classes=ds.classes)
+        if ckpt.get("config") != model.model_config:
+            raise InputError(last, f"checkpoint config {ckpt.get('config')} differs from this run's "
+                                   f"{model.model_config}; resume with the same settings")
+        trainer.resume(last)
+
+    def batches(epoch: int):
+        clips.set_epoch(epoch)
+        order = clips.order(epoch)
+        for i in range(0, len(order), r.batch_size):
+            yield collate([clips[int(k)] for k in order[i : i + r.batch_size]])
+
+    def loss_step(m, batch):
+        return weighted_cross_entropy(m(batch["x"]), batch["y"], weight)  # x: B x 3 x T x H x W
+
+    history = trainer.fit(batches, loss_step, validate, steps_per_epoch=steps_per_epoch)
+    return {"run_dir": str(opts.run_dir), "model": opts.model, "classes": ds.classes,
+            "layout": ds.layout, "epochs": trainer.epoch, "steps": trainer.step,
+            "best": trainer.best, "history": history}
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def with_overrides(recipe: Recipe, **changes: Any) -> Recipe:
+    """The recipe with every non-None change applied."""
+    return replace(recipe, **{k: v for k, v in changes.items() if v is not None})
