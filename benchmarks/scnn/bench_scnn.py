@@ -33,8 +33,8 @@ def run(quick: bool) -> list[dict]:
     from vidseg_cli import store
     from vidseg_cli.api.localize import LocalizeOptions, make_localizer
     from vidseg_cli.api.propose import ProposeOptions, make_proposer, score_windows
-    from vidseg_cli.stages.windows import multiscale_windows
     from vidseg_cli.models.scnn import load_stage_network
+    from vidseg_cli.stages.windows import multiscale_windows
 
     pro_w, loc_w = WEIGHTS / "scnn_proposal_synth.ckpt", WEIGHTS / "scnn_localization_synth.ckpt"
     if not (pro_w.is_file() and loc_w.is_file()):

@@ -53,9 +53,9 @@ def frames_for(proposals_path: str, attrs: dict, explicit: str | None) -> str:
 def make_localizer(opts: LocalizeOptions) -> Callable[[str, Path], dict[str, Any]]:
     from vidseg_cli import store
     from vidseg_cli.api.propose import score_windows
+    from vidseg_cli.models.scnn import load_stage_network
     from vidseg_cli.runtime import resolve_device
     from vidseg_cli.stages.nms import nms_per_class
-    from vidseg_cli.models.scnn import load_stage_network
 
     # The classification network also localizes (S-CNN §4.3, 'w/o localization').
     model = load_stage_network(opts.weights, ["localization", "classification"])

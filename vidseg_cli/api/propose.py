@@ -78,8 +78,8 @@ def make_proposer(opts: ProposeOptions) -> Callable[[str, Path], dict[str, Any]]
     if opts.method == "scnn":
         if not opts.weights:
             raise ValueError("--method scnn needs --weights (the proposal network's checkpoint)")
-        from vidseg_cli.runtime import resolve_device
         from vidseg_cli.models.scnn import load_stage_network
+        from vidseg_cli.runtime import resolve_device
 
         model = load_stage_network(opts.weights, ["proposal"])
         device = resolve_device(opts.device)

@@ -37,8 +37,8 @@ import torch
 from torch import nn
 
 from vidseg_cli.errors import InputError
-from vidseg_cli.store.base import _UMASK
 from vidseg_cli.models.registry import MODELS, Registry
+from vidseg_cli.store.base import _UMASK
 
 FORMAT_KEY = "vidseg_checkpoint"
 FORMAT_VERSION = 1
