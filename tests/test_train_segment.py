@@ -48,7 +48,7 @@ def test_sep3d_learns_its_training_videos(cli, tiny_synth, tmp_path):
     run = tmp_path / "run"
     res = cli("train", "segment", "--model", "sep3d", "--data", tiny_synth, "-o", run, *TINY,
               "--epochs", "8", "--clips-per-video", "16", "--batch-size", "4", "--lr", "0.01",
-              "--class-weights", "1,5", "--val-videos", "0")
+              "--class-weights", "1,5", "--clip-len", "8", "--val-videos", "0")
     assert res.exit_code == 0, res.output
     log = _log(run)
     assert len(log) == 8

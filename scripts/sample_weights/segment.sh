@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Small synthetic-trained segment-3d weights for the demo (docs/segment3d.md):
-#   sample_data/weights/sep3d_synth.ckpt    Sep3D, width 1/8, synthetic recipe    (~2 MB)
+#   sample_data/weights/sep3d_synth.ckpt    Sep3D, width 1/8, synthetic recipe (16-frame clips, 26 epochs, ~2 MB)
 #   sample_data/weights/3dfcn8s_synth.ckpt  3DFCN-8s, width 1/16, synthetic recipe (~1.5 MB)
 # The same training commands as the learning check (benchmarks/segment3d/learning_check.sh)
 # on the seed-0 synthetic set; best.ckpt (best validation foreground IoU, no optimizer
 # state) is copied. Seeded: a rerun gives the same files up to floating-point differences
-# between machines. About 20-40 minutes on 2 CPU cores, depending on load.
+# between machines. About 8 (Sep3D) + 8-20 (3DFCN-8s) minutes on 2 CPU cores, depending on load.
 # Usage: scripts/sample_weights/segment.sh [WORK_DIR]   (default runs/sample_weights)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
