@@ -3,20 +3,16 @@ read the HDF5 inputs, call stages/hmm.py and stages/crf.py, and write the output
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vidseg_cli.cmdline import command_line
 from vidseg_cli.errors import InputError
 from vidseg_cli.progress import progress_bar
 
 _H5 = (".h5", ".hdf5")
 SMOOTH = "hmm-smooth"
-
-
-def _command() -> str:
-    return " ".join(["vidseg", *sys.argv[1:]])
 
 
 def _gt_sources(paths: list[str]) -> list[tuple[str, Path]]:
@@ -158,7 +154,7 @@ def fit_hmm(gt_paths: list[str], out: Path, smoothing: float, subset: str | None
         raise InputError(gt_paths[0], "no ground-truth videos found")
     prior, trans = counts.estimate(smoothing)
     store.write_hmm(
-        out, prior, trans, names, inputs=inputs, command=_command(),
+        out, prior, trans, names, inputs=inputs, command=command_line(),
         attrs={
             "smoothing": float(smoothing),
             "num_videos": videos,
@@ -211,7 +207,7 @@ def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: 
             raise InputError(src, str(e)) from None
         meta = dict(video_id=rec.video_id, num_frames=rec.num_frames, fps=rec.fps,
                     inputs=[src, hmm_rec.path], class_names=rec.class_names,
-                    command=_command())
+                    command=command_line())
         extra = {"postprocess": "hmm-smooth", "hmm_uid": hmm_rec.uid}
         if "spatial_stride" in rec.attrs:
             extra["spatial_stride"] = rec.attrs["spatial_stride"]
@@ -289,7 +285,7 @@ def refine_file(src: Path, frames_path: Path, dst: Path, *, params: Any, jobs: i
                     marg[i] = m
         meta = dict(video_id=rec.video_id, num_frames=t, fps=rec.fps,
                     inputs=[src, frames_path], class_names=rec.class_names,
-                    command=" ".join(["vidseg", *sys.argv[1:]]))
+                    command=command_line())
         extra = {"postprocess": "crf-refine", **{f"crf_{k}": v for k, v in params.as_dict().items()}}
     if marg is not None:
         store.write_scores(probs_dst, marg, attrs=extra, **meta)

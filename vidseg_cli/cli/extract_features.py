@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from vidseg_cli.cli.common import (
@@ -17,6 +15,7 @@ from vidseg_cli.cli.common import (
     run_batch,
     warn,
 )
+from vidseg_cli.cmdline import command_line
 
 
 @click.command("extract-features")
@@ -66,7 +65,7 @@ def extract_features(inputs, out, weights, backbone, stream, snippet, stride, fl
 
     opts = FeatureOptions(weights=weights, backbone=backbone, stream=stream, snippet=snippet,
                           stride=stride, flow=flow_method, vgg_head=vgg_head, batch_size=batch_size,
-                          device=device, amp=amp, command=" ".join(["vidseg", *sys.argv[1:]]))
+                          device=device, amp=amp, command=command_line())
     inputs = [str(p) for p in expand_inputs("extract-features", inputs, ["frames"], quiet)]
     outputs = resolve_outputs("extract-features", list(inputs), out, "features")
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 
 import click
 
@@ -17,6 +16,7 @@ from vidseg_cli.cli.common import (
     resolve_outputs,
     run_batch,
 )
+from vidseg_cli.cmdline import command_line
 
 
 def _parse_size(ctx, param, value):
@@ -68,7 +68,7 @@ def extract_frames(videos, out, fps, size, short_side, start, end, folder_fps, c
 
     outputs = resolve_outputs("extract-frames", list(videos), out, "frames")
     opts = ExtractOptions(fps=fps, size=size, short_side=short_side, start=start, end=end,
-                          folder_fps=folder_fps, codec=codec, command=" ".join(["vidseg", *sys.argv[1:]]))
+                          folder_fps=folder_fps, codec=codec, command=command_line())
     res = run_batch("extract-frames", list(zip(videos, outputs)),
                     lambda item: run(item[0], item[1], opts),
                     overwrite=overwrite, jobs=jobs, quiet=quiet)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from vidseg_cli.cli.common import (
@@ -15,6 +13,7 @@ from vidseg_cli.cli.common import (
     resolve_outputs,
     run_batch,
 )
+from vidseg_cli.cmdline import command_line
 
 _METHODS = ("fsn", "wfsn", "scnn")  # kept in step with api/localize.py METHODS (tested)
 
@@ -62,7 +61,7 @@ def localize(inputs, method, weights, out, nms_iou, top_k, fuse_features, fuse_w
     opts = LocalizeOptions(weights=weights, nms_iou=nms_iou, top_k=top_k, device=device, amp=amp,
                            batch_size=batch_size, fuse_features=fuse_features,
                            fuse_weights=fuse_weights, frames=frames, quiet=quiet,
-                           command=" ".join(["vidseg", *sys.argv[1:]]))
+                           command=command_line())
     outputs = resolve_outputs("localize", list(inputs), out, "detections")
     try:
         run = make_localizer(method, opts)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from vidseg_cli.cli.common import (
@@ -16,6 +14,7 @@ from vidseg_cli.cli.common import (
     run_batch,
     warn,
 )
+from vidseg_cli.cmdline import command_line
 
 
 def _parse_lengths(ctx, param, value):
@@ -70,7 +69,7 @@ def propose(inputs, weights, out, method, threshold, lengths, overlap, batch_siz
         fail("propose", "--weights is for --method scnn; sliding windows need no network")
     opts = ProposeOptions(weights=weights, method=method, threshold=threshold, lengths=lengths,
                           overlap=overlap, batch_size=batch_size, device=device, amp=amp,
-                          command=" ".join(["vidseg", *sys.argv[1:]]))
+                          command=command_line())
     outputs = resolve_outputs("propose", list(inputs), out, "proposals")
     try:
         run = make_proposer(opts)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from vidseg_cli.cli.common import (
@@ -19,6 +17,7 @@ from vidseg_cli.cli.common import (
     resolve_outputs,
     run_batch,
 )
+from vidseg_cli.cmdline import command_line
 
 STAGE = "segment-3d"
 
@@ -81,7 +80,7 @@ def segment_3d(frames, model, weights, out, out_stride, max_memory, clip_stride,
     inputs = [str(p) for p in expand_inputs(STAGE, list(frames), ["frames"], quiet)]
     opts = Segment3DOptions(model=model, weights=weights, device=device, amp=amp,
                             out_stride=out_stride, max_memory=max_memory, clip_stride=clip_stride,
-                            batch_size=batch_size, command=" ".join(["vidseg", *sys.argv[1:]]))
+                            batch_size=batch_size, command=command_line())
     try:
         seg = Segmenter.load(opts)
     except InputError as e:

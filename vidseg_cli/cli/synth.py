@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import click
@@ -17,6 +16,7 @@ from vidseg_cli.cli.common import (
     quiet_option,
     run_batch,
 )
+from vidseg_cli.cmdline import command_line
 
 STAGE = "synth"
 
@@ -141,7 +141,7 @@ def synth(out, seed, num_classes, num_train, num_test, size, fps, duration, acti
     ids = {lib.video_id(s, i) for s, i in plan}
     outdir = Path(out)
     _prepare_folder(outdir, overwrite, ids)
-    command = " ".join(["vidseg", *sys.argv[1:]])
+    command = command_line()
 
     items = [(lib.video_id(s, i), outdir / "videos" / f"{lib.video_id(s, i)}.mp4") for s, i in plan]
     by_id = {lib.video_id(s, i): (s, i) for s, i in plan}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
 from vidseg_cli.cli.common import fail, json_option, quiet_option
+from vidseg_cli.cmdline import command_line
 
 STAGE = "train segment"
 
@@ -104,7 +104,7 @@ def train_segment(model, data, run_dir, recipe, init, epochs, max_steps, resume,
         fail(STAGE, str(e))
     except FloatingPointError as e:
         fail(STAGE, f"{run_dir}: {e}", code=1)
-    summary["command"] = " ".join(["vidseg", *sys.argv[1:]])
+    summary["command"] = command_line()
     if json_out:
         text = json.dumps(summary, indent=2, default=str)
         if json_out == "-":

@@ -344,11 +344,9 @@ def _forward_backward_log(q: Any, log_a: Any, log_r: Any, start: Any) -> Any:
 
 
 def _device(device: Any) -> Any:
-    import torch
+    from vidseg_cli.runtime import resolve_device
 
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return resolve_device("auto" if device is None else str(device))
 
 
 def smooth(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,6 +23,7 @@ import h5py
 import numpy as np
 
 from vidseg_cli import __version__
+from vidseg_cli.cmdline import command_line
 
 SCHEMA_VERSION = 1
 
@@ -250,7 +250,7 @@ def provenance_attrs(
     """The root attributes of a new file."""
     recs = [dict(i) if isinstance(i, Mapping) else input_record(i) for i in inputs]
     if command is None:
-        command = sys.argv
+        command = command_line()
     attrs: dict[str, Any] = {
         "vidseg_kind": kind,
         "vidseg_schema": SCHEMA_VERSION,
