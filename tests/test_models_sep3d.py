@@ -106,6 +106,18 @@ def test_sep3d_shapes_and_gradients():
         m(torch.randn(1, 3, 8, 8, 64))
 
 
+def test_sep3d_third_decoder_level_joins_layer1():
+    torch.manual_seed(0)
+    m = Sep3D(num_classes=2, width=W, crop_size=64, decoder_levels=3)
+    x = torch.randn(1, 3, 8, 64, 64)
+    logits, feats = m.forward_with_features(x)
+    assert logits.shape == (1, 2, 8, 64, 64) and feats.shape == (1, m.feature_dim, 8, 32, 32)
+    F.cross_entropy(logits, torch.randint(0, 2, (1, 8, 64, 64))).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.decoder.ups[2].parameters())
+    with pytest.raises(ValueError, match="decoder_levels"):
+        Sep3D(decoder_levels=4)
+
+
 def test_pyramid_rates_scale_with_the_crop():
     assert scaled_dilations((6, 12, 18), 384) == (6, 12, 18)
     assert scaled_dilations((6, 12, 18), 320) == (5, 10, 15)

@@ -62,10 +62,12 @@ def test_tiled_equals_untiled(name, t, tiles):
         plan = tile_plan(t, n, temporal_reach(seg.model), tile)
         assert len(plan) > 1 and plan[-1][1] == t
         tiled = seg.fcn_score_map(fr, max_frames=tile)
-        torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-6)
+        # float32: conv sums over a different input length round differently (He-initialized
+        # scores are O(1)); a tiling error would be O(1).
+        torch.testing.assert_close(tiled, whole, rtol=1e-5, atol=1e-5)
     # through predict(): a tiny memory budget forces tiles, posteriors agree
     tiny = _segmenter(name, max_memory=fcn_trunk_bytes_per_frame(seg.model, h, h + 9) * 100)
-    np.testing.assert_allclose(tiny.predict(fr), seg.predict(fr), atol=1e-6)
+    np.testing.assert_allclose(tiny.predict(fr), seg.predict(fr), atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["3dfcn-32s", "3dfcn-8s"])

@@ -189,7 +189,8 @@ class Segmenter:
     def check_input(self, path: str | os.PathLike, t: int, h: int, w: int) -> None:
         nh, nw = self.network_size(h, w)
         mt, mh, mw = self.min_input
-        if t < mt or nh < mh or nw < mw:
+        ct, cy, cx = self.context
+        if t + 2 * ct < mt or nh + 2 * cy < mh or nw + 2 * cx < mw:
             resized = f" (resized to {nw}x{nh} for the model)" if (nh, nw) != (h, w) else ""
             raise InputError(
                 path, f"{t} frames of {w}x{h}{resized} are smaller than {self.opts.model}'s "
@@ -229,9 +230,29 @@ class Segmenter:
             out[:, :, j0:j1] = part[:, :, j0 - a // S : j1 - a // S]
         return out
 
+    @property
+    def context(self) -> tuple[int, int, int]:
+        """3DFCN: mirrored frames, rows and columns added around the video (the
+        checkpoint's `preprocess.context`, train/segment.py's HALF_WINDOW)."""
+        if self.opts.model == "sep3d":
+            return (0, 0, 0)
+        c = self.preprocess.get("context") or (0, 0, 0)
+        return (int(c[0]), int(c[1]), int(c[2]))
+
     def _fcn_probs(self, frames: np.ndarray):
         """3DFCN posteriors as `chunk(f0, f1) -> (f1-f0) x C x H x W` (network size): the
-        DeConv and softmax run per chunk of frames, so only the class map is whole."""
+        DeConv and softmax run per chunk of frames, so only the class map is whole. With a
+        context, the mirrored video runs and the chunks are cut back to the real frames."""
+        ct, cy, cx = self.context
+        if ct or cy or cx:
+            from vidseg_cli.datasets.segment_data import pad_reflect
+
+            t, h, w = frames.shape[:3]
+            inner = self._fcn_probs_padded(pad_reflect(frames, (ct, cy, cx)))
+            return lambda f0, f1: inner(f0 + ct, f1 + ct)[:, :, cy : cy + h, cx : cx + w]
+        return self._fcn_probs_padded(frames)
+
+    def _fcn_probs_padded(self, frames: np.ndarray):
         import torch
 
         t, h, w = frames.shape[:3]

@@ -25,6 +25,22 @@ def _weights(ctx, param, value):
     return (bg, fg)
 
 
+def _context(ctx, param, value):
+    if value is None:
+        return None
+    if value == "none":
+        return (0, 0, 0)
+    if value == "half-window":
+        return (8, 56, 56)
+    try:
+        t, h, w = (int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected T,H,W frames/rows/columns, 'half-window' or 'none', got {value!r}") from None
+    if min(t, h, w) < 0:
+        raise click.BadParameter(f"context must be >= 0, got {value!r}")
+    return (t, h, w)
+
+
 @click.command("segment")
 @click.option("--model", required=True, type=click.Choice(["3dfcn-8s", "3dfcn-32s", "sep3d"]),
               help="Network to train (3DFCN §3.3-3.4, Sep3D §3).")
@@ -60,6 +76,10 @@ def _weights(ctx, param, value):
 @click.option("--target", type=click.Choice(["classes", "foreground"]), default=None,
               help="classes: background + the dataset's actions; foreground: one action class "
                    "(defaults: 3DFCN classes, Sep3D foreground; DAVIS is always foreground).")
+@click.option("--context", callback=_context, default=None, metavar="T,H,W|half-window|none",
+              help="3DFCN: mirrored frames/rows/columns around every clip and video, so every "
+                   "pixel is a class-map window centre (synthetic recipe: half-window = 8,56,56; "
+                   "paper: none). Recorded; segment-3d does the same.")
 @click.option("--clips-per-video", type=click.IntRange(1), default=None, help="Training clips per video per epoch.")
 @click.option("--val-videos", type=click.IntRange(0), default=4, show_default=True,
               help="Validation videos per epoch (0 = all of the validation split).")
@@ -68,7 +88,7 @@ def _weights(ctx, param, value):
 @json_option
 def train_segment(model, data, run_dir, recipe, init, epochs, max_steps, resume, seed, device, amp,
                   width, lr, batch_size, clip_len, crop, short_side, class_weights, target,
-                  clips_per_video, val_videos, split, quiet, json_out):
+                  context, clips_per_video, val_videos, split, quiet, json_out):
     """Train a per-pixel action segmentation network on videos with pixel labels.
 
     Every epoch ends with a validation on the dataset's held-out videos (synthetic:
@@ -85,7 +105,8 @@ def train_segment(model, data, run_dir, recipe, init, epochs, max_steps, resume,
 
     r = with_overrides(get_recipe(model, recipe), epochs=epochs, width=width, lr=lr,
                        batch_size=batch_size, clip_len=clip_len, crop=crop, short_side=short_side,
-                       class_weights=class_weights, target=target, clips_per_video=clips_per_video)
+                       class_weights=class_weights, target=target, context=context,
+                       clips_per_video=clips_per_video)
     opts = SegmentTrainOptions(model=model, data=data, run_dir=run_dir, recipe=r, init=init,
                                max_steps=max_steps, resume=resume, seed=seed, device=device, amp=amp,
                                val_videos=val_videos, split=split, quiet=quiet)

@@ -315,6 +315,32 @@ class ClipSpec:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     min_input: tuple[int, int, int] = (1, 1, 1)  # the model's smallest T x H x W (padded up to it)
     action_bias: float = 0.0  # probability of centring a clip on a labelled (foreground) pixel
+    # Frames, rows, columns of unlabelled context around the labelled clip, mirrored where
+    # they pass the video's ends (3DFCN: half a C3D window, so every labelled pixel is a
+    # window centre; `context_for`).
+    context: tuple[int, int, int] = (0, 0, 0)
+
+
+def reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
+    """Indices mirrored into [0, n) about the end elements (numpy's 'reflect' padding,
+    any distance): -1 -> 1, n -> n - 2."""
+    idx = np.asarray(idx, dtype=np.int64)
+    if n == 1:
+        return np.zeros_like(idx)
+    period = 2 * (n - 1)
+    m = np.mod(idx, period)
+    return np.where(m < n, m, period - m)
+
+
+def pad_reflect(frames: np.ndarray, context: Sequence[int]) -> np.ndarray:
+    """T x H x W x ... frames with `context` = (t, y, x) mirrored frames, rows and columns
+    added on both sides."""
+    ct, cy, cx = (int(c) for c in context)
+    t, h, w = frames.shape[:3]
+    ti = reflect_index(np.arange(-ct, t + ct), t)
+    yi = reflect_index(np.arange(-cy, h + cy), h)
+    xi = reflect_index(np.arange(-cx, w + cx), w)
+    return frames[ti][:, yi][:, :, xi]
 
 
 def _pad_to(x: np.ndarray, y: np.ndarray, h: int, w: int, fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -349,7 +375,14 @@ def sample_clip(
         t0 = int(rng.integers(lo, hi + 1))
     else:
         t0 = int(rng.integers(0, t_all - n + 1))
-    x, y = frames[t0 : t0 + n], labels[t0 : t0 + n]
+    ct, cy, cx = (int(c) for c in spec.context)
+    if ct > 0:  # unlabelled context frames, mirrored past the video's ends
+        ti = reflect_index(np.arange(t0 - ct, t0 + n + ct), t_all)
+        x, y = frames[ti], labels[ti].copy()
+        y[:ct] = IGNORE
+        y[ct + n :] = IGNORE
+    else:
+        x, y = frames[t0 : t0 + n], labels[t0 : t0 + n]
     # scale: preprocessing times jitter
     f = scale_for(hh, ww, spec.short_side) * float(rng.uniform(*spec.scale_jitter))
     size = (max(1, int(round(hh * f))), max(1, int(round(ww * f))))
@@ -361,12 +394,20 @@ def sample_clip(
         x, y = _pad_to(x, y, ch, cw, fill)
         H, W = y.shape[1:]
         if fg is not None:  # keep the chosen pixel inside the crop
-            cy, cx = int(fg[1] * f), int(fg[2] * f)
-            y0 = int(rng.integers(max(0, cy - ch + 1), min(cy, H - ch) + 1))
-            x0 = int(rng.integers(max(0, cx - cw + 1), min(cx, W - cw) + 1))
+            py, px = int(fg[1] * f), int(fg[2] * f)
+            y0 = int(rng.integers(max(0, py - ch + 1), min(py, H - ch) + 1))
+            x0 = int(rng.integers(max(0, px - cw + 1), min(px, W - cw) + 1))
         else:
             y0, x0 = int(rng.integers(0, H - ch + 1)), int(rng.integers(0, W - cw + 1))
-        x, y = x[:, y0 : y0 + ch, x0 : x0 + cw], y[:, y0 : y0 + ch, x0 : x0 + cw]
+        if cy or cx:  # the crop plus mirrored context, unlabelled
+            x = pad_reflect(x, (0, cy, cx))[:, y0 : y0 + ch + 2 * cy, x0 : x0 + cw + 2 * cx]
+            y = np.pad(y[:, y0 : y0 + ch, x0 : x0 + cw], ((0, 0), (cy, cy), (cx, cx)),
+                       constant_values=IGNORE)
+        else:
+            x, y = x[:, y0 : y0 + ch, x0 : x0 + cw], y[:, y0 : y0 + ch, x0 : x0 + cw]
+    elif cy or cx:
+        x = pad_reflect(x, (0, cy, cx))
+        y = np.pad(y, ((0, 0), (cy, cy), (cx, cx)), constant_values=IGNORE)
     mt, mh, mw = spec.min_input
     x, y = _pad_to(x, y, mh, mw, fill)
     if y.shape[0] < mt:  # too short a video: repeat nothing, pad with ignored frames

@@ -85,10 +85,24 @@ class FCN3D(nn.Module):
         self.upscore = nn.ConvTranspose3d(
             num_classes, num_classes, kernel_size=kernel, stride=self.out_stride, bias=False
         )
+        self.reset_trunk()
         self.reset_upscore()
         # Window of input behind one class-map cell, and its centre (in input coordinates).
         self.window = C3D_CLIP
         self.window_center = tuple((w - 1) / 2 for w in C3D_CLIP)  # 7.5, 55.5, 55.5
+
+    def reset_trunk(self) -> None:
+        """He initialization (fan-in, ReLU gain) and zero biases for every conv: C3D has no
+        normalization layers, and PyTorch's default init shrinks the signal ~25x over its
+        eleven layers, so a network trained from scratch (no `--init c3d.pickle`, as on the
+        CPU recipe) starts with outputs that hardly depend on the input and learns nothing.
+        Loading pretrained weights overwrites all of it."""
+        for name in (*C3D_CONV_NAMES, "fc6", "fc7"):
+            conv = getattr(self, name)
+            nn.init.kaiming_normal_(conv.weight, mode="fan_in", nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+        nn.init.normal_(self.score.weight, std=0.01)
+        nn.init.zeros_(self.score.bias)
 
     def reset_upscore(self) -> None:
         """DeConv weights = trilinear interpolation, class c to class c (3DFCN §3.3, FCN)."""

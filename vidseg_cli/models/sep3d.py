@@ -165,10 +165,16 @@ class Sep3D(nn.Module):
         conv_type: str = "separable",  # "separable" (§3.1); "standard"/"r2plus1d" for Table 5
         frame_features: bool = True,  # the frame-level pyramid branch (Table 4, + FF)
         in_channels: int = 3,  # RGB
+        # Encoder maps the decoder joins, coarse to fine: 2 = layer3, layer2 (stride 4 out);
+        # 3 adds layer1 (stride 2, every frame), for objects a few stride-4 cells wide.
+        decoder_levels: int = 2,
     ):
         super().__init__()
         if conv_type not in CONV_TYPES:
             raise ValueError(f"conv_type must be one of {CONV_TYPES}, got {conv_type!r}")
+        if decoder_levels not in (2, 3):
+            raise ValueError(f"decoder_levels must be 2 or 3, got {decoder_levels!r}")
+        self.decoder_levels = decoder_levels
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.crop_size = crop_size
@@ -180,17 +186,18 @@ class Sep3D(nn.Module):
         p, d = scaled(pyramid_channels, width), scaled(decoder_channels, width)
         self.dilations = scaled_dilations(pyramid_dilations, crop_size)
         self.pyramid = PyramidPooling3D(c4, p, self.dilations, conv_type, frame_features)
-        self.decoder = Sep3DDecoder(p, (c3, c2), d, num_classes, conv_type)
+        self.decoder = Sep3DDecoder(p, (c3, c2, c1)[:decoder_levels], d, num_classes, conv_type)
         self.feature_dim = d
 
     min_input = (1, 16, 16)  # one encoder cell; smaller frames are all padding
 
     def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits B x K x T x H x W, decoder features B x D x T/2 x H/4 x W/4)."""
+        """(logits B x K x T x H x W, decoder features B x D x T/2 x H/4 x W/4; with
+        decoder_levels 3, B x D x T x H/2 x W/2)."""
         check_video_input(x, "sep3d", self.in_channels, self.min_input)
         l1, l2, l3, l4 = self.encoder.stages(x)  # l4: B x 512w x T/2 x H/16 x W/16
         y = self.pyramid(l4)  # B x P x T/2 x H/16 x W/16
-        logits, feats = self.decoder(y, (l3, l2))
+        logits, feats = self.decoder(y, (l3, l2, l1)[: self.decoder_levels])
         logits = F.interpolate(logits, size=x.shape[2:], mode="trilinear", align_corners=False)
         return logits, feats
 

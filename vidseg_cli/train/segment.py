@@ -18,8 +18,11 @@ in minutes (docs/segment3d.md):
   foreground target (the paper segments the actor/object, then classifies). Batch 4 is ours.
 - "synthetic" (ours, for CPUs): width 1/16 (3DFCN; its fc6 is most of its weights, and 1/8
   would make a 5 MB checkpoint) or 1/8 (Sep3D), Adam at 1e-3 (3DFCN) / 2e-3 (Sep3D) decayed 0.95
-  per epoch, class weights 1 / 5 (3DFCN) or 1 / 2 (Sep3D: 5 over-segmented), Sep3D clips of
-  16 frames (a still actor is background: the clip must show it still), clips centred on an action 70 % of the time
+  per epoch, a foreground target with class weights 1 / 2 (Sep3D: 5 over-segmented), Sep3D
+  clips of 16 frames (a still actor is background: the clip must show it still), 3DFCN
+  clips of 8 x 96 x 96 labelled pixels inside half a C3D window of mirrored, unlabelled
+  context (`HALF_WINDOW`: every labelled pixel is a class-map window centre; segment-3d
+  mirrors the video the same way), clips centred on an action 70 % of the time
   (`action_bias`), batches of at least 2 (PyTorch's CPU conv3d takes its fast oneDNN path
   only for batches > 1 or large inputs, docs/segment3d.md); 3DFCN sees the
   128x96 synthetic frames resized 2x (short side 192: its class map has a stride of 8
@@ -48,6 +51,10 @@ from vidseg_cli.errors import InputError
 MODEL_NAMES = ("3dfcn-8s", "3dfcn-32s", "sep3d")
 RECIPE_NAMES = ("paper", "synthetic")
 CENTRED = {"mean": [127.5, 127.5, 127.5], "std": [64.0, 64.0, 64.0]}  # ours, from scratch
+# Half a C3D window (16 x 112 x 112) each side: the first class-map cell's centre, at
+# (7.5, 55.5, 55.5), then lies on the first real frame/pixel (FCN's conv1 pad of 100
+# serves the same purpose in 2D).
+HALF_WINDOW = (8, 56, 56)
 
 
 @dataclass
@@ -76,13 +83,19 @@ class Recipe:
     clips_per_video: int = 1  # items per training video per epoch
     action_bias: float = 0.0  # probability of centring a clip on a labelled pixel
     grad_clip: float | None = None  # gradient norm clip
+    # 3DFCN: unlabelled context (frames, rows, cols) mirrored around each clip and each
+    # video at inference (api/segment3d.py), so every pixel is a class-map window centre.
+    context: tuple[int, int, int] = (0, 0, 0)
     model_config: dict[str, Any] = field(default_factory=dict)  # other model arguments
 
     def preprocess(self, model: str) -> dict[str, Any]:
         """What the checkpoint records and segment-3d applies."""
         clip = self.clip_len if model == "sep3d" else 0
-        return {"mean": list(self.mean), "std": list(self.std), "short_side": self.short_side,
-                "clip_len": clip}
+        out = {"mean": list(self.mean), "std": list(self.std), "short_side": self.short_side,
+               "clip_len": clip}
+        if model != "sep3d":
+            out["context"] = [int(c) for c in self.context]
+        return out
 
 
 def _fcn_paper() -> Recipe:
@@ -100,11 +113,14 @@ def _sep3d_paper() -> Recipe:
 
 
 def _fcn_synthetic() -> Recipe:
+    # Half a C3D window of mirrored context around every 8 x 96 x 96 labelled clip: without
+    # it only the centre (crop - 112 px) of a crop has class-map cells of its own and the
+    # rest copies the border cells (docs/segment3d.md, learning check).
     return Recipe("synthetic", width=0.0625, optimizer="adam", lr=1e-3, momentum=0.0, weight_decay=0.0,
-                  lr_decay=0.95, batch_size=2, epochs=8, clip_len=24, crop=160, short_side=192,
-                  scale_jitter=(0.9, 1.1), class_weights=(1.0, 5.0), target="classes",
+                  lr_decay=0.95, batch_size=2, epochs=8, clip_len=8, crop=96, short_side=192,
+                  scale_jitter=(0.9, 1.1), class_weights=(1.0, 2.0), target="foreground",
                   mean=list(CENTRED["mean"]), std=list(CENTRED["std"]), clips_per_video=2,
-                  action_bias=0.7, grad_clip=5.0)
+                  action_bias=0.7, grad_clip=5.0, context=HALF_WINDOW)
 
 
 def _sep3d_synthetic() -> Recipe:
@@ -273,7 +289,8 @@ def train_segment(opts: SegmentTrainOptions, log=print) -> dict[str, Any]:
         log(f"init from {opts.init}: {init_note}")
     spec = ClipSpec(clip_len=r.clip_len, crop=r.crop, short_side=r.short_side,
                     scale_jitter=tuple(r.scale_jitter), flip=r.flip, mean=tuple(r.mean),
-                    std=tuple(r.std), min_input=tuple(model.min_input), action_bias=r.action_bias)
+                    std=tuple(r.std), min_input=tuple(model.min_input), action_bias=r.action_bias,
+                    context=tuple(r.context) if opts.model != "sep3d" else (0, 0, 0))
     clips = SegmentClips(ds.train, spec, seed=opts.seed, clips_per_video=r.clips_per_video)
     steps_per_epoch = math.ceil(len(clips) / r.batch_size)
     opt = _optimizer(model, r)
