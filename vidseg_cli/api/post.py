@@ -3,6 +3,7 @@ read the HDF5 inputs, call stages/hmm.py and stages/crf.py, and write the output
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,9 @@ def fit_hmm(gt_paths: list[str], out: Path, smoothing: float, subset: str | None
 def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: int,
                 min_prob: float, tolerance: float, threads: int, quiet: bool,
                 log_space: bool = False) -> dict[str, Any]:
-    """Smooth one scores or frame_scores file into `dst`."""
+    """Smooth one scores or frame_scores file into `dst`. Per-pixel beliefs are streamed
+    into the output tile by tile (store.ScoresWriter, chunked like the tiles), so memory
+    stays near --max-memory whatever the video's size."""
     import numpy as np
 
     from vidseg_cli import store
@@ -193,29 +196,38 @@ def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: 
         if diff is not None:
             raise InputError(src, f"class list differs from the HMM's ({hmm_rec.path}): {diff}")
         probs = rec["probs"]  # lazy h5py dataset
-        out_dtype = np.float16 if (kind == "scores" and probs.dtype == np.float16) else np.float32
-        out = np.empty(probs.shape, out_dtype)
-        try:
-            tiles = 1 if kind == "frame_scores" else plan_tiles(
-                probs.shape, probs.dtype.itemsize, max_memory, log_space=log_space).count
-            with progress_bar(tiles, f"{SMOOTH} {rec.video_id} (tiles)", quiet or tiles < 2) as adv:
-                smooth(probs, hmm_rec["prior"], hmm_rec["transition"], out=out,
-                       max_memory=max_memory, device=device, min_prob=min_prob,
-                       tolerance=tolerance, threads=threads, progress=adv,
-                       log_space=log_space or None)
-        except ValueError as e:
-            raise InputError(src, str(e)) from None
-        meta = dict(video_id=rec.video_id, num_frames=rec.num_frames, fps=rec.fps,
-                    inputs=[src, hmm_rec.path], class_names=rec.class_names,
-                    command=command_line())
+        meta = dict(video_id=rec.video_id, fps=rec.fps, inputs=[src, hmm_rec.path],
+                    class_names=rec.class_names, command=command_line())
         extra = {"postprocess": "hmm-smooth", "hmm_uid": hmm_rec.uid}
         if "spatial_stride" in rec.attrs:
             extra["spatial_stride"] = rec.attrs["spatial_stride"]
-    if kind == "scores":
-        store.write_scores(dst, out, attrs=extra, **meta)
-    else:
-        store.write_frame_scores(dst, out, attrs=extra, **meta)
-    return {"input": str(src), "output": str(dst), "kind": kind, "shape": list(out.shape),
+        try:
+            if kind == "frame_scores":  # (T, C): small, written whole
+                out = np.empty(probs.shape, np.float32)
+                smooth(probs, hmm_rec["prior"], hmm_rec["transition"], out=out,
+                       device=device, min_prob=min_prob, tolerance=tolerance,
+                       threads=threads, log_space=log_space or None)
+                store.write_frame_scores(dst, out, attrs=extra, num_frames=rec.num_frames,
+                                         **meta)
+                tiles = 1
+            else:
+                out_dtype = np.float16 if probs.dtype == np.float16 else np.float32
+                plan = plan_tiles(probs.shape, probs.dtype.itemsize, max_memory,
+                                  log_space=log_space)
+                tiles = plan.count
+                # One chunk per frame and tile: each tile's write fills whole chunks.
+                chunks = (1, probs.shape[1], plan.rows, plan.cols)
+                with store.ScoresWriter(dst, probs.shape, dtype=out_dtype, chunks=chunks,
+                                        attrs=extra, **meta) as writer, \
+                        progress_bar(tiles, f"{SMOOTH} {rec.video_id} (tiles)",
+                                     quiet or tiles < 2) as adv:
+                    smooth(probs, hmm_rec["prior"], hmm_rec["transition"], out=writer.probs,
+                           max_memory=max_memory, device=device, min_prob=min_prob,
+                           tolerance=tolerance, threads=threads, progress=adv,
+                           log_space=log_space or None)
+        except ValueError as e:
+            raise InputError(src, str(e)) from None
+    return {"input": str(src), "output": str(dst), "kind": kind, "shape": list(probs.shape),
             "tiles": tiles}
 
 
@@ -274,22 +286,25 @@ def refine_file(src: Path, frames_path: Path, dst: Path, *, params: Any, jobs: i
             for i in range(t):
                 yield np.asarray(frames[i])  # H x W x 3
 
+        meta = dict(video_id=rec.video_id, fps=rec.fps, inputs=[src, frames_path],
+                    class_names=rec.class_names, command=command_line())
+        extra = {"postprocess": "crf-refine",
+                 **{f"crf_{k}": v for k, v in params.as_dict().items()}}
         labels = np.empty((t, fh, fw), np.uint8)  # T x H x W
-        marg = np.empty((t, c, fh, fw), np.float32) if keep_probs else None  # T x C x H x W
-        with progress_bar(t, f"crf-refine {rec.video_id} (frames)", quiet) as adv:
+        # The marginals (T x C x H x W float32, 88x the labels for 22 classes) are
+        # streamed into their file frame by frame; it is complete before the labels file,
+        # whose presence means done.
+        with contextlib.ExitStack() as stack:
+            marg = stack.enter_context(store.ScoresWriter(
+                probs_dst, (t, c, fh, fw), attrs=extra, **meta)) if keep_probs else None
+            adv = stack.enter_context(progress_bar(t, f"crf-refine {rec.video_id} (frames)", quiet))
             for i, (lab, m) in enumerate(refine_frames(images(), score_frames(), stride=stride,
                                                        params=params, jobs=jobs,
                                                        keep_probs=keep_probs, progress=adv)):
                 labels[i] = lab
                 if marg is not None:
                     marg[i] = m
-        meta = dict(video_id=rec.video_id, num_frames=t, fps=rec.fps,
-                    inputs=[src, frames_path], class_names=rec.class_names,
-                    command=command_line())
-        extra = {"postprocess": "crf-refine", **{f"crf_{k}": v for k, v in params.as_dict().items()}}
-    if marg is not None:
-        store.write_scores(probs_dst, marg, attrs=extra, **meta)
-    store.write_labels(dst, labels, attrs=extra, **meta)  # last: its presence means done
+    store.write_labels(dst, labels, attrs=extra, num_frames=t, **meta)
     return {"input": str(src), "frames": str(frames_path), "output": str(dst),
             "probs": str(probs_dst) if probs_dst else None, "num_frames": t,
             "upsampled": stride > 1}

@@ -139,8 +139,9 @@ def hmm_smooth(scores, hmm_path, out, max_memory, min_prob, tolerance, log_space
 
     Forward-backward recursions over each pixel's label sequence, with the network's
     posterior divided by the prior P(l_t) of Eq. (4) as the observation, scaled so long
-    videos stay exact; vectorised over pixels in torch on CPU or GPU, in spatial tiles
-    under --max-memory. Writes the same kind as its input. The scores' class list must
+    videos stay exact; a fused numba kernel on CPU, torch on GPU and in log space, in
+    spatial tiles under --max-memory, streamed into the output tile by tile. Writes the
+    same kind as its input. The scores' class list must
     be the HMM's. --jobs: videos in parallel, or pixel blocks of a single video.
     """
     from vidseg_cli import store

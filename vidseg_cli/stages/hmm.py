@@ -21,9 +21,13 @@ zero are read as `min_prob` (a model's softmax never gives a true zero; float16 
 round tiny ones to it), so no observation can rule out every path; states the HMM itself
 makes impossible (a zero prior) get belief 0, not NaN.
 
-`smooth` runs this vectorised over pixels in torch, on CPU or GPU, in spatial tiles sized
-so that the working memory stays under `max_memory`; pixels are independent, so tiling
-does not change the result.
+`smooth` runs this over pixels in spatial tiles sized so that the working memory stays
+under `max_memory` (pixels are independent, so tiling does not change the result), on
+one of two backends: on CPU a fused numba kernel (stages/hmm_kernel.py: one pass over a
+cache-resident block of pixels per step, and only the transition matrix's entries above
+its row floors, exactly), and torch, vectorised over pixels, on GPU, in log space, or on
+request. The output may be any array-like that takes tile assignments (an h5py dataset),
+so that the belief is written as it is made.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ __all__ = [
     "DEFAULT_MAX_MEMORY",
     "DEFAULT_MIN_PROB",
     "DEFAULT_TOLERANCE",
+    "BACKENDS",
     "ProbabilityError",
     "TileInfo",
     "TransitionCounts",
@@ -55,7 +60,7 @@ __all__ = [
 DEFAULT_MAX_MEMORY = 1 << 30  # bytes of working memory for the recursions
 DEFAULT_MIN_PROB = 1e-6  # a posterior below this is read as this
 DEFAULT_TOLERANCE = 1e-3  # |sum_c q - 1| allowed before the scores are refused
-CPU_BLOCK = 4096  # pixels per CPU work unit: its (C, n) step arrays stay in L2
+CPU_BLOCK = 4096  # pixels per CPU work unit of the torch backend: (C, n) arrays in L2
 
 
 class ProbabilityError(ValueError):
@@ -349,12 +354,15 @@ def _device(device: Any) -> Any:
     return resolve_device("auto" if device is None else str(device))
 
 
+BACKENDS = ("auto", "numba", "torch")
+
+
 def smooth(
     probs: Any,
     prior: np.ndarray,
     transition: np.ndarray,
     *,
-    out: np.ndarray | None = None,
+    out: Any = None,
     max_memory: int | None = DEFAULT_MAX_MEMORY,
     device: Any = "cpu",
     min_prob: float = DEFAULT_MIN_PROB,
@@ -363,20 +371,24 @@ def smooth(
     dtype: Any = None,
     log_space: bool | None = None,
     progress: Callable[[int], None] | None = None,
-) -> np.ndarray:
+    backend: str = "auto",
+) -> Any:
     """HMM belief P(l_t | Z_T) (3DFCN §3.5, Eq. (1)-(4)) of per-pixel scores (T, C, H, W)
     or per-frame scores (T, C).
 
     probs: anything sliced like a numpy array (a numpy array, an h5py dataset): only one
-        tile is read at a time. Softmax posteriors over C classes.
+        tile is read at a time (a C-contiguous float32 numpy array is used in place).
+        Softmax posteriors over C classes.
     prior (C,), transition (C, C): P(l_1) and P(l_t = j | l_{t-1} = i) in row i, col j.
-    out: where to write the belief (same shape; float16/32); a new float32 array if None.
+    out: where to write the belief (same shape; float16/32): a numpy array, or anything
+        that takes `out[:, :, ys, xs] = tile` (an h5py dataset: the belief is then never
+        held whole); a new float32 array if None. Returned.
     max_memory: bytes of working memory per tile (None: one tile).
     device: "cpu", "cuda", "cuda:1", "auto" or a torch.device.
     min_prob: posteriors below this are read as this.
     tolerance: refuse (ProbabilityError) scores whose class sums differ from 1 by more,
         or that hold NaN or negative values; None skips the check.
-    threads: CPU worker threads over pixel blocks (each single-threaded in torch).
+    threads: CPU worker threads over pixel blocks.
     dtype: compute dtype (torch) of the scaled recursions; float32 by default.
     log_space: run the recursions in float64 log space: exact over any range, several
         times slower. Default: for frame scores only. The scaled float32 recursions are
@@ -384,12 +396,17 @@ def smooth(
         transitions can make the filtered and smoothed beliefs differ by more than
         float32's range over long videos, and then needs log space.
     progress: called with the number of tiles done.
+    backend: "numba" (the fused CPU kernel of stages/hmm_kernel.py), "torch" (CPU or
+        GPU, and log space), or "auto": numba for the scaled float32 recursions on CPU,
+        else torch.
     """
     import torch
 
     shape = tuple(probs.shape)
     if len(shape) not in (2, 4):
         raise ValueError(f"expected scores of shape (T, C) or (T, C, H, W), found {shape}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     t_len, c = shape[0], shape[1]
     prior = np.asarray(prior, np.float64)
     transition = np.asarray(transition, np.float64)
@@ -407,27 +424,41 @@ def smooth(
         dtype = torch.float64
     elif dtype is None:
         dtype = torch.float32
+    if backend == "auto":
+        backend = "numba" if dev.type == "cpu" and dtype == torch.float32 else "torch"
+    elif backend == "numba" and (dev.type != "cpu" or dtype != torch.float32):
+        raise ValueError("the numba kernel runs the scaled float32 recursions on CPU; "
+                         "use backend='torch' for another device, dtype or log space")
     if out is None:
         out = np.empty(shape, np.float32)
     elif tuple(out.shape) != shape:
         raise ValueError(f"out has shape {out.shape}, expected {shape}")
-    if t_len == 0 or out.size == 0:
+    elif np.dtype(out.dtype) not in (np.float16, np.float32, np.float64):
+        raise ValueError(f"out must be float16, float32 or float64, found {out.dtype}")
+    if t_len == 0 or math.prod(shape) == 0:
         return out
 
-    rec = _Recursions(prior, transition, t_len, dev, dtype, log_space, min_prob, tolerance, out.dtype)
     in_itemsize = np.dtype(getattr(probs, "dtype", np.float32)).itemsize
+    compute_itemsize = torch.empty((), dtype=dtype).element_size()
     if frame_level:
         tiles = [(slice(0, 1), slice(0, 1))]
+        width = 1
     else:
-        h, w = shape[2], shape[3]
-        plan = plan_tiles(shape, in_itemsize, max_memory, rec.itemsize, log_space)
+        h, width = shape[2], shape[3]
+        plan = plan_tiles(shape, in_itemsize, max_memory, compute_itemsize, log_space)
         tiles = [
-            (slice(y, min(h, y + plan.rows)), slice(x, min(w, x + plan.cols)))
+            (slice(y, min(h, y + plan.rows)), slice(x, min(width, x + plan.cols)))
             for y in range(0, h, plan.rows)
-            for x in range(0, w, plan.cols)
+            for x in range(0, width, plan.cols)
         ]
-
     threads = max(1, int(threads))
+    if backend == "numba":
+        _smooth_numba(probs, out, prior, transition, tiles, width, frame_level, min_prob,
+                      tolerance, threads, progress)
+        return out
+
+    rec = _Recursions(prior, transition, t_len, dev, dtype, log_space, min_prob, tolerance,
+                      out.dtype)
     old_threads = torch.get_num_threads()
     on_cpu = dev.type == "cpu"
     if on_cpu:
@@ -439,18 +470,15 @@ def smooth(
         for ys, xs in tiles:
             if frame_level:
                 block_np = np.asarray(probs[:, :])[:, :, None, None]  # T x C x 1 x 1
-                view = out[:, :, None, None]
             else:
                 block_np = np.asarray(probs[:, :, ys, xs])  # T x C x h x w
-                view = out[:, :, ys, xs]
             th, tw = block_np.shape[2], block_np.shape[3]
             n = th * tw
             q_all = torch.from_numpy(np.ascontiguousarray(block_np)).reshape(t_len, c, n)
-            # Write straight into `out` when the tile is a view of it (whole rows),
-            # else through a tile buffer.
-            target = view.reshape(t_len, c, n)  # T x C x n
-            direct = np.shares_memory(target, out)
-            if not direct:
+            # Write straight into `out` when it is an array and the tile a view of it
+            # (whole rows), else through a tile buffer.
+            target = _out_view(out, frame_level, ys, xs)
+            if target is None:
                 target = np.empty((t_len, c, n), out.dtype)
             block = n if not on_cpu else CPU_BLOCK
             jobs = [
@@ -464,8 +492,7 @@ def smooth(
             else:
                 for job in jobs:
                     rec.block(*job)
-            if not direct:
-                view[...] = target.reshape(view.shape)
+            _write_tile(out, target, frame_level, ys, xs)
             if progress is not None:
                 progress(1)
     finally:
@@ -474,6 +501,172 @@ def smooth(
         if on_cpu:
             torch.set_num_threads(old_threads)
     return out
+
+
+def _out_view(out: Any, frame_level: bool, ys: slice, xs: slice) -> np.ndarray | None:
+    """out[:, :, ys, xs] as a (T, C, n) view when `out` is a C-contiguous numpy array and
+    the tile whole rows (a run of each class plane's pixels); else None."""
+    if not isinstance(out, np.ndarray) or not out.flags.c_contiguous:
+        return None
+    t_len, c = out.shape[0], out.shape[1]
+    if frame_level:
+        return out.reshape(t_len, c, 1)
+    if xs.start != 0 or xs.stop != out.shape[3]:
+        return None
+    return out[:, :, ys, :].reshape(t_len, c, -1)  # T x C x n, a view
+
+
+def _write_tile(out: Any, tile: np.ndarray, frame_level: bool, ys: slice, xs: slice) -> None:
+    """Store a (T, C, n) tile into out[:, :, ys, xs] unless it is already a view of it."""
+    if isinstance(out, np.ndarray) and np.shares_memory(tile, out):
+        return
+    t_len, c = out.shape[0], out.shape[1]
+    if frame_level:
+        out[:, :] = tile.reshape(t_len, c)
+    else:
+        out[:, :, ys, xs] = tile.reshape(t_len, c, ys.stop - ys.start, xs.stop - xs.start)
+
+
+def _smooth_numba(probs: Any, out: Any, prior: np.ndarray, transition: np.ndarray,
+                  tiles: list[tuple[slice, slice]], width: int, frame_level: bool,
+                  min_prob: float, tolerance: float | None, threads: int,
+                  progress: Callable[[int], None] | None) -> None:
+    """`smooth` on the fused CPU kernel (stages/hmm_kernel.py), which reads (T, C, N)
+    float32 scores and writes (T, C, N) float32 beliefs over a run of pixels. A
+    C-contiguous float32 numpy input or output is used in place (a tile of whole rows is
+    a run of its pixels); anything else goes through a tile buffer, cast tile by tile."""
+    import torch
+
+    shape = tuple(probs.shape)
+    t_len, c = shape[0], shape[1]
+    n_all = 1 if frame_level else shape[2] * shape[3]
+
+    def flat(x: Any) -> np.ndarray | None:
+        """x as (T, C, N) float32 without a copy, or None."""
+        if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous:
+            return x.reshape(t_len, c, n_all)
+        return None
+
+    whole_rows = frame_level or all(xs.start == 0 and xs.stop == width for _, xs in tiles)
+    q_all = flat(probs) if whole_rows else None
+    o_all = flat(out) if whole_rows else None
+    if q_all is not None and o_all is not None and np.shares_memory(q_all, o_all):
+        o_all = None  # writing over the input would feed beliefs back as scores
+    kernel = _Kernel(prior, transition, t_len, c, min_prob, tolerance, threads)
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)  # the float16 casts
+    q_buf = o_buf = None
+    try:
+        for ys, xs in tiles:
+            th, tw = (1, 1) if frame_level else (ys.stop - ys.start, xs.stop - xs.start)
+            n = th * tw
+            j0 = 0 if frame_level else ys.start * width  # the tile's first pixel (whole rows)
+            if q_all is not None:
+                q, q0 = q_all, j0
+            else:
+                raw = np.asarray(probs[:, :] if frame_level else probs[:, :, ys, xs])
+                q, q0 = _float32_into(q_buf, raw, n), 0
+                if not np.shares_memory(q, raw):
+                    q_buf = q  # reused for the next tile
+            if o_all is not None:
+                o, o0 = o_all, j0
+            else:
+                if o_buf is None or o_buf.shape[2] != n:
+                    o_buf = np.empty((t_len, c, n), np.float32)
+                o, o0 = o_buf, 0
+            if not kernel.run(q, o, q0, q0 + n, o0):
+                # The kernel only flags (and stops): name the first bad frame and pixel of
+                # the tile; should the torch check, summing in another order, pass a
+                # borderline tile, run it unchecked.
+                check_probs(torch.from_numpy(q[:, :, q0 : q0 + n]),
+                            _Place(frame_level, ys.start, xs.start, tw, 0), tolerance)
+                kernel.run(q, o, q0, q0 + n, o0, check=False)
+            if o_all is None:
+                _store_tile(out, o, frame_level, ys, xs)
+            if progress is not None:
+                progress(1)
+    finally:
+        torch.set_num_threads(old_threads)
+        kernel.close()
+
+
+def _float32_into(buf: np.ndarray | None, raw: np.ndarray, n: int) -> np.ndarray:
+    """raw (T, C, h, w) as a C-contiguous (T, C, n) float32 array: raw itself when it is
+    one, else a copy in `buf` (reused when it fits; torch casts float16 ~20x faster than
+    numpy)."""
+    t_len, c = raw.shape[0], raw.shape[1]
+    if raw.dtype == np.float32 and raw.flags.c_contiguous:
+        return raw.reshape(t_len, c, n)
+    if buf is None or buf.shape != (t_len, c, n):
+        buf = np.empty((t_len, c, n), np.float32)
+    src = raw.reshape(t_len, c, n)
+    if src.dtype == np.float16:
+        import torch
+
+        torch.from_numpy(buf).copy_(torch.from_numpy(np.ascontiguousarray(src)))
+    else:
+        np.copyto(buf, src, casting="unsafe")
+    return buf
+
+
+def _store_tile(out: Any, tile: np.ndarray, frame_level: bool, ys: slice, xs: slice) -> None:
+    """out[:, :, ys, xs] = tile ((T, C, n) float32), cast to out's dtype (float16 on the
+    torch side); `out` may be an h5py dataset."""
+    t_len, c = out.shape[0], out.shape[1]
+    if out.dtype == np.float16:
+        import torch
+
+        tile = torch.from_numpy(tile).half().numpy()
+    elif out.dtype != tile.dtype:
+        tile = tile.astype(out.dtype)
+    if frame_level:
+        out[:, :] = tile.reshape(t_len, c)
+    else:
+        out[:, :, ys, xs] = tile.reshape(t_len, c, ys.stop - ys.start, xs.stop - xs.start)
+
+
+class _Kernel:
+    """The numba kernel over pixel ranges, split into jobs for `threads` worker threads
+    (the kernel releases the GIL), each with its own buffers."""
+
+    def __init__(self, prior: np.ndarray, transition: np.ndarray, t_len: int, c: int,
+                 min_prob: float, tolerance: float | None, threads: int) -> None:
+        from vidseg_cli.stages import hmm_kernel as hk
+
+        self.hk = hk
+        p = prior_sequence(prior, transition, t_len)  # T x C, Eq. (4)
+        self.model = hk.model(prior, transition, _emission_weights(p))
+        self.shape = (t_len, c)
+        self.block = hk.block_size(t_len, c)
+        self.min_prob, self.tolerance = min_prob, tolerance
+        self.threads = threads
+        self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        self.local = threading.local()
+
+    def _one(self, q: np.ndarray, o: np.ndarray, j0: int, j1: int, o0: int, check: bool) -> bool:
+        ws = getattr(self.local, "ws", None)
+        if ws is None:
+            ws = self.local.ws = self.hk.Workspace(*self.shape, self.block)
+        return self.hk.forward_backward(q, o, self.model, self.min_prob,
+                                        self.tolerance if check else None, ws, j0, j1, o0)
+
+    def run(self, q: np.ndarray, o: np.ndarray, j0: int, j1: int, o0: int,
+            check: bool = True) -> bool:
+        """Beliefs of q's pixels j0..j1-1 into o's pixels from o0; False if the check
+        failed somewhere (the output is then incomplete)."""
+        n = j1 - j0
+        if self.pool is None or n <= self.block:
+            return self._one(q, o, j0, j1, o0, check)
+        # Several jobs per thread, whole blocks each, so that a thread slowed by other
+        # load doesn't hold up the rest.
+        per = max(self.block, -(-n // (4 * self.threads)) // self.block * self.block)
+        jobs = [self.pool.submit(self._one, q, o, a, min(j1, a + per), o0 + a - j0, check)
+                for a in range(j0, j1, per)]
+        return all([f.result() for f in jobs])
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 @dataclass(frozen=True)

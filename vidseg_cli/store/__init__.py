@@ -3,6 +3,8 @@
     from vidseg_cli import store
     store.write_detections(path, segments, labels, scores, class_names=..., video_id=..., ...)
     rec = store.read_detections(path)      # Record: .attrs, ["segments"], .class_names
+    with store.ScoresWriter(path, (T, C, H, W), class_names=..., ...) as w:  # streamed
+        w[t] = probs_t
     with store.open_record(path, "scores") as rec:   # lazy: rec["probs"] is an h5py.Dataset
         ...
 
@@ -26,7 +28,7 @@ from vidseg_cli.store.base import (
     open_checked,
     peek_kind,
 )
-from vidseg_cli.store.io import FramesWriter, Record, open_record, read, write
+from vidseg_cli.store.io import FramesWriter, Record, ScoresWriter, open_record, read, write
 from vidseg_cli.store.kinds import KINDS
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "FramesWriter",
     "Record",
+    "ScoresWriter",
     "StoreError",
     "atomic_h5",
     "input_record",

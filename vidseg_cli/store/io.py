@@ -1,4 +1,5 @@
-"""Generic validated reading and atomic writing of any kind; the streaming frames writer."""
+"""Generic validated reading and atomic writing of any kind; the streaming frames and
+scores writers."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from vidseg_cli.store.base import (
     open_checked,
     provenance_attrs,
     set_attrs,
+    validate_open_file,
 )
 from vidseg_cli.store.kinds import KINDS
 
@@ -250,6 +252,111 @@ class FramesWriter:
             self._ctx.__exit__(type(err), err, None)
 
     def __enter__(self) -> FramesWriter:
+        return self
+
+    def __exit__(self, et, ev, tb) -> None:
+        if et is None:
+            self.close()
+        else:
+            self.abort(ev)
+
+
+class ScoresWriter:
+    """Streams per-pixel class scores (kind `scores`, `probs` (T, C, H, W)) into a file, so
+    that a stage never holds the whole volume: the dataset is created up front, chunked
+    and compressed as `write_scores` does (lzf, float16 kept, anything else float32), and
+    callers assign slices (`writer[t] = frame`, `writer[:, :, ys, xs] = tile`, or the
+    h5py dataset `writer.probs` handed to code that writes into arrays). The file appears
+    under its final name only after `close()` has checked that every chunk was written
+    and validated the file as a reader would; on an error (use as a context manager) the
+    temporary file is removed.
+
+    chunks: (1, C, H, W) by default (one frame, as write_scores); a writer of spatial
+    tiles passes the tile's shape, so that each write fills whole chunks (a partly
+    written compressed chunk is read back and recompressed on every later write to it).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        shape: Sequence[int],
+        *,
+        video_id: str,
+        fps: float,
+        class_names: Sequence[str],
+        dtype: Any = np.float32,
+        chunks: Sequence[int] | None = None,
+        inputs: Sequence[Any] = (),
+        attrs: Mapping[str, Any] | None = None,
+        command: Sequence[str] | str | None = None,
+    ):
+        self.path = str(path)
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 4 or min(shape, default=0) < 0:
+            raise StoreError(path, f"scores have shape (T, C, H, W), got {shape}")
+        if not class_names or len(class_names) != shape[1]:
+            n = len(class_names or [])
+            raise StoreError(path, f"{shape[1]} classes in the scores, {n} class names")
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float16, np.float32):
+            dtype = np.dtype(np.float32)  # as write_scores
+        size = int(np.prod(shape))
+        if size == 0:
+            chunks = None
+        else:
+            want = tuple(chunks) if chunks is not None else (1, shape[1], shape[2], shape[3])
+            if len(want) != 4:
+                raise StoreError(path, f"chunks must have 4 sizes, got {want}")
+            chunks = tuple(max(1, min(int(c), s)) for c, s in zip(want, shape))
+        self._root = provenance_attrs(
+            kind="scores", video_id=video_id, num_frames=shape[0], fps=fps, inputs=inputs,
+            command=command, class_names=class_names,
+        )
+        if attrs:
+            self._root.update(attrs)
+        self._ctx = atomic_h5(path)
+        self._f = self._ctx.__enter__()
+        try:
+            self.probs = self._f.create_dataset(
+                "probs", shape=shape, dtype=dtype, chunks=chunks,
+                compression="lzf" if size else None,
+            )
+        except BaseException as e:
+            self.abort(e)
+            raise
+        self.shape, self.dtype, self.chunks = shape, dtype, chunks
+
+    def __setitem__(self, key: Any, value: np.ndarray) -> None:
+        self.probs[key] = value
+
+    def _expected_chunks(self) -> int:
+        if self.chunks is None:
+            return 0
+        return int(np.prod([-(-s // c) for s, c in zip(self.shape, self.chunks)]))
+
+    def close(self) -> str:
+        """Check, validate, and move the file into place; return its uid. On a problem
+        (StoreError) the temporary file is removed."""
+        try:
+            written, want = self.probs.id.get_num_chunks(), self._expected_chunks()
+            if written < want:
+                raise StoreError(self.path, f"incomplete scores: {written} of {want} chunks of "
+                                            "'probs' were written")
+            set_attrs(self._f, self._root)
+            validate_open_file(self.path, self._f, "scores")
+        except BaseException as e:
+            self.abort(e)
+            raise
+        self._ctx.__exit__(None, None, None)
+        return self._root["uid"]
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        """Drop the temporary file."""
+        err = exc or RuntimeError("aborted")
+        with contextlib.suppress(BaseException):
+            self._ctx.__exit__(type(err), err, None)
+
+    def __enter__(self) -> ScoresWriter:
         return self
 
     def __exit__(self, et, ev, tb) -> None:
