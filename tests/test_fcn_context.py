@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from vidseg_cli.api.segment3d import Segment3DOptions, Segmenter
-from vidseg_cli.datasets.segment_data import IGNORE, ClipSpec, pad_reflect, reflect_index, sample_clip
+from vidseg_cli.datasets.segment_data import (
+    IGNORE,
+    ClipSpec,
+    pad_reflect,
+    reflect_index,
+    sample_clip,
+)
 from vidseg_cli.models import MODELS
 
 torch.set_num_threads(1)

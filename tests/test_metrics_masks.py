@@ -132,6 +132,102 @@ def test_frame_map_empty_prediction_frames_and_bad_scores():
         mm.frame_map(pred, {"v": np.array([1.0, 2.0])}, gt, {"v": 0}, ["a"])
 
 
+def test_frame_map_per_frame_classes_and_scores_by_hand():
+    # video v: frames 0, 1 hold actors of class a (0) and b (1); frame 2 none; frame 3 an
+    # actor of b whose predicted box has no scores (NaN row). Video w: one frame of b,
+    # given as a per-video class with per-video scores.
+    box = (0, 0, 1, 1)
+    gt = {"v": mm.boxes_from_masks(_box_mask(4, [box, box, None, box])),
+          "w": mm.boxes_from_masks(_box_mask(1, [box]))}
+    pred = {"v": _box_mask(4, [box, box, (3, 3, 4, 4), box]), "w": _box_mask(1, [box])}
+    scores = {"v": np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [np.nan, np.nan]]),
+              "w": np.array([0.9, 0.1])}
+    r = mm.frame_map(pred, scores, gt, {"v": np.array([0, 1, -1, 1]), "w": 1}, ["a", "b"])
+    # class a, 1 ground truth (v f0): w .9 FP, v0 .8 TP, v2 .6 FP, v1 .3 FP
+    #   PR (0,1) (0,0) (1,.5) (1,1/3) (1,1/4) -> AP = 1 * (0 + .5) / 2 = .25
+    # class b, 3 ground truths (v f1, v f3, w): v1 .7 TP, v2 .4 FP, v0 .2 FP, w .1 TP
+    #   PR (0,1) (1/3,1) (1/3,.5) (1/3,1/3) (2/3,.5) -> 1/3 + 1/3 * (1/3 + .5) / 2
+    assert r["AP"]["a"] == pytest.approx(0.25)
+    assert r["AP"]["b"] == pytest.approx(1 / 3 + (1 / 3 + 0.5) / 6)
+    assert r["frame_mAP"] == pytest.approx((r["AP"]["a"] + r["AP"]["b"]) / 2)
+    assert r["num_gt"] == {"a": 1, "b": 3} and r["num_detections"] == 4
+    assert r["boxes_without_scores"] == 1
+
+
+def test_frame_map_constant_per_frame_class_is_the_per_video_call():
+    rng = np.random.default_rng(5)
+    gt = {f"v{i}": mm.boxes_from_masks(rng.random((3, 6, 6)) < 0.3) for i in range(3)}
+    pred = {f"v{i}": rng.random((3, 6, 6)) < 0.3 for i in range(3)}
+    vs = {f"v{i}": rng.random(4) for i in range(3)}
+    cls = {"v0": 2, "v1": 0, "v2": 2}
+    a = mm.frame_map(pred, vs, gt, cls, list("abcd"))
+    b = mm.frame_map(pred, {v: np.tile(s, (3, 1)) for v, s in vs.items()}, gt,
+                     {v: np.full(3, k) for v, k in cls.items()}, list("abcd"))
+    assert a["AP"] == pytest.approx(b["AP"], nan_ok=True)
+
+
+def _brute_frame_map(pred_boxes, scores, gt_boxes, gt_cls, c, thr):
+    """Frame-mAP written out with pixel sets and explicit loops, independently of mm."""
+
+    def pixels(b):
+        x1, y1, x2, y2 = (int(v) for v in b)
+        return {(x, y) for x in range(x1, x2 + 1) for y in range(y1, y2 + 1)}
+
+    aps = []
+    for k in range(c):
+        dets, n_gt = [], 0
+        for v in gt_boxes:
+            for f, g in enumerate(gt_boxes[v]):
+                if not np.isnan(g[0]) and gt_cls[v][f] == k:
+                    n_gt += 1
+        for v in pred_boxes:
+            for f, p in enumerate(pred_boxes[v]):
+                if np.isnan(p[0]) or np.isnan(scores[v][f]).any():
+                    continue
+                g = gt_boxes[v][f]
+                tp = False
+                if not np.isnan(g[0]) and gt_cls[v][f] == k:
+                    a, b = pixels(p), pixels(g)
+                    tp = len(a & b) / len(a | b) >= thr
+                dets.append((scores[v][f][k], tp))
+        if n_gt == 0:
+            continue
+        order = sorted(range(len(dets)), key=lambda i: -dets[i][0])  # stable
+        ap, hits, prev_r, prev_p = 0.0, 0, 0.0, 1.0
+        for n, i in enumerate(order, start=1):
+            hits += dets[i][1]
+            r, p = hits / n_gt, hits / n
+            ap += (r - prev_r) * (p + prev_p) / 2
+            prev_r, prev_p = r, p
+        aps.append(ap)
+    return float(np.mean(aps))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_frame_map_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    c, vids = 3, [f"v{i}" for i in range(4)]
+
+    def boxes(t):
+        b = np.sort(rng.integers(0, 8, size=(t, 2, 2)), axis=1).reshape(t, 4)  # x1 y1 x2 y2
+        b = b.astype(float)
+        b[rng.random(t) < 0.25] = np.nan
+        return b
+
+    pred = {v: boxes(6) for v in vids}
+    gt = {v: boxes(6) for v in vids}
+    # near-duplicates make true positives likely
+    for v in vids:
+        gt[v][:3] = pred[v][:3]
+        g = pred[v][3:5] + rng.integers(-1, 2, size=(2, 4))
+        gt[v][3:5] = np.concatenate([np.minimum(g[:, :2], g[:, 2:]), np.maximum(g[:, :2], g[:, 2:])], 1)
+    gt_cls = {v: rng.integers(0, c, size=6) for v in vids}
+    scores = {v: rng.random((6, c)) for v in vids}
+    scores["v1"][2] = np.nan
+    got = mm.frame_map_boxes(pred, scores, gt, gt_cls, list("abc"))
+    assert got["frame_mAP"] == pytest.approx(_brute_frame_map(pred, scores, gt, gt_cls, c, 0.5))
+
+
 # -- the real J-HMDB puppet masks ----------------------------------------------------
 @needs_jhmdb
 def test_real_jhmdb_masks_read():

@@ -3,6 +3,7 @@ deterministic, and the action class is in the motion, not in any single frame.""
 
 from __future__ import annotations
 
+import colorsys
 import dataclasses
 import json
 import re
@@ -116,7 +117,7 @@ def test_thumos_files_agree_with_gt_json(small_set):
 def test_synth_json_records_everything(small_set):
     p = json.loads((small_set / "synth.json").read_text())
     assert p["synth_version"] == lib.SYNTH_VERSION and p["seed"] == 5
-    assert p["train"] == 3 and p["test"] == 2
+    assert p["train"] == 3 and p["test"] == 2 and p["config"]["appearance"] == "random"
     cfg = lib.SynthConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in p["config"].items()})
     assert (cfg.width, cfg.height, cfg.duration, cfg.action_length) == (64, 48, (6.0, 8.0), (2.0, 3.0))
     # The record is enough to make the same videos again.
@@ -140,6 +141,21 @@ def test_same_seed_same_set_whatever_jobs(cli, small_set, tmp_path):
         assert a.tobytes() == b.tobytes()
         # The mp4v encoder is deterministic too.
         assert (out / "videos" / f"{vid}.mp4").read_bytes() == (small_set / "videos" / f"{vid}.mp4").read_bytes()
+
+
+def test_one_class_per_video():
+    # --classes-per-video 1: every action of a video is of one class, drawn per video.
+    cfg = lib.SynthConfig(width=64, height=48, duration=(15.0, 20.0), action_length=(2.0, 3.0),
+                          classes_per_video=1)
+    seen = set()
+    for i in range(12):
+        labels = {c for c, _, _ in lib.sample_video(cfg, 5, "train", i).segments}
+        assert len(labels) == 1
+        seen |= labels
+    assert len(seen) >= 3
+    two = dataclasses.replace(cfg, classes_per_video=2)
+    counts = [len({c for c, _, _ in lib.sample_video(two, 5, "train", i).segments}) for i in range(12)]
+    assert max(counts) == 2 and min(counts) >= 1
 
 
 def test_different_seed_different_set():
@@ -184,6 +200,8 @@ def test_non_empty_folder_refused_then_overwritten(tmp_path):
     (["--duration", "2"], "make duration >= 3.4"),
     (["--duration", "5,1"], "MIN <= MAX"),
     (["--train", "0", "--test", "0"], "nothing to generate"),
+    (["--appearance", "shiny"], "shiny"),
+    (["--classes-per-video", "5"], "classes_per_video must be 0 (all) .. num_classes (4), got 5"),
 ])
 def test_bad_options_exit_2(cli, tmp_path, args, needle):
     res = cli("synth", "-o", tmp_path / "x", *args)
@@ -241,12 +259,13 @@ def _down(img: np.ndarray) -> np.ndarray:
     return img.reshape(GRID, k, GRID, k, *img.shape[2:]).mean(axis=(1, 3)).ravel()
 
 
-def _trimmed_features(n: int, length: int, seed: int, colour_by_class: bool = False):
+def _trimmed_features(n: int, length: int, seed: int, colour_by_class: bool = False,
+                      appearance: str = "random"):
     """Trimmed clips of one actor acting, cut at a random moment of its action, rendered by
     the library with its backgrounds, camera shake and noise. Two views of each clip, made
     alike: one frame's RGB crop centred on the actor, and the |differences| of consecutive
     frames, cropped around the actor's mean position. Returns (single, diffs, classes)."""
-    cfg = lib.SynthConfig(width=96, height=72, num_classes=4)
+    cfg = lib.SynthConfig(width=96, height=72, num_classes=4, appearance=appearance)
     palette = [(220, 40, 40), (40, 200, 40), (40, 40, 220), (220, 220, 40)]
     single, diffs, classes = [], [], []
     for i in range(n):
@@ -313,3 +332,54 @@ def test_single_frame_probe_would_catch_a_colour_leak():
     n, train = 160, 108
     single, _, y = _trimmed_features(n, length=2, seed=12, colour_by_class=True)
     assert _softmax_regression_accuracy(single, y, 4, train) > 0.8
+
+
+def test_class_appearance_shows_the_class_in_a_single_frame():
+    # --appearance class: the look (shape, hue band, texture) follows the class, so the
+    # same single-frame probe that stays at chance on the default set finds it.
+    n, train = 160, 108
+    single, _, y = _trimmed_features(n, length=2, seed=12, appearance="class")
+    acc = _softmax_regression_accuracy(single, y, 4, train)
+    assert acc > 0.8, f"class appearance should show in one frame: {acc:.2f}"
+
+
+def _hue_sector(rgb) -> tuple[float, float, float, int]:
+    """(h, s, v) of an RGB colour and which of the 2K quarter-margined sectors its hue is
+    central in: 2(k-1) for class k's band, odd for the bands between, -1 for a margin."""
+    h, s, v = colorsys.rgb_to_hsv(*(c / 255 for c in rgb))
+    x = (h * 2 * 4 + 0.5) % 8                   # K = 4: sector width 1/8, class 1 centred on 0
+    sector, pos = divmod(x, 1.0)
+    return h, s, v, int(sector) if 0.25 - 1e-6 <= pos <= 0.75 + 1e-6 else -1
+
+
+def test_class_appearance_changes_only_the_look():
+    # The generator draws the same numbers for both appearances: same timeline, sizes and
+    # placements (so the same ground truth). An actor takes its class's shape, texture and
+    # hue band, vividly; distractors keep their shapes and, like the backgrounds, take hues
+    # between the bands.
+    base = lib.SynthConfig(width=64, height=48, duration=(6.0, 8.0), action_length=(2.0, 3.0))
+    cls = dataclasses.replace(base, appearance="class")
+    looks, distractors = {}, 0
+    for i in range(8):
+        a, b = lib.sample_video(base, 5, "train", i), lib.sample_video(cls, 5, "train", i)
+        assert a.segments == b.segments and a.num_frames == b.num_frames
+        for x, y in zip(a.actors, b.actors):
+            assert (x.anchor, x.appearance.radius, x.motion) == (y.anchor, y.appearance.radius, y.motion)
+            _, s, v, sector = _hue_sector(y.appearance.color)
+            _, _, _, sector2 = _hue_sector(y.appearance.color2)
+            if y.label == 0:
+                distractors += 1
+                assert y.appearance.shape == x.appearance.shape and sector % 2 == 1 and sector2 == sector
+                continue
+            assert (y.appearance.shape, y.appearance.texture) == lib.class_look(y.label)
+            assert sector == sector2 == 2 * (y.label - 1)
+            assert s >= 0.6 - 1e-6 and v >= 0.55 - 1e-6
+            looks.setdefault(y.label, set()).add((y.appearance.shape, y.appearance.texture))
+        # the background's two colours: between the bands too (muted, but hued)
+        p = cls.pad
+        bg = b.background[p:-p or None, p:-p or None] if p else b.background
+        hues = {_hue_sector(c)[3] for c in bg.reshape(-1, 3)[::97] if _hue_sector(c)[1] > 0.15}
+        assert not hues & {0, 2, 4, 6}, hues
+    assert len(looks) == 4 and all(len(v) == 1 for v in looks.values()) and distractors >= 2
+    with pytest.raises(ValueError, match="appearance"):
+        lib.SynthConfig(appearance="shiny")

@@ -16,7 +16,9 @@ How each model is run:
   class map (it is small).
 - **Sep3D** (Sep3D §3): clips of `clip_len` frames (8, the clip it was trained on) every
   `clip_stride` frames (the last clip ends on the last frame); each frame's posteriors are
-  the average of the softmax of every clip that covers it.
+  the average of the softmax of every clip that covers it. A `sep3d+head` checkpoint
+  (`train sep3d-head`) also gives per-frame action scores (Sep3D §4, `_ActionScores`),
+  written as the scores file's optional `action_scores` with `action_names`.
 
 Preprocessing comes from the checkpoint (`preprocess`: mean/std on the 0..255 scale and
 `short_side`, the size of the shorter side the model was trained at; train/segment.py
@@ -148,7 +150,9 @@ class Segmenter:
     one frames file. `Segmenter.load(opts)` reads the checkpoint; training's validation
     builds one around the model being trained, so both run the same code."""
 
-    def __init__(self, model, classes: Sequence[str], preprocess: dict[str, Any], opts: Segment3DOptions, device):
+    def __init__(self, model, classes: Sequence[str], preprocess: dict[str, Any], opts: Segment3DOptions, device,
+                 head=None, action_names: Sequence[str] | None = None):
+        # head: Sep3D's MaskActionClassifier (a "sep3d+head" checkpoint) with its action_names
         if opts.model not in SEGMENT_MODELS:
             raise ValueError(f"unknown model '{opts.model}' (known: {', '.join(SEGMENT_MODELS)})")
         if opts.out_stride < 1:
@@ -158,6 +162,10 @@ class Segmenter:
         self.classes = list(classes)
         self.preprocess = {**default_preprocess(opts.model), **preprocess}
         self.min_input = tuple(self.model.min_input)
+        if head is not None and opts.model != "sep3d":
+            raise ValueError("an action head runs only on Sep3D")
+        self.head = head.to(device).eval() if head is not None else None
+        self.action_names = list(action_names) if head is not None else None
 
     @classmethod
     def load(cls, opts: Segment3DOptions) -> Segmenter:
@@ -168,7 +176,9 @@ class Segmenter:
         if opts.model not in SEGMENT_MODELS:
             raise ValueError(f"unknown model '{opts.model}' (known: {', '.join(SEGMENT_MODELS)})")
         device = resolve_device(opts.device)
-        model, ckpt = build_from_checkpoint(opts.weights, expect_model=opts.model)
+        # A Sep3D trained with its action head (`train sep3d-head`) runs as sep3d.
+        expect = (opts.model, "sep3d+head") if opts.model == "sep3d" else opts.model
+        model, ckpt = build_from_checkpoint(opts.weights, expect_model=expect)
         given = ckpt.get("preprocess")
         if given is None:
             given = {}
@@ -177,6 +187,9 @@ class Segmenter:
         for key in ("mean", "std"):
             if key in given and not (isinstance(given[key], list) and len(given[key]) == 3):
                 raise InputError(opts.weights, f"checkpoint preprocess '{key}' should be 3 numbers, found {given[key]!r}")
+        if ckpt["model"] == "sep3d+head":
+            return cls(model.segmenter.to(device).eval(), ckpt["classes"], given, opts, device,
+                       head=model.head, action_names=model.action_names)
         return cls(model.to(device).eval(), ckpt["classes"], given, opts, device)
 
     # -- sizes ------------------------------------------------------------------------
@@ -268,6 +281,13 @@ class Segmenter:
         return chunk
 
     def _sep3d_probs(self, frames: np.ndarray):
+        return self._sep3d_run(frames)[0]
+
+    def _sep3d_run(self, frames: np.ndarray, frame_size: tuple[int, int] | None = None):
+        """(chunk, actions): Sep3D posteriors as `chunk(f0, f1)`, and with an action head
+        and `frame_size` (H, W of the original frames) the T x A action scores (else None):
+        `_ActionScores` runs the head on each clip's features as soon as the frames they
+        cover have their final posteriors (every clip covering them has run)."""
         import torch
 
         t = frames.shape[0]
@@ -278,21 +298,39 @@ class Segmenter:
             starts.append(t - n)
         acc = None
         count = torch.zeros(t, device=self.device)
-        for i in range(0, len(starts), max(1, self.opts.batch_size)):
-            group = starts[i : i + self.opts.batch_size]
+        actions = _ActionScores(self, t, n, frame_size) if self.head is not None and frame_size else None
+        bs = max(1, self.opts.batch_size)
+        for i in range(0, len(starts), bs):
+            group = starts[i : i + bs]
             x = torch.cat([self._input(frames[s : s + n]) for s in group])  # B x 3 x n x H x W
-            p = torch.softmax(self._forward(self.model, x), dim=1)  # B x C x n x H x W
+            if actions is None:
+                p = torch.softmax(self._forward(self.model, x), dim=1)  # B x C x n x H x W
+            else:
+                logits, feats = self._forward_with_features(x)  # feats: B x D x n/2 x H/4 x W/4
+                p = torch.softmax(logits, dim=1)
             if acc is None:
                 acc = torch.zeros((t, p.shape[1], *p.shape[3:]), device=self.device)  # T x C x H x W
             for k, s in enumerate(group):
                 acc[s : s + n] += p[k].transpose(0, 1)
                 count[s : s + n] += 1
+            if actions is not None:
+                actions.add_clips(group, feats)
+                # frames before the next clip's start are covered by no clip still to run
+                actions.finish(acc, count, starts[i + bs] if i + bs < len(starts) else t)
         probs = acc / count.view(-1, 1, 1, 1)  # T x C x H x W
-        return lambda f0, f1: probs[f0:f1]
+        return (lambda f0, f1: probs[f0:f1]), (actions.result() if actions is not None else None)
 
-    def predict(self, frames: np.ndarray, path: str | os.PathLike = "<frames>") -> np.ndarray:
+    def _forward_with_features(self, x):
+        from vidseg_cli.runtime import autocast
+
+        with autocast(self.device, self.opts.amp):
+            logits, feats = self.model.forward_with_features(x)
+        return logits.float(), feats.float()
+
+    def predict(self, frames: np.ndarray, path: str | os.PathLike = "<frames>", with_actions: bool = False):
         """Posteriors of one video: T x H x W x 3 uint8 -> T x C x H' x W' float32
-        (H' = ceil(H / out_stride))."""
+        (H' = ceil(H / out_stride)). `with_actions`: (posteriors, action scores T x A float32
+        with NaN rows where no actor is predicted, or None without an action head)."""
         import torch
         import torch.nn.functional as F
 
@@ -303,9 +341,13 @@ class Segmenter:
         self.check_input(path, t, h, w)
         nh, nw = self.network_size(h, w)
         net = resize_frames(frames, (nh, nw))
+        actions = None
         try:
             with torch.no_grad():
-                chunk = self._sep3d_probs(net) if self.opts.model == "sep3d" else self._fcn_probs(net)
+                if self.opts.model == "sep3d":
+                    chunk, actions = self._sep3d_run(net, (h, w) if with_actions else None)
+                else:
+                    chunk = self._fcn_probs(net)
         except ModelInputError as e:
             raise InputError(path, str(e)) from None
         s = self.opts.out_stride
@@ -319,7 +361,7 @@ class Segmenter:
             if s > 1:
                 p = F.avg_pool2d(p, s, s, ceil_mode=True)
             out[i : i + 16] = p.to(torch.float32).cpu().numpy()
-        return out
+        return (out, actions) if with_actions else out
 
     def segment_file(self, frames_path: str | os.PathLike, out_path: str | os.PathLike) -> dict[str, Any]:
         """Read a frames file, predict, write a scores file; a summary dict."""
@@ -332,7 +374,7 @@ class Segmenter:
         frames = rec["frames"]
         if frames.shape[0] == 0:
             raise InputError(frames_path, "no frames")
-        probs = self.predict(frames, frames_path)
+        probs, actions = self.predict(frames, frames_path, with_actions=True)
         attrs: dict[str, Any] = {
             "segment3d_model": self.opts.model,
             "segment3d_weights": str(Path(self.opts.weights).resolve()),
@@ -340,12 +382,84 @@ class Segmenter:
         }
         if self.opts.out_stride > 1:
             attrs["spatial_stride"] = int(self.opts.out_stride)
-        store.write_scores(
-            out_path, probs, video_id=rec.video_id, num_frames=int(frames.shape[0]), fps=rec.fps,
-            inputs=[frames_path], class_names=self.classes, attrs=attrs, command=self.opts.command,
-        )
-        return {"input": str(frames_path), "output": str(out_path), "video_id": rec.video_id,
-                "num_frames": int(frames.shape[0]), "shape": list(probs.shape)}
+        meta = dict(video_id=rec.video_id, num_frames=int(frames.shape[0]), fps=rec.fps,
+                    inputs=[frames_path], class_names=self.classes, command=self.opts.command)
+        if actions is None:
+            store.write_scores(out_path, probs, attrs=attrs, **meta)
+        else:  # Sep3D's head: the optional dataset and its names (store/kinds.py)
+            if actions.shape != (probs.shape[0], len(self.action_names)):
+                raise RuntimeError(f"action scores {actions.shape} for {len(self.action_names)} actions")
+            attrs["action_names"] = list(self.action_names)
+            t, c, hh, ww = probs.shape
+            store.write(out_path, "scores", {"probs": probs, "action_scores": actions}, attrs=attrs,
+                        compression="lzf", chunks={"probs": (1, c, hh, ww)}, **meta)  # as write_scores
+        out = {"input": str(frames_path), "output": str(out_path), "video_id": rec.video_id,
+               "num_frames": int(frames.shape[0]), "shape": list(probs.shape)}
+        if actions is not None:
+            out["frames_with_actor"] = int(np.count_nonzero(~np.isnan(actions[:, 0])))
+        return out
+
+
+class _ActionScores:
+    """Sep3D's action head at inference (Sep3D §4, J-HMDB): per frame, the largest connected
+    region of the predicted foreground (argmax class != 0 of the final, clip-averaged
+    posteriors at the original frame size: the masks `evaluate` reads from the scores
+    file), the box around it cropped from the decoder features of every clip covering the
+    frame, classified; the frame's action scores are the mean of those clips' softmax.
+
+    Clip features are held only until the frames they cover are final, so memory does not
+    grow with the video's length."""
+
+    def __init__(self, seg: Segmenter, num_frames: int, clip_len: int, frame_size: tuple[int, int]):
+        import torch
+
+        self.seg, self.n, self.size = seg, clip_len, frame_size
+        a = len(seg.action_names)
+        self.sum = torch.zeros((num_frames, a), device=seg.device)  # T x A
+        self.cnt = torch.zeros(num_frames, device=seg.device)
+        self.valid = np.zeros(num_frames, dtype=bool)
+        self.pending: list[tuple[int, Any]] = []  # (clip start, D x T' x h x w features)
+        self.done = 0  # frames [0, done) are final
+
+    def add_clips(self, starts: Sequence[int], feats) -> None:
+        self.pending.extend((s, feats[k]) for k, s in enumerate(starts))
+
+    def finish(self, acc, count, end: int) -> None:
+        """Classify frames [done, end), whose posteriors are now final."""
+        import torch
+        import torch.nn.functional as F
+
+        from vidseg_cli.models.sep3d import feature_frame_index, largest_component_boxes
+
+        a, b = self.done, end
+        if b <= a:
+            return
+        p = acc[a:b] / count[a:b].view(-1, 1, 1, 1)  # k x C x h x w, as `probs` is computed
+        if tuple(p.shape[2:]) != tuple(self.size):
+            p = F.interpolate(p, size=self.size, mode="bilinear", align_corners=False)
+        fg = (p.argmax(dim=1) != 0).cpu().numpy()  # k x H x W
+        boxes_np, valid = largest_component_boxes(fg)  # [x0, y0, x1, y1) in frame pixels
+        self.valid[a:b] = valid
+        boxes = torch.as_tensor(boxes_np, dtype=torch.float32, device=self.seg.device)
+        for s, f in self.pending:
+            fr = np.arange(max(a, s), min(b, s + self.n))
+            fr = fr[valid[fr - a]]
+            if fr.size == 0:
+                continue
+            idx = feature_frame_index(self.n, f.shape[1])[fr - s].to(f.device)
+            maps = f[:, idx].transpose(0, 1)  # k' x D x h' x w'
+            logits = self.seg.head.classify(maps, boxes[fr - a], self.size)  # k' x A
+            frt = torch.as_tensor(fr, device=self.seg.device)
+            self.sum[frt] += torch.softmax(logits.float(), dim=1)
+            self.cnt[frt] += 1
+        self.pending = [(s, f) for s, f in self.pending if s + self.n > b]
+        self.done = b
+
+    def result(self) -> np.ndarray:
+        """T x A float32: mean softmax per frame; NaN rows where no actor is predicted."""
+        out = (self.sum / self.cnt.clamp(min=1).view(-1, 1)).cpu().numpy().astype(np.float32)
+        out[~self.valid] = np.nan
+        return out
 
 
 def segment_files(opts: Segment3DOptions, items: Sequence[tuple[str, Path]]) -> list[dict[str, Any]]:

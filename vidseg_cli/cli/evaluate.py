@@ -81,7 +81,8 @@ def evaluate(predictions, gt_path, protocol, tiou, subset, time_base, max_propos
                           number of proposals per video, and its AUC
       frame_scores .h5    frame-level AP per class over all frames (FSN Table 1)
       labels/scores .h5,  pixel-level metrics (3DFCN IoUs, DAVIS J/F, per-category
-      mask folders        IoU); see docs/evaluate.md
+      mask folders        IoU; frame-mAP @0.5 when scores carry Sep3D's action_scores);
+                          see docs/evaluate_pixel.md
 
     \b
     The two protocols differ (docs/evaluate.md has the full list):

@@ -48,7 +48,9 @@ def _video_ids(paths: list[str]) -> list[str]:
               help="3dfcn-32s/3dfcn-8s: the whole video in one fully convolutional pass (3DFCN "
                    "§3.3-3.4); sep3d: 8-frame clips, overlapping posteriors averaged (Sep3D §3).")
 @click.option("--weights", required=True, type=click.Path(),
-              help="Checkpoint from `vidseg train segment` (it must be for --model).")
+              help="Checkpoint from `vidseg train segment` (it must be for --model), or for "
+                   "sep3d one from `vidseg train sep3d-head`, which also writes per-frame "
+                   "action scores (action_scores, for evaluate's frame-mAP).")
 @click.option("-o", "--output", "out", required=True, type=click.Path(),
               help="Output .h5 file (one input) or folder (<video_id>.scores.h5 per input).")
 @click.option("--out-stride", type=click.IntRange(1), default=1, show_default=True,

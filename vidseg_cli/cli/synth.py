@@ -98,18 +98,27 @@ def _prepare_folder(out: Path, overwrite: bool, keep: set[str]) -> None:
               help="Pixel noise standard deviation (0..255 scale).")
 @click.option("--jitter", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Camera shake: largest shift of the frame, in pixels.")
+@click.option("--appearance", type=click.Choice(["random", "class"]), default="random", show_default=True,
+              help="random: an actor's look says nothing about its class (only its motion "
+                   "does); class: its shape, hue band and texture follow the class too, as "
+                   "scene and objects do in real footage (for appearance-only models).")
+@click.option("--classes-per-video", type=click.IntRange(0, 8), default=0, show_default=True,
+              help="0: a video's actions cycle through all K classes; N: through N classes drawn "
+                   "per video (1: one class per video, as in most THUMOS14 videos, for weakly "
+                   "supervised training on video labels).")
 @click.option("--overwrite", is_flag=True,
               help="Write into a non-empty folder, replacing a synthetic set there.")
 @jobs_option
 @quiet_option
 @json_option
 def synth(out, seed, num_classes, num_train, num_test, size, fps, duration, action_length,
-          max_actors, max_distractors, noise, jitter, overwrite, jobs, quiet, json_out):
+          max_actors, max_distractors, noise, jitter, appearance, classes_per_video, overwrite, jobs,
+          quiet, json_out):
     """Generate a labelled synthetic set of untrimmed action videos in folder OUT.
 
     Each video: a textured background, a shaky camera, pixel noise, still distractors, and
     actors whose motion pattern over several frames is the action class (their shape,
-    colour, size and texture say nothing about it). Actors appear, may stand still, act,
+    colour, size and texture say nothing about it, unless --appearance class). Actors appear, may stand still, act,
     may stand still again, and vanish; actions fill about half of each video.
 
     \b
@@ -130,7 +139,8 @@ def synth(out, seed, num_classes, num_train, num_test, size, fps, duration, acti
         cfg = lib.SynthConfig(
             width=size[0], height=size[1], fps=fps, duration=duration, num_classes=num_classes,
             max_actors=max_actors, max_distractors=max_distractors, noise=noise, jitter=jitter,
-            action_length=action_length,
+            action_length=action_length, appearance=appearance,
+            classes_per_video=classes_per_video,
         )
     except ValueError as e:
         fail(STAGE, f"invalid options: {e}")

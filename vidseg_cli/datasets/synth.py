@@ -5,7 +5,11 @@ which actors appear, sometimes stand still for a moment, perform one action, som
 still again, and vanish. An actor's *motion pattern* is its class; its shape, size, colour,
 texture and orientation are drawn independently of the class, so no single frame tells the
 classes apart, while a few frames of motion do. Static distractor objects (drawn behind the
-actors) make "something is there" no evidence of an action either.
+actors) make "something is there" no evidence of an action either. With
+`appearance="class"` an actor's look carries its class as well (its shape, hue band and
+texture, like a golf club or a pool in real footage), for checking appearance-only models
+such as an RGB frame classifier; the motion is still the class, and the timelines, sizes
+and placements are those of the default set.
 
 Pixel labels: an actor's silhouette carries its class on the frames of its action, the
 half-open interval [start, end); everything else is background (0), still actors and
@@ -58,6 +62,7 @@ SUBSETS = {"train": "training", "test": "testing"}  # our id infix -> ActivityNe
 SHAPES = ("ellipse", "rectangle", "triangle", "diamond", "star")
 TEXTURES = ("stripes", "checker", "dots")
 BACKGROUNDS = ("noise", "gradient", "stripes", "plaid")
+APPEARANCES = ("random", "class")  # what an actor's look says about its class: nothing, or it
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,8 @@ class SynthConfig:
     jitter: float = 1.0                                # camera shake, px (max shift)
     action_length: tuple[float, float] = (2.4, 5.0)   # >= 16 frames at 10 fps: C3D windows fit
     gap_length: tuple[float, float] = (1.0, 5.0)      # between a track's actions
+    appearance: str = "random"                         # "random" or "class" (sample_appearance)
+    classes_per_video: int = 0                         # 0: all K in shuffled rounds; n: n drawn per video
 
     def __post_init__(self) -> None:
         problems = []
@@ -100,6 +107,11 @@ class SynthConfig:
             problems.append("max_actors must be >= 1 and max_distractors >= 0")
         if self.noise < 0 or self.jitter < 0:
             problems.append("noise and jitter must be >= 0")
+        if not 0 <= self.classes_per_video <= self.num_classes:
+            problems.append(f"classes_per_video must be 0 (all) .. num_classes ({self.num_classes}), "
+                            f"got {self.classes_per_video}")
+        if self.appearance not in APPEARANCES:
+            problems.append(f"appearance must be one of {', '.join(APPEARANCES)}, got {self.appearance!r}")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -125,7 +137,8 @@ class SynthConfig:
 # -- appearance -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Appearance:
-    """How an actor looks. Drawn without knowing its class."""
+    """How an actor looks: drawn without knowing its class, unless the set's appearance is
+    "class" (`sample_appearance`)."""
 
     shape: str
     radius: float                      # px, circumradius of the shape at scale 1
@@ -145,24 +158,78 @@ def _hsv(h: float, s: float, v: float) -> tuple[float, float, float]:
     return (255.0 * r, 255.0 * g, 255.0 * b)
 
 
-def sample_appearance(rng: np.random.Generator, cfg: SynthConfig) -> Appearance:
+def sample_appearance(rng: np.random.Generator, cfg: SynthConfig, label: int = 0) -> Appearance:
+    """An actor's look (`label` 1..K) or a distractor's (`label` 0).
+
+    By default everything is random. With `cfg.appearance == "class"` an actor's shape,
+    texture and hue follow its class (`class_look`, `class_hue`) and its colour is vivid
+    enough for the hue to show (saturation >= 0.6, value >= 0.55), while size, aspect,
+    orientation, texture scale and phase stay random; a distractor keeps a random shape and
+    texture and takes a hue that is no class's (`other_hue`), so a still object never
+    passes for an actor of some class (an actor standing still before or after its action
+    still does, as in real footage). The generator draws the same numbers either way, so
+    the two kinds of set share their timelines, sizes and placements and differ only in
+    how things look.
+    """
     h, s, v = rng.uniform(0, 1), rng.uniform(0.35, 1.0), rng.uniform(0.3, 1.0)
     # The texture's second colour differs in brightness, so texture (and rotation) shows
     # whatever the hue.
-    dv = rng.uniform(0.3, 0.5) * (1 if v < 0.6 else -1)
+    dv = rng.uniform(0.3, 0.5)
+    shape = str(rng.choice(SHAPES))
+    radius = float(rng.uniform(0.08, 0.15) * cfg.scale)
+    aspect = float(rng.uniform(0.55, 1.0))
+    angle = float(rng.uniform(0, 2 * math.pi))
+    dh = rng.uniform(-0.1, 0.1)                     # the second colour's hue, relative
+    ds = rng.uniform(0.5, 1.0)                      # and saturation, relative
+    texture = str(rng.choice(TEXTURES))
+    h2 = h + dh
+    if cfg.appearance == "class":
+        # dh / 0.2 + 0.5 in [0, 1): the second colour's place in the same hue range
+        if label > 0:
+            shape, texture = class_look(label)
+            s, v = 0.6 + 0.4 * (s - 0.35) / 0.65, 0.55 + 0.45 * (v - 0.3) / 0.7
+            h, h2 = class_hue(label, h, cfg.num_classes), class_hue(label, dh / 0.2 + 0.5, cfg.num_classes)
+        else:
+            h, h2 = other_hue(h, cfg.num_classes), other_hue(h, cfg.num_classes, dh / 0.2 + 0.5)
     return Appearance(
-        shape=str(rng.choice(SHAPES)),
-        radius=float(rng.uniform(0.08, 0.15) * cfg.scale),
-        aspect=float(rng.uniform(0.55, 1.0)),
-        angle=float(rng.uniform(0, 2 * math.pi)),
+        shape=shape,
+        radius=radius,
+        aspect=aspect,
+        angle=angle,
         color=_hsv(h, s, v),
-        color2=_hsv(h + rng.uniform(-0.1, 0.1), s * rng.uniform(0.5, 1.0), min(1.0, v + dv)),
-        texture=str(rng.choice(TEXTURES)),
+        color2=_hsv(h2, s * ds, min(1.0, v + (dv if v < 0.6 else -dv))),
+        texture=texture,
         period=float(rng.uniform(0.4, 0.8)),
         texture_angle=float(rng.uniform(0, math.pi)),
         phase=(float(rng.uniform(0, 1)), float(rng.uniform(0, 1))),
         points=int(rng.integers(4, 7)),
     )
+
+
+# With --appearance class the hue circle is cut into 2K equal sectors: class k owns the
+# central half of sector 2(k-1) (its band, centred on hue (k-1)/K), and everything else,
+# backgrounds and distractors, takes the central half of the odd sectors. A quarter sector
+# of margin on each side keeps a class's colour clear of all others after the mp4 codec's
+# chroma subsampling has blurred it into its surroundings.
+def class_look(label: int) -> tuple[str, str]:
+    """(shape, texture) of class `label` (1..K) in a set whose appearance is "class":
+    they cycle (with 8 classes, classes 1 and 6 share a shape, not a texture or a hue)."""
+    i = label - 1
+    return SHAPES[i % len(SHAPES)], TEXTURES[i % len(TEXTURES)]
+
+
+def class_hue(label: int, u: float, num_classes: int) -> float:
+    """The hue at fraction `u` (0..1) of class `label`'s band (width 1/(4K), centred on
+    (label-1)/K), in [0, 1)."""
+    return ((label - 1) / num_classes + (u - 0.5) / (4 * num_classes)) % 1.0
+
+
+def other_hue(u: float, num_classes: int, within: float | None = None) -> float:
+    """A hue that is no class's: `u` (0..1) picks one of the K in-between bands (width
+    1/(4K), centred on (j+0.5)/K) and its place in it, or `within` gives the place."""
+    j, frac = divmod(u * num_classes, 1.0)
+    frac = frac if within is None else within
+    return ((j + 0.5) / num_classes + (frac - 0.5) / (4 * num_classes)) % 1.0
 
 
 def shape_mask(a: Appearance, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -348,7 +415,7 @@ def sample_actor(
     vanish: int, others: Sequence[Actor] = (),
 ) -> Actor | None:
     """An actor performing class `label` (1..K) on [start, end), placed clear of `others`."""
-    look = sample_appearance(rng, cfg)
+    look = sample_appearance(rng, cfg, label)
     motion = sample_motion(rng, MOTIONS[label - 1], cfg, (end - start) / cfg.fps, look.radius)
     return place(rng, cfg, Actor(label, appear, start, end, vanish, (0.0, 0.0), look, motion), others)
 
@@ -358,10 +425,15 @@ def sample_timeline(rng: np.random.Generator, cfg: SynthConfig, num_frames: int)
 
     Track 0 alternates background gaps and actions (about half the time acting); further
     tracks are sparser, so actions overlap now and then. Classes come from shuffled rounds
-    of all K, which keeps them balanced within a video.
+    of all K, which keeps them balanced within a video; with `classes_per_video` n > 0, of n
+    classes drawn for the video (n = 1: every action of a video is one class, as in most
+    THUMOS14 videos, so a video-level label says which class to look for).
     """
     fps = cfg.fps
     bag: list[int] = []
+    n = cfg.classes_per_video
+    # Drawn only when asked for, so the default draws, and thus sets, stay as they were.
+    pool = rng.choice(cfg.num_classes, n, replace=False) + 1 if 0 < n < cfg.num_classes else None
     actors: list[Actor] = []
     for track in range(cfg.max_actors):
         g0, g1 = cfg.gap_length
@@ -379,7 +451,7 @@ def sample_timeline(rng: np.random.Generator, cfg: SynthConfig, num_frames: int)
             if vanish > num_frames:
                 break
             if not bag:
-                bag = list(rng.permutation(cfg.num_classes) + 1)
+                bag = list(rng.permutation(cfg.num_classes) + 1 if pool is None else rng.permutation(pool))
             label = int(bag.pop())
             actor = sample_actor(rng, cfg, label, appear, start, end, vanish, actors)
             if actor is not None:
@@ -417,15 +489,21 @@ def sample_background(rng: np.random.Generator, cfg: SynthConfig) -> np.ndarray:
     """A textured canvas, `pad` px larger than the frame on every side: (H+2p, W+2p, 3) float32.
 
     Muted colours and soft edges, so actors stand out and camera shake shows mostly at the
-    background's own texture, as in real footage.
+    background's own texture, as in real footage. With appearance "class", hues that are
+    no class's.
     """
     p = cfg.pad
     h, w = cfg.height + 2 * p, cfg.width + 2 * p
     kind = str(rng.choice(BACKGROUNDS))
     hue = rng.uniform(0, 1)
-    c1 = np.array(_hsv(hue, rng.uniform(0, 0.5), rng.uniform(0.25, 0.85)), np.float32)
-    c2 = np.array(_hsv(hue + rng.uniform(-0.3, 0.3), rng.uniform(0, 0.5), rng.uniform(0.25, 0.85)),
-                  np.float32)
+    s1, v1 = rng.uniform(0, 0.5), rng.uniform(0.25, 0.85)
+    dh = rng.uniform(-0.3, 0.3)
+    s2, v2 = rng.uniform(0, 0.5), rng.uniform(0.25, 0.85)
+    h1, h2 = hue, hue + dh
+    if cfg.appearance == "class":  # no class's colour in the scene (sample_appearance)
+        h1, h2 = other_hue(hue, cfg.num_classes), other_hue(hue, cfg.num_classes, dh / 0.6 + 0.5)
+    c1 = np.array(_hsv(h1, s1, v1), np.float32)
+    c2 = np.array(_hsv(h2, s2, v2), np.float32)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)                       # (h, w) each
     th = rng.uniform(0, math.pi)
     along = xx * math.cos(th) + yy * math.sin(th)                        # (h, w)

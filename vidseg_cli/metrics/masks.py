@@ -40,6 +40,7 @@ __all__ = [
     "boxes_from_masks",
     "foreground_counts",
     "frame_map",
+    "frame_map_boxes",
     "localization_counts",
     "video_counts",
 ]
@@ -201,58 +202,102 @@ def frame_map(
     pred_masks: Mapping[str, np.ndarray],
     class_scores: Mapping[str, np.ndarray],
     gt_boxes: Mapping[str, np.ndarray],
-    gt_classes: Mapping[str, int],
+    gt_classes: Mapping[str, int | np.ndarray],
     class_names: Sequence[str],
     iou_threshold: float = 0.5,
 ) -> dict:
     """Frame-mAP of the boxes around predicted masks (Sep3D Table 3, alpha = 0.5).
 
     pred_masks: video -> (T, H, W) predicted foreground masks; each frame with foreground
-        yields one box (`boxes_from_masks`) that is a detection for every class c, scored
-        class_scores[video][c].
-    class_scores: video -> (C,) per-video class scores, C = len(class_names).
+        yields one box, the tightest rectangle around it (`boxes_from_masks`; pass the
+        largest component alone, stages/components.py, to box that region only).
+    The other arguments and the result are `frame_map_boxes`'s.
+    """
+    return frame_map_boxes(
+        {v: boxes_from_masks(m) for v, m in pred_masks.items()},
+        class_scores, gt_boxes, gt_classes, class_names, iou_threshold,
+    )
+
+
+def _per_frame(x: np.ndarray | int | float, t: int, what: str, vid: str, dtype) -> np.ndarray:
+    """A per-video value or a (T, ...) per-frame array -> the per-frame array."""
+    a = np.asarray(x, dtype=dtype)
+    if a.ndim == 0 or (what == "scores" and a.ndim == 1):
+        return np.broadcast_to(a, (t, *a.shape))
+    if a.shape[0] != t:
+        raise ValueError(f"{vid}: {a.shape[0]} frames of {what}, expected {t}")
+    return a
+
+
+def frame_map_boxes(
+    pred_boxes: Mapping[str, np.ndarray],
+    class_scores: Mapping[str, np.ndarray],
+    gt_boxes: Mapping[str, np.ndarray],
+    gt_classes: Mapping[str, int | np.ndarray],
+    class_names: Sequence[str],
+    iou_threshold: float = 0.5,
+) -> dict:
+    """Frame-mAP of one predicted box per frame (Sep3D Table 3, alpha = 0.5).
+
+    pred_boxes: video -> (T, 4) inclusive-pixel boxes [x1, y1, x2, y2]; NaN rows: no box.
+    class_scores: video -> (C,) scores for every frame of the video, or (T, C) per frame
+        (C = len(class_names)); a frame whose row is NaN has no scores and yields no
+        detection even when it has a box.
     gt_boxes: video -> (T, 4) ground-truth boxes (NaN rows: no actor in that frame), e.g.
         `boxes_from_masks` of the ground-truth masks.
-    gt_classes: video -> its action's index into class_names.
+    gt_classes: video -> its action's index into class_names (J-HMDB: one class per video),
+        or (T,) per-frame indices (only read where the frame has a ground-truth box).
 
-    Per class, every detection of every frame is ranked by score; one is a true positive
-    when its frame holds a ground-truth box of that class not yet matched with IoU >=
-    iou_threshold (one box per frame on each side, so a frame's box matches at most once).
-    AP is `average_precision`; mAP the mean over classes that have ground truth.
-    Returns {"frame_mAP", "AP": {class: ap}, "iou_threshold"}.
+    Each frame with a box and scores is a detection for every class c, scored
+    class_scores[..][c]. Per class, detections are ranked by score; one is a true positive
+    when its frame holds a ground-truth box of class c with IoU >= iou_threshold (one box
+    per frame on each side, so a ground truth is matched at most once). AP is
+    `average_precision`; mAP the mean over the classes that have ground truth.
+    Returns {"frame_mAP", "AP": {class: ap}, "iou_threshold", "num_detections",
+    "num_gt", "boxes_without_scores"}.
     """
     c = len(class_names)
-    det_scores: list[np.ndarray] = []  # per frame with a box: (C,) scores
-    det_tp: list[np.ndarray] = []  # per frame with a box: (C,) bool
+    det_scores: list[np.ndarray] = []  # per detection: (C,) scores
+    det_tp: list[np.ndarray] = []  # per detection: (C,) bool
     num_gt = np.zeros(c, dtype=np.int64)
+    gt_cls: dict[str, np.ndarray] = {}
     for vid, gboxes in gt_boxes.items():
         gb = np.asarray(gboxes, dtype=np.float64).reshape(-1, 4)
-        k = int(gt_classes[vid])
-        if not 0 <= k < c:
-            raise ValueError(f"{vid}: ground-truth class {k} outside 0..{c - 1}")
-        num_gt[k] += int(np.count_nonzero(~np.isnan(gb[:, 0])))
-    for vid, masks in pred_masks.items():
-        s = np.asarray(class_scores[vid], dtype=np.float64).reshape(-1)
-        if s.size != c:
-            raise ValueError(f"{vid}: {s.size} class scores, expected {c}")
-        pb = boxes_from_masks(masks)  # T x 4
+        has = ~np.isnan(gb[:, 0])
+        k = _per_frame(gt_classes[vid], gb.shape[0], "ground-truth classes", vid, np.int64)
+        bad = has & ((k < 0) | (k >= c))
+        if bad.any():
+            f = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{vid}: frame {f}: ground-truth class {int(k[f])} outside 0..{c - 1}")
+        gt_cls[vid] = k
+        num_gt += np.bincount(k[has], minlength=c)
+    unscored = 0
+    for vid, boxes in pred_boxes.items():
+        pb = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        t = pb.shape[0]
+        s = np.asarray(class_scores[vid], dtype=np.float64)
+        if s.shape[-1] != c:
+            raise ValueError(f"{vid}: {s.shape[-1]} class scores, expected {c}")
+        s = _per_frame(s, t, "scores", vid, np.float64)
+        scored = ~np.isnan(s).any(axis=1)
         has = ~np.isnan(pb[:, 0])
-        n_det = int(has.sum())
+        unscored += int(np.count_nonzero(has & ~scored))
+        det = has & scored
+        n_det = int(det.sum())
         if n_det == 0:
             continue
         tp = np.zeros((n_det, c), dtype=bool)
         if vid in gt_boxes:
             gb = np.asarray(gt_boxes[vid], dtype=np.float64).reshape(-1, 4)
-            if gb.shape[0] != pb.shape[0]:
-                raise ValueError(
-                    f"{vid}: {pb.shape[0]} predicted frames, {gb.shape[0]} ground-truth frames"
-                )
-            g = gb[has]
+            if gb.shape[0] != t:
+                raise ValueError(f"{vid}: {t} predicted frames, {gb.shape[0]} ground-truth frames")
+            g, k = gb[det], gt_cls[vid][det]
             ok = ~np.isnan(g[:, 0])
             hit = np.zeros(n_det, dtype=bool)
-            hit[ok] = box_iou(pb[has][ok], g[ok]) >= iou_threshold
-            tp[:, int(gt_classes[vid])] = hit
-        det_scores.append(np.broadcast_to(s, (n_det, c)))
+            hit[ok] = box_iou(pb[det][ok], g[ok]) >= iou_threshold
+            rows = np.flatnonzero(hit)
+            tp[rows, k[rows]] = True
+        det_scores.append(s[det])
         det_tp.append(tp)
     scores = np.concatenate(det_scores) if det_scores else np.zeros((0, c))
     tps = np.concatenate(det_tp) if det_tp else np.zeros((0, c), dtype=bool)
@@ -263,4 +308,7 @@ def frame_map(
         "frame_mAP": float(np.mean(vals)) if vals else float("nan"),
         "AP": ap,
         "iou_threshold": iou_threshold,
+        "num_detections": int(scores.shape[0]),
+        "num_gt": {name: int(num_gt[k]) for k, name in enumerate(class_names)},
+        "boxes_without_scores": unscored,
     }

@@ -10,7 +10,9 @@ The ground truth decides the metrics (docs/evaluate_pixel.md):
   sequence and overall, as the DAVIS 2017 scorer computes them for single-object masks;
 - J-HMDB puppet masks (`puppet_mask/CLASS/VIDEO.mat`, or one .mat) or our `labels` files:
   3DFCN's foreground and localization IoU, the per-video mean IoU (J-HMDB protocol) and
-  Segment-tube's per-category IoU.
+  Segment-tube's per-category IoU; and, when the predictions are scores files that carry
+  Sep3D's per-frame `action_scores`, the frame-mAP at IoU 0.5 of the boxes around the
+  predicted masks' largest components (Sep3D Table 3; `_frame_map_inputs`).
 
 Predictions: our `labels` / `scores` files (files or folders of them), or per-frame PNG
 masks in the DAVIS results layout (`RESULTS/SEQ/00000.png`, or one `SEQ/` folder).
@@ -211,6 +213,104 @@ def _to_gt_classes(
     return lut[pred.masks]
 
 
+# -- frame-mAP of the boxes around predicted actors (Sep3D Table 3) ---------------------
+def _action_scores(src: Path) -> tuple[list[str], np.ndarray, str] | None:
+    """A scores file's optional per-frame action scores: (action_names, T x A float64, the
+    checkpoint that made them), or None when the file has none."""
+    from vidseg_cli import store
+
+    try:
+        with store.open_record(src) as rec:
+            if rec.kind != "scores" or "action_scores" not in rec:
+                return None
+            scores = np.asarray(rec["action_scores"][()], dtype=np.float64)  # T x A
+            names = list(rec.attrs["action_names"])
+            weights = str(rec.attrs.get("segment3d_weights", "?"))
+    except store.StoreError as e:
+        raise InputError(e.path, e.problem) from None
+    empty = np.isnan(scores).all(axis=1)  # frames without a predicted actor
+    bad = ~empty & ~np.isfinite(scores).all(axis=1)
+    if bad.any():
+        f = int(np.flatnonzero(bad)[0])
+        raise InputError(src, f"action_scores frame {f}: NaN or infinite scores in a row that "
+                              "is not all NaN")
+    return names, scores, weights
+
+
+def _gt_actors(gt: mio.MaskVideo, gt_kind: str, actions: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame ground-truth boxes (T x 4, NaN: no actor) and action indices into
+    `actions` (T,). J-HMDB: one actor, the video's class (its folder), boxed whole. Labels
+    files: the largest 8-connected labelled region of each frame and its most frequent
+    class (stages/components.py), the region the prediction side is reduced to as well."""
+    from vidseg_cli.stages.components import component_classes, largest_component
+
+    fg = gt.masks > 0
+    if gt_kind == "jhmdb":
+        cls = np.full(gt.num_frames, actions.index(gt.category) if gt.category in actions else -1)
+        return mm.boxes_from_masks(fg), cls
+    keep, _ = largest_component(fg)
+    cls = component_classes(gt.masks, keep, ignore=None) - 1  # class index -> action index
+    return mm.boxes_from_masks(keep), cls
+
+
+def _pred_boxes(masks: np.ndarray) -> np.ndarray:
+    """T x 4 boxes around the largest predicted foreground region of each frame."""
+    from vidseg_cli.stages.components import largest_component
+
+    return mm.boxes_from_masks(largest_component(masks > 0)[0])
+
+
+def _frame_map_inputs(
+    src: Path, gt: mio.MaskVideo, gt_kind: str, pm: np.ndarray
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """(actions, predicted boxes, action scores in the ground truth's action order, gt
+    boxes, gt action indices) of one video, or None when its prediction has no action
+    scores. Action names are matched by name; a head whose actions are not exactly the
+    ground truth's classes is an error naming the file (its scores would mean nothing)."""
+    got = _action_scores(src)
+    if got is None:
+        return None
+    names, scores, weights = got
+    actions = list(gt.class_names or [])[1:]
+    if sorted(names) != sorted(actions):
+        raise InputError(src, f"the action head's classes {names} (from {weights}) differ from "
+                              f"the ground truth's classes {actions} ({gt.path})")
+    if scores.shape[0] != gt.num_frames:
+        raise InputError(src, f"action_scores has {scores.shape[0]} frames, the ground truth "
+                              f"({gt.path}) has {gt.num_frames}")
+    scores = scores[:, [names.index(a) for a in actions]]
+    gt_boxes, gt_cls = _gt_actors(gt, gt_kind, actions)
+    return actions, _pred_boxes(pm), scores, gt_boxes, gt_cls
+
+
+def _frame_map(per_video: dict[str, tuple], paired: list[str], warnings: list[str]) -> dict | None:
+    """Frame-mAP over the videos whose predictions carry action scores: all of them, or
+    none is computed (a warning says why)."""
+    if not per_video:
+        return None
+    if len(per_video) < len(paired):
+        warnings.append(
+            f"frame-mAP not computed: {len(paired) - len(per_video)} of {len(paired)} "
+            "prediction(s) carry no action_scores (segment-3d with a `train sep3d-head` checkpoint)"
+        )
+        return None
+    actions = next(iter(per_video.values()))[0]
+    if any(v[0] != actions for v in per_video.values()):
+        warnings.append("frame-mAP not computed: the ground-truth files disagree on class names")
+        return None
+    res = mm.frame_map_boxes(
+        {v: x[1] for v, x in per_video.items()}, {v: x[2] for v, x in per_video.items()},
+        {v: x[3] for v, x in per_video.items()}, {v: x[4] for v, x in per_video.items()},
+        actions, iou_threshold=0.5,
+    )
+    if res["boxes_without_scores"]:
+        warnings.append(
+            f"{res['boxes_without_scores']} frame(s) with a predicted actor have no action "
+            "scores (NaN rows) and count as no detection"
+        )
+    return res
+
+
 def _evaluate_segmentation(
     preds: dict[str, tuple[str, Path]], gt_path: Path, gt_kind: str, strict: bool
 ) -> dict:
@@ -230,6 +330,7 @@ def _evaluate_segmentation(
     categories: dict[str, str | None] = {}
     agnostic: list[str] = []
     unknown: set[str] = set()
+    actors: dict[str, tuple] = {}  # frame-mAP inputs of the videos with action scores
     for vid in paired:
         gt = (mio.read_jhmdb_mat(gt_files[vid]) if gt_kind == "jhmdb"
               else mio.read_labels_file(gt_files[vid]))
@@ -243,6 +344,9 @@ def _evaluate_segmentation(
             pred = mio.read_h5_masks(src, size=gt.frame_size)
             _check_video(pred, gt, src)
             pm = _to_gt_classes(pred, gt, src, strict, unknown)
+            fm = _frame_map_inputs(src, gt, gt_kind, pm)
+            if fm is not None:
+                actors[vid] = fm
         counts[vid] = mm.video_counts(gt.masks, pm)
         categories[vid] = gt.category if gt.category is not None else _majority_category(gt)
     if unknown:
@@ -256,6 +360,7 @@ def _evaluate_segmentation(
             "(class-aware) is not computed"
         )
     summary = mm.accumulate(counts, categories, class_aware=not agnostic)
+    frame_map = _frame_map(actors, paired, warnings)
     per_video = {
         v: {
             "category": categories[v],
@@ -269,6 +374,7 @@ def _evaluate_segmentation(
         "metric": "segmentation",
         "ground_truth": gt_kind,
         **summary,
+        "frame_map": frame_map,
         "per_video": per_video,
         "warnings": warnings,
     }
@@ -335,23 +441,32 @@ def pixel_table(result: dict):
         )
         t.caption = f"J&F mean {_pct(result.get('J&F'))}; T (temporal stability) not provided"
         return t
-    t = Table(title="Action segmentation IoU, %")
+    fmap = result.get("frame_map")
+    t = Table(title="Action segmentation IoU" + (" and frame AP" if fmap else "") + ", %")
     t.add_column("category")
     t.add_column("videos", justify="right")
     t.add_column("IoU", justify="right")
+    if fmap:
+        t.add_column("frame AP @0.5", justify="right")
     cats: dict[str, int] = {}
     for r in result.get("per_video", {}).values():
         if r.get("category") is not None:
             cats[r["category"]] = cats.get(r["category"], 0) + 1
-    for cat, iou in result.get("per_category_iou", {}).items():
-        t.add_row(cat, str(cats.get(cat, "")), _pct(iou))
+    per_cat = result.get("per_category_iou", {})
+    names = list(per_cat) + [c for c in (fmap or {}).get("AP", {}) if c not in per_cat]
+    for cat in names:
+        ap = [_pct(fmap["AP"].get(cat))] if fmap else []
+        t.add_row(cat, str(cats.get(cat, "")), _pct(per_cat.get(cat)), *ap)
     t.add_section()
     n = str(result.get("num_videos", ""))
+    pad = [""] if fmap else []
     t.add_row(
         "[bold]mean per category[/bold] (Segment-tube)", n,
-        _pct(result.get("mean_per_category_iou")),
+        _pct(result.get("mean_per_category_iou")), *pad,
     )
-    t.add_row("[bold]foreground IoU[/bold] (3DFCN)", n, _pct(result.get("foreground_iou")))
-    t.add_row("[bold]localization IoU[/bold] (3DFCN)", n, _pct(result.get("localization_iou")))
-    t.add_row("[bold]mean IoU per video[/bold] (J-HMDB)", n, _pct(result.get("mean_iou_per_video")))
+    t.add_row("[bold]foreground IoU[/bold] (3DFCN)", n, _pct(result.get("foreground_iou")), *pad)
+    t.add_row("[bold]localization IoU[/bold] (3DFCN)", n, _pct(result.get("localization_iou")), *pad)
+    t.add_row("[bold]mean IoU per video[/bold] (J-HMDB)", n, _pct(result.get("mean_iou_per_video")), *pad)
+    if fmap:
+        t.add_row("[bold]frame-mAP[/bold] @ IoU 0.5 (Sep3D Table 3)", n, "", _pct(fmap.get("frame_mAP")))
     return t

@@ -245,28 +245,22 @@ def head_op_counts(
 
 # -- J-HMDB action classification (Sep3D §4, J-HMDB) ---------------------------------------
 def largest_component_boxes(masks: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame, the tight box around the largest 8-connected foreground region.
+    """Per frame, the tight box around the largest 8-connected foreground region
+    (stages/components.py: ties go to the first region in raster order).
 
     masks: ... x H x W, nonzero = foreground. Returns (boxes ... x 4 as float
     [x0, y0, x1, y1) in pixels, valid ... bool); a frame without foreground gets the whole
-    frame as its box and valid False. Ties in area go to the first region in raster order.
+    frame as its box and valid False.
     """
-    from scipy import ndimage
+    from vidseg_cli.stages.components import largest_component
 
     m = masks.detach().cpu().numpy() if isinstance(masks, torch.Tensor) else np.asarray(masks)
     lead, (h, w) = m.shape[:-2], m.shape[-2:]
-    flat = m.reshape(-1, h, w) != 0
-    boxes = np.tile(np.array([0, 0, w, h], dtype=np.float64), (flat.shape[0], 1))
-    valid = np.zeros(flat.shape[0], dtype=bool)
-    eight = np.ones((3, 3), dtype=bool)
-    for i, frame in enumerate(flat):
-        labels, n = ndimage.label(frame, structure=eight)
-        if n == 0:
-            continue
-        areas = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-        ys, xs = np.nonzero(labels == int(np.argmax(areas)) + 1)
+    keep, valid = largest_component(m.reshape(-1, h, w))
+    boxes = np.tile(np.array([0, 0, w, h], dtype=np.float64), (keep.shape[0], 1))
+    for i in np.flatnonzero(valid):
+        ys, xs = np.nonzero(keep[i])
         boxes[i] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-        valid[i] = True
     return boxes.reshape(*lead, 4), valid.reshape(lead)
 
 
@@ -292,6 +286,12 @@ def crop_and_resize(
     return F.grid_sample(features, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def feature_frame_index(num_frames: int, feature_frames: int) -> torch.Tensor:
+    """Input frame f of a clip reads the feature frame whose span covers it: f * T' // T
+    (the encoder halves T once, so feature frame j covers input frames 2j and 2j + 1)."""
+    return torch.div(torch.arange(num_frames) * feature_frames, num_frames, rounding_mode="floor")
+
+
 class MaskActionClassifier(nn.Module):
     """Sep3D's J-HMDB head: the largest connected component of the predicted mask, a box
     tight around it on the final feature map of each frame, resized to a fixed size, then
@@ -309,6 +309,16 @@ class MaskActionClassifier(nn.Module):
         self.conv = nn.Sequential(nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(inplace=True))
         self.fc = nn.Linear(hidden * crop * crop, num_actions)
 
+    def classify(
+        self,
+        frame_features: torch.Tensor,  # N x C x h x w: the feature map of each frame
+        boxes: torch.Tensor,  # N x 4 boxes [x0, y0, x1, y1) in pixels of the image
+        image_size: tuple[int, int],  # H, W of the image the boxes refer to
+    ) -> torch.Tensor:
+        """Action logits N x A of one box per frame (crop, resize, conv, linear)."""
+        crops = crop_and_resize(frame_features, boxes, image_size, self.crop)  # N x C x s x s
+        return self.fc(self.conv(crops).flatten(1))
+
     def forward(
         self,
         features: torch.Tensor,  # B x C x T' x h x w (Sep3D decoder features)
@@ -319,10 +329,50 @@ class MaskActionClassifier(nn.Module):
         boxes_np, valid_np = largest_component_boxes(masks)
         boxes = torch.as_tensor(boxes_np, dtype=features.dtype, device=features.device)
         valid = torch.as_tensor(valid_np, device=features.device)
-        # Frame f of the input reads the feature frame whose span covers it (T' divides T).
-        tf = features.shape[2]
-        idx = torch.div(torch.arange(t, device=features.device) * tf, t, rounding_mode="floor")
-        per_frame = features[:, :, idx].permute(0, 2, 1, 3, 4).reshape(b * t, features.shape[1], *features.shape[3:])
-        crops = crop_and_resize(per_frame, boxes.reshape(b * t, 4), (hh, ww), self.crop)
-        logits = self.fc(self.conv(crops).flatten(1))  # (B*T) x A
+        logits = self.classify(frames_of(features, t), boxes.reshape(b * t, 4), (hh, ww))
         return logits.reshape(b, t, -1), boxes, valid
+
+
+def frames_of(features: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """B x C x T' x h x w clip features -> (B*T) x C x h x w, one map per input frame."""
+    b, c, tf = features.shape[:3]
+    idx = feature_frame_index(num_frames, tf).to(features.device)
+    return features[:, :, idx].permute(0, 2, 1, 3, 4).reshape(b * num_frames, c, *features.shape[3:])
+
+
+class Sep3DWithHead(nn.Module):
+    """A trained Sep3D segmenter and its action head in one checkpoint ("sep3d+head"), so
+    `segment-3d --weights` needs one file. `forward` is the segmenter's (per-pixel logits);
+    the segmenter stays frozen in eval mode (its BatchNorm statistics included) whatever
+    `train()` is asked, since only the head is trained (train/segment_head.py)."""
+
+    def __init__(
+        self,
+        segmenter: dict,  # the Sep3D's constructor arguments (its checkpoint's config)
+        action_names: Sequence[str],  # the head's classes, no background (J-HMDB: 21)
+        crop: int = 7,  # side of the box resized on the feature map
+        hidden: int = 128,  # channels of the head's conv
+        segmenter_checkpoint: dict | None = None,  # {"path", "sha256"} it was trained on
+    ):
+        super().__init__()
+        if not action_names:
+            raise ValueError("a head needs at least one action class")
+        self.segmenter = Sep3D(**segmenter)
+        self.action_names = [str(a) for a in action_names]
+        self.head = MaskActionClassifier(self.segmenter.feature_dim, len(self.action_names), crop, hidden)
+        self.segmenter_checkpoint = segmenter_checkpoint
+        self.min_input = self.segmenter.min_input
+        for p in self.segmenter.parameters():
+            p.requires_grad_(False)
+        self.segmenter.eval()
+
+    def train(self, mode: bool = True) -> Sep3DWithHead:
+        super().train(mode)
+        self.segmenter.eval()  # frozen: BN keeps its running statistics
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.segmenter(x)  # B x K x T x H x W
+
+
+MODELS.register("sep3d+head", Sep3DWithHead)

@@ -66,7 +66,7 @@ class DatasetSpec:
 
     shape: tuple[int | str, ...]
     dtype_kinds: str
-    optional: bool = False
+    optional: bool = False  # a file may leave it out; when present it is checked like any
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,10 @@ class KindSpec:
     binds_num_frames: str | None = "T"
     description: str = ""
     extra_attrs: tuple[str, ...] = field(default_factory=tuple)
+    # More symbols sized by a root attribute that lists names, e.g. {"A": "action_names"}:
+    # a file holding a dataset whose shape uses the symbol must carry the attribute, and
+    # the symbol is its length (an optional dataset brings its own list of names).
+    names_attrs: Mapping[str, str] = field(default_factory=dict)
 
 
 def _shape_text(spec_shape: Sequence[int | str], bound: Mapping[str, int]) -> str:
@@ -90,14 +94,43 @@ def _shape_text(spec_shape: Sequence[int | str], bound: Mapping[str, int]) -> st
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
+def bind_names_attrs(
+    path: str | os.PathLike,
+    spec: KindSpec,
+    present: Sequence[str],
+    attrs: Mapping[str, Any],
+    bound: dict[str, int],
+) -> dict[str, int]:
+    """Bind the symbols of `spec.names_attrs` that the `present` datasets use to the length
+    of their attribute, which must then be a non-empty list of names."""
+    for symbol, attr in spec.names_attrs.items():
+        users = [n for n in spec.datasets if n in present and symbol in spec.datasets[n].shape]
+        if not users:
+            continue
+        names = attrs.get(attr)
+        if isinstance(names, str):
+            names = [names]
+        if not names or not all(isinstance(x, str) for x in names):
+            raise StoreError(
+                path, f"dataset '{users[0]}' needs a root attribute '{attr}' (a list of names), "
+                f"found {names!r}"
+            )
+        bound[symbol] = len(names)
+    return bound
+
+
 def check_shapes(
     path: str | os.PathLike,
     spec: KindSpec,
     shapes: Mapping[str, tuple[int, ...]],
     dtypes: Mapping[str, np.dtype],
     bound: dict[str, int],
+    attrs: Mapping[str, Any] | None = None,
 ) -> dict[str, int]:
-    """Check datasets against the spec, binding symbolic sizes; return the bindings."""
+    """Check datasets against the spec, binding symbolic sizes; return the bindings.
+    With `attrs` (the root attributes), symbols of `spec.names_attrs` are bound first."""
+    if attrs is not None:
+        bind_names_attrs(path, spec, list(shapes), attrs, bound)
     for name, ds in spec.datasets.items():
         if name not in shapes:
             if ds.optional:
@@ -190,7 +223,7 @@ def validate_open_file(path: str | os.PathLike, f: h5py.File, kind: str | None) 
         bound["C"] = len(names)
     shapes = {k: v.shape for k, v in f.items() if isinstance(v, h5py.Dataset)}
     dtypes = {k: v.dtype for k, v in f.items() if isinstance(v, h5py.Dataset)}
-    check_shapes(path, spec, shapes, dtypes, bound)
+    check_shapes(path, spec, shapes, dtypes, bound, attrs)
     return attrs
 
 

@@ -139,7 +139,8 @@ def write(
             raise StoreError(path, f"a {kind} file needs class_names")
         bound["C"] = len(class_names)
     check_shapes(
-        path, spec, {k: v.shape for k, v in arrays.items()}, {k: v.dtype for k, v in arrays.items()}, bound
+        path, spec, {k: v.shape for k, v in arrays.items()}, {k: v.dtype for k, v in arrays.items()}, bound,
+        attrs=dict(attrs or {}),
     )
     root = provenance_attrs(
         kind=kind,

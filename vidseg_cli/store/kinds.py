@@ -1,8 +1,10 @@
 """The kinds of file vidseg stages exchange, their datasets and shapes (DESIGN.md table).
 
-Symbolic sizes: T is bound to the root attribute `num_frames`, C to `len(class_names)`;
-other names (H, W, N, D) are bound by the first dataset that uses them, so every
-dataset of a file must agree on them.
+Symbolic sizes: T is bound to the root attribute `num_frames`, C to `len(class_names)`,
+a symbol of `names_attrs` (A: `len(action_names)`) to its attribute's length; other names
+(H, W, N, D) are bound by the first dataset that uses them, so every dataset of a file must
+agree on them. An `optional` dataset may be absent; when present it is checked the same
+way (and a symbol it uses from `names_attrs` requires that attribute).
 """
 
 from __future__ import annotations
@@ -28,10 +30,16 @@ KINDS: dict[str, KindSpec] = {
         ),
         KindSpec(
             "scores",
-            {"probs": D(("T", "C", "H", "W"), "f")},
+            {
+                "probs": D(("T", "C", "H", "W"), "f"),
+                # Sep3D's action head (segment-3d with a sep3d+head checkpoint): per-frame
+                # action softmax, A = len(action_names); NaN rows: no predicted actor
+                "action_scores": D(("T", "A"), "f", optional=True),
+            },
             needs_class_names=True,
-            description="per-pixel class posteriors",
-            extra_attrs=("spatial_stride",),
+            description="per-pixel class posteriors (and, optionally, per-frame action scores)",
+            extra_attrs=("spatial_stride", "action_names"),
+            names_attrs={"A": "action_names"},
         ),
         KindSpec(
             "frame_scores",

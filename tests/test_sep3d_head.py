@@ -1,0 +1,321 @@
+"""Sep3D's action head (Sep3D §4): the largest-component rule by hand, its training targets,
+a short training on a tiny synthetic set on top of the shipped Sep3D, segment-3d's
+per-frame action scores (checked against a direct computation), the optional scores
+dataset, evaluate's frame-mAP, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from vidseg_cli import store
+from vidseg_cli.stages.components import component_classes, largest_component
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parent.parent
+SEGMENTER = ROOT / "sample_data" / "weights" / "sep3d_synth.ckpt"  # width 1/8, 16-frame clips
+
+
+def _run(*args):
+    from vidseg_cli.cli.main import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+# -- the rule and the targets, by hand ---------------------------------------------------------
+def test_largest_component_and_its_class_by_hand():
+    m = np.zeros((3, 5, 6), np.uint8)
+    m[0, 0, 0:2] = 2  # 2 pixels
+    m[0, 2:4, 3:5] = 1  # 4 pixels: the largest
+    m[0, 4, 5] = 1  # diagonal to (3, 4): joins it (8-connected) -> 5 pixels
+    m[1, 0, 0] = m[1, 4, 5] = 3  # a tie of 1-pixel regions: the first in raster order
+    keep, valid = largest_component(m)
+    assert valid.tolist() == [True, True, False]
+    want0 = np.zeros((5, 6), bool)
+    want0[2:4, 3:5] = True
+    want0[4, 5] = True
+    assert (keep[0] == want0).all()
+    assert keep[1].sum() == 1 and keep[1, 0, 0] and not keep[2].any()
+    lab = m.copy()
+    lab[0, 2, 3] = 4  # the region holds 4 pixels of class 1 and 1 of class 4
+    assert component_classes(lab, keep).tolist() == [1, 3, -1]
+    lab[0, 2:4, 3:5] = 255  # padding is not counted: class 1 remains only at (4, 5)
+    assert component_classes(lab, keep).tolist() == [1, 3, -1]
+
+
+def test_frame_targets_by_hand():
+    from vidseg_cli.train.segment_head import IGNORE_FRAME, frame_targets
+
+    y = np.zeros((1, 3, 8, 10), np.uint8)
+    y[0, 0, 1:4, 2:5] = 3  # 9 pixels of class 3 (action index 2)
+    y[0, 0, 6, 8] = 1  # a smaller region elsewhere
+    y[0, 1, :, :] = 255  # padding only: no actor
+    y[0, 2, 5:7, 0:2] = 1
+    boxes, target = frame_targets(y, num_actions=3)
+    assert target.tolist() == [[2, IGNORE_FRAME, 0]]
+    assert boxes[0, 0].tolist() == [2, 1, 5, 4] and boxes[0, 2].tolist() == [0, 5, 2, 7]
+    with pytest.raises(ValueError, match="not one of the 2 action classes"):
+        frame_targets(y, num_actions=2)
+
+
+def test_sep3d_with_head_round_trip_and_frozen_segmenter(tmp_path):
+    from vidseg_cli.models import MODELS, save_checkpoint
+    from vidseg_cli.models.checkpoint import build_from_checkpoint
+
+    torch.manual_seed(0)
+    cfg = {"segmenter": {"num_classes": 2, "width": 1 / 16, "crop_size": 32},
+           "action_names": ["jump", "run"], "hidden": 8}
+    model = MODELS.build("sep3d+head", **cfg).train()
+    assert model.head.training and not model.segmenter.training  # BN statistics stay put
+    assert not any(p.requires_grad for p in model.segmenter.parameters())
+    x = torch.randn(1, 3, 4, 32, 32)
+    box = torch.tensor([[4.0, 8.0, 20.0, 30.0]])
+    with torch.no_grad():
+        logits, feats = model.segmenter.forward_with_features(x)
+        want = model.head.classify(feats[:, :, 0], box, (32, 32))
+    path = save_checkpoint(tmp_path / "h.ckpt", model, ["background", "foreground"])
+    again, ck = build_from_checkpoint(path, expect_model="sep3d+head")
+    assert ck["config"]["segmenter"]["width"] == 1 / 16 and again.action_names == ["jump", "run"]
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), logits)
+        torch.testing.assert_close(again.head.classify(again.segmenter.forward_with_features(x)[1][:, :, 0],
+                                                       box, (32, 32)), want)
+
+
+# -- the optional dataset of a scores file ------------------------------------------------------
+def test_action_scores_are_optional_and_validated_when_present(tmp_path):
+    probs = np.full((4, 2, 3, 5), 0.5, np.float32)
+    meta = dict(video_id="v", num_frames=4, fps=10.0, class_names=["background", "foreground"])
+    acts = np.full((4, 3), 1 / 3, np.float32)
+    acts[1] = np.nan
+    store.write(tmp_path / "a.h5", "scores", {"probs": probs, "action_scores": acts},
+                attrs={"action_names": ["x", "y", "z"]}, **meta)
+    rec = store.read_scores(tmp_path / "a.h5")
+    assert rec["action_scores"].shape == (4, 3) and rec.attrs["action_names"] == ["x", "y", "z"]
+    store.write(tmp_path / "b.h5", "scores", {"probs": probs}, **meta)  # absent: fine
+    assert "action_scores" not in store.read_scores(tmp_path / "b.h5")
+    # Refused when written, before anything is on disk...
+    with pytest.raises(store.StoreError, match="needs a root attribute 'action_names'"):
+        store.write(tmp_path / "c.h5", "scores", {"probs": probs, "action_scores": acts}, **meta)
+    with pytest.raises(store.StoreError, match=r"'action_scores': expected shape \(T=4, A=2\)"):
+        store.write(tmp_path / "d.h5", "scores", {"probs": probs, "action_scores": acts},
+                    attrs={"action_names": ["x", "y"]}, **meta)
+    assert not (tmp_path / "c.h5").exists() and not (tmp_path / "d.h5").exists()
+    # ... and when read (a file written by another tool).
+    import h5py
+
+    with h5py.File(tmp_path / "a.h5", "r+") as f:
+        del f.attrs["action_names"]
+    with pytest.raises(store.StoreError, match="needs a root attribute 'action_names'") as e:
+        store.read_scores(tmp_path / "a.h5")
+    assert str(tmp_path / "a.h5") in str(e.value)
+    with pytest.raises(store.StoreError, match="action_scores"):
+        store.write(tmp_path / "e.h5", "scores", {"probs": probs, "action_scores": acts[:3]},
+                    attrs={"action_names": ["x", "y", "z"]}, **meta)
+
+
+# -- training, inference, evaluation on a tiny synthetic set -------------------------------------
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Three 6-second 128x96 videos of two classes (seed 2: five actions, two videos with
+    both classes, 60 + 44 frames with an actor; the look tells the classes apart too, so a
+    few steps suffice), no test videos, so validation runs on the training videos; and a
+    head trained on them for 28 steps on top of the shipped Sep3D."""
+    out = tmp_path_factory.mktemp("head")
+    res = _run("synth", "-o", out / "synth", "--train", "3", "--test", "0", "--size", "128x96",
+               "--duration", "6,6", "--action-length", "2.4", "--num-classes", "2",
+               "--appearance", "class", "--seed", "2", "-q")
+    assert res.exit_code == 0, res.output
+    res = _run("train", "sep3d-head", "--segmenter", SEGMENTER, "--data", out / "synth",
+               "-o", out / "run", "--epochs", "2", "--clips-per-video", "9", "--batch-size", "2",
+               "--val-videos", "0", "--device", "cpu", "-q")
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def _log(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_head_training_learns_its_training_clips(tiny):
+    from vidseg_cli.datasets.segment_data import open_segment_dataset
+    from vidseg_cli.models.checkpoint import read_checkpoint
+    from vidseg_cli.runtime import seed_everything
+    from vidseg_cli.train.segment_head import (
+        HeadRecipe,
+        build_head_model,
+        file_sha256,
+        head_accuracy,
+    )
+
+    log = _log(tiny / "run")
+    assert len(log) == 2 and log[-1]["step"] == 28
+    # validation = the training videos with ground-truth masks; the same frames before
+    # training, with the head as the run initialised it (seed 0)
+    seed_everything(0)
+    ds = open_segment_dataset(tiny / "synth", target="classes")
+    fresh, _ = build_head_model(str(SEGMENTER), ds.classes[1:], HeadRecipe())
+    before = head_accuracy(fresh, ds.train, fresh.preprocess, torch.device("cpu"))
+    after = log[-1]["val"]
+    assert after["frames"] == before["frames"] >= 80
+    counts = [n for _, n in before["per_class"].values()]
+    assert len(counts) == 2  # both classes have frames
+    majority = max(counts) / sum(counts)  # always guessing the commoner class (~58 %)
+    assert after["accuracy_gt_masks"] >= majority + 0.1, (majority, before, after)
+    assert after["loss"] < 0.85 * before["loss"], (before, after)
+    ck = read_checkpoint(tiny / "run" / "best.ckpt")
+    assert ck["model"] == "sep3d+head" and ck["classes"] == ["background", "foreground"]
+    cfg = ck["config"]
+    assert cfg["action_names"] == ["SlideHorizontal", "BounceVertical"]
+    assert cfg["segmenter_checkpoint"]["sha256"] == file_sha256(SEGMENTER)
+    assert ck["preprocess"]["clip_len"] == 16
+    # the segmenter was frozen: its weights are the shipped ones
+    seg = read_checkpoint(SEGMENTER)["state_dict"]
+    for k, v in seg.items():
+        assert torch.equal(ck["state_dict"]["segmenter." + k], v), k
+
+
+def test_inference_action_scores_match_a_direct_computation(tiny):
+    """Per frame: the largest region of the final (clip-averaged) argmax foreground, the box
+    around it on the features of every clip covering the frame, softmax averaged."""
+    from vidseg_cli.api.segment3d import Segment3DOptions, Segmenter
+    from vidseg_cli.datasets.segment_data import decode_frames
+    from vidseg_cli.models.sep3d import feature_frame_index, largest_component_boxes
+
+    opts = Segment3DOptions(model="sep3d", weights=str(tiny / "run" / "last.ckpt"), device="cpu",
+                            clip_stride=8, batch_size=3)
+    seg = Segmenter.load(opts)
+    frames = decode_frames(tiny / "synth" / "videos" / "synth_train_0002.mp4")[10:46]
+    probs, actions = seg.predict(frames, with_actions=True)
+    assert actions.shape == (36, 2)
+    boxes, valid = largest_component_boxes(probs.argmax(axis=1) != 0)
+    assert valid.any() and not valid.all()  # the action spans frames 13-36 of these
+    assert (np.isnan(actions).all(axis=1) == ~valid).all()
+    want, cnt = np.zeros((36, 2)), np.zeros(36)
+    with torch.no_grad():
+        for s in (0, 8, 16, 20):  # every 8 frames, the last clip ending on the last frame
+            _, f = seg.model.forward_with_features(seg._input(frames[s : s + 16]))
+            idx = feature_frame_index(16, f.shape[2])
+            for j in range(16):
+                if valid[s + j]:
+                    lg = seg.head.classify(f[:, :, idx[j]], torch.tensor(boxes[s + j : s + j + 1]).float(),
+                                           (96, 128))
+                    want[s + j] += torch.softmax(lg, 1)[0].numpy()
+                    cnt[s + j] += 1
+    np.testing.assert_allclose(actions[valid], want[valid] / cnt[valid, None], atol=1e-5)
+    np.testing.assert_allclose(actions[valid].sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def scored(tiny):
+    """segment-3d with the head checkpoint on the frames of the video with one action
+    (SlideHorizontal, frames 23-46)."""
+    fr = tiny / "v2.frames.h5"
+    assert _run("extract-frames", tiny / "synth" / "videos" / "synth_train_0002.mp4", "-o", fr,
+                "-q").exit_code == 0
+    res = _run("segment-3d", fr, "--model", "sep3d", "--weights", tiny / "run" / "last.ckpt",
+               "-o", tiny / "v2.scores.h5", "--clip-stride", "8", "--device", "cpu", "-q")
+    assert res.exit_code == 0, res.output
+    return tiny / "v2.scores.h5"
+
+
+def test_segment3d_writes_action_scores_and_evaluate_reports_frame_map(tiny, scored):
+    rec = store.read_scores(scored)  # validates the optional dataset against action_names
+    acts = rec["action_scores"]
+    assert rec.attrs["action_names"] == ["SlideHorizontal", "BounceVertical"]
+    fg = (rec["probs"].argmax(axis=1) != 0).any(axis=(1, 2))
+    assert (np.isnan(acts).all(axis=1) == ~fg).all() and fg.sum() >= 10
+    gt = tiny / "synth" / "labels" / "synth_train_0002.labels.h5"
+    res = _run("evaluate", scored, "--gt", gt, "--json", "-")
+    assert res.exit_code == 0, res.output
+    fm = json.loads(res.stdout)["frame_map"]
+    assert fm["iou_threshold"] == 0.5
+    assert fm["num_gt"] == {"SlideHorizontal": 24, "BounceVertical": 0}
+    assert fm["num_detections"] == int(fg.sum()) and fm["boxes_without_scores"] == 0
+    assert 0 < fm["frame_mAP"] <= 1 and fm["AP"]["SlideHorizontal"] == fm["frame_mAP"]
+    assert fm["AP"]["BounceVertical"] is None  # no ground truth: left out of the mean
+    res = _run("evaluate", scored, "--gt", gt)
+    assert "frame-mAP" in res.stdout and "frame AP" in res.stdout
+
+
+def test_head_with_other_actions_is_one_line_naming_the_file(tiny, scored, tmp_path):
+    from vidseg_cli.models import MODELS, save_checkpoint
+    from vidseg_cli.models.checkpoint import read_checkpoint
+
+    ck = read_checkpoint(tiny / "run" / "last.ckpt")
+    cfg = {**ck["config"], "action_names": ["run", "jump"]}
+    m = MODELS.build("sep3d+head", **cfg)
+    m.load_state_dict(ck["state_dict"])
+    save_checkpoint(tmp_path / "other.ckpt", m, ck["classes"], preprocess=ck["preprocess"])
+    fr = tiny / "v2.frames.h5"
+    out = tmp_path / "o.scores.h5"
+    res = _run("segment-3d", fr, "--model", "sep3d", "--weights", tmp_path / "other.ckpt", "-o", out,
+               "--clip-stride", "16", "--device", "cpu", "-q")
+    assert res.exit_code == 0, res.output
+    res = _run("evaluate", out, "--gt", tiny / "synth" / "labels" / "synth_train_0002.labels.h5")
+    assert res.exit_code == 2
+    line = res.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"vidseg evaluate: error: {out}: the action head's classes")
+    assert "differ from the ground truth's classes" in line and "other.ckpt" in line
+    # resuming a run whose checkpoint has other actions than the data names last.ckpt
+    run = tmp_path / "run"
+    shutil.copytree(tiny / "run", run)
+    shutil.copy(tmp_path / "other.ckpt", run / "last.ckpt")
+    res = _run("train", "sep3d-head", "--segmenter", SEGMENTER, "--data", tiny / "synth", "-o", run,
+               "--resume", "--device", "cpu", "-q")
+    assert res.exit_code == 2
+    assert f"{run / 'last.ckpt'}: the head's action classes" in res.stderr
+
+
+def test_bad_segmenter_and_data_are_one_line(tiny, tmp_path):
+    res = _run("train", "sep3d-head", "--segmenter", ROOT / "sample_data" / "weights" / "3dfcn8s_synth.ckpt",
+               "--data", tiny / "synth", "-o", tmp_path / "r", "-q")
+    assert res.exit_code == 2
+    assert "checkpoint is for model '3dfcn-8s', not 'sep3d'" in res.stderr
+    res = _run("train", "sep3d-head", "--segmenter", SEGMENTER, "--data", tmp_path, "-o", tmp_path / "r", "-q")
+    assert res.exit_code == 2 and "not a known segmentation dataset layout" in res.stderr
+
+
+def test_frame_map_on_real_jhmdb_puppet_masks(refdata, tmp_path):
+    """J-HMDB ground truth: one actor per frame, the video's class from its folder. Two
+    videos (catch, clap) predicted exactly as their puppet masks: with each video's class
+    scored highest every class has AP 1; with the scores swapped, each class's true
+    positives rank below the other video's frames."""
+    from vidseg_cli.datasets.masks import JHMDB_CLASSES, jhmdb_videos, read_jhmdb_mat
+    from vidseg_cli.metrics.pixel_report import evaluate_pixel
+
+    root = refdata / "jhmdb" / "puppet_mask"
+    paths = {c: next(p for p in jhmdb_videos(root).values() if p.parent.name == c) for c in ("catch", "clap")}
+    videos = {c: read_jhmdb_mat(p) for c, p in paths.items()}
+    n = {c: v.num_frames for c, v in videos.items()}
+    for case, swap in (("right", False), ("swapped", True)):
+        out = tmp_path / case
+        out.mkdir()
+        for c, v in videos.items():
+            fg = (v.masks > 0).astype(np.float16)  # T x H x W
+            top = {"catch": "clap", "clap": "catch"}[c] if swap else c
+            acts = np.full((v.num_frames, 21), 0.01, np.float32)
+            acts[:, JHMDB_CLASSES.index(top)] = 0.8
+            store.write(out / f"{v.video_id}.scores.h5", "scores",
+                        {"probs": np.stack([1 - fg, fg], axis=1), "action_scores": acts},
+                        video_id=v.video_id, num_frames=v.num_frames, fps=30.0,
+                        class_names=["background", "foreground"], attrs={"action_names": list(JHMDB_CLASSES)})
+        fm = evaluate_pixel([str(out)], str(root))["frame_map"]
+        assert fm["num_gt"]["catch"] == n["catch"] and fm["num_gt"]["clap"] == n["clap"]
+        assert fm["num_detections"] == n["catch"] + n["clap"]
+        assert fm["AP"]["run"] is None  # no ground truth: left out of the mean
+        if not swap:
+            assert fm["AP"] == pytest.approx({k: (1.0 if k in ("catch", "clap") else None) for k in JHMDB_CLASSES})
+            continue
+        for c, other in (("catch", "clap"), ("clap", "catch")):
+            # n_o false positives first, then the n_c true positives: trapezoids from (0, 1)
+            n_c, n_o = n[c], n[other]
+            want = sum((k / (n_o + k) + (k - 1) / (n_o + k - 1)) / 2 / n_c for k in range(1, n_c + 1))
+            assert fm["AP"][c] == pytest.approx(want)
+        assert fm["frame_mAP"] == pytest.approx((fm["AP"]["catch"] + fm["AP"]["clap"]) / 2)

@@ -1,0 +1,315 @@
+"""Training Sep3D's action-classification head on a frozen segmenter (`vidseg train sep3d-head`).
+
+Sep3D §4 (J-HMDB): after segmenting the actor, "the region with maximum area is selected
+through connected component. On the final feature map of each frame, we crop a box to
+tightly surround the selected foreground region and resize the box into a fixed shape.
+Finally, the cropped feature map goes through a classifier to predict action classes",
+trained with softmax cross-entropy. `models/sep3d.py: MaskActionClassifier` is that head.
+
+What we fix where the paper is silent:
+
+- **Frozen segmenter.** The head trains on top of a Sep3D trained by `train segment`; the
+  Sep3D runs in eval mode (BatchNorm running statistics kept) without gradients, so a
+  step costs one forward pass of the segmenter per clip and the segmentation stays what
+  it was. (The paper back-propagates "for all the weights"; a joint fine-tune is not
+  offered here.)
+- **Ground-truth masks in training.** The paper does not say which masks the head sees
+  while it learns. We take the largest connected component of the *ground-truth*
+  foreground (stages/components.py), so every training box is an actor and its label is
+  right; at inference (`segment-3d`) the head sees the *predicted* masks. The target of a
+  frame is the most frequent action class among that component's pixels; frames without
+  an actor are skipped.
+- **Clips** are cut as `train segment` cuts them (datasets/segment_data.py), with the
+  segmenter's own preprocessing (mean/std, short side, clip length), whole frames (no
+  spatial crop: inference runs whole frames), random horizontal flips, and 90 % of the
+  clips centred on an action (`action_bias`). Every frame of a clip reads the decoder
+  feature frame covering it (`feature_frame_index`).
+- **Recipe** (`HeadRecipe`, ours): Adam, learning rate 3e-4 decayed by 0.95 per epoch,
+  batches of 4 clips, 4 clips per video per epoch, 12 epochs, crop 7 x 7, 128 channels in
+  the head's conv. The rate is low for Adam because the linear layer sees 7 * 7 * 128 =
+  6272 inputs whose absolute sum is ~3000 on the synthetic features: an early Adam step
+  moves every weight by about the rate, so 1e-3 swings the logits by ~3 per step and the
+  loss jumps (measured; 3e-4 learns as far in 400 steps without the jumps). On the default
+  synthetic set on top of sample_data/weights/sep3d_synth.ckpt this learns in a few CPU
+  minutes (docs/segment3d.md, benchmarks/segment3d/head_learning.json).
+- **Validation** (picks best.ckpt): the head's accuracy with ground-truth masks over every
+  frame with an actor of the first `val_videos` validation videos (`head_accuracy`).
+
+The checkpoint is one self-contained file: model "sep3d+head" (`Sep3DWithHead`), holding
+the segmenter's weights and config, the head's weights, `action_names` (the dataset's
+classes without background: J-HMDB's 21 from its folders, the synthetic set's motions),
+the segmenter checkpoint it started from (path and SHA-256) and the segmenter's
+preprocessing, so `segment-3d --model sep3d --weights RUN/last.ckpt` runs both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidseg_cli.errors import InputError
+
+IGNORE_FRAME = -100  # cross_entropy's ignore_index: a frame without an actor
+
+
+@dataclass
+class HeadRecipe:
+    """Every setting of a head training run besides the data and the run folder."""
+
+    lr: float = 3e-4  # Adam learning rate (module docstring: why not 1e-3)
+    lr_decay: float = 0.95  # multiplied in after every epoch
+    weight_decay: float = 0.0  # L2 on the head's parameters
+    batch_size: int = 4  # clips per step
+    epochs: int = 12  # passes over the training videos
+    clips_per_video: int = 4  # clips per training video per epoch
+    action_bias: float = 0.9  # probability of centring a clip on an action pixel
+    flip: bool = True  # random horizontal mirror
+    crop: int = 7  # side of the box resized on the feature map
+    hidden: int = 128  # channels of the head's 3x3 conv
+    grad_clip: float | None = 5.0  # gradient norm clip
+
+
+@dataclass
+class HeadTrainOptions:
+    segmenter: str  # a sep3d checkpoint from `train segment`
+    data: str  # dataset folder (synthetic or J-HMDB layout)
+    run_dir: str  # checkpoints, log.jsonl, config.json
+    recipe: HeadRecipe
+    max_steps: int | None = None  # stop after this many steps
+    resume: bool = False  # continue from run_dir/last.ckpt
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False
+    val_videos: int = 4  # validation videos per epoch (0 = all)
+    split: int = 1  # J-HMDB split
+    quiet: bool = False
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def build_head_model(segmenter_path: str, action_names: list[str], recipe: HeadRecipe):
+    """A "sep3d+head" model: the segmenter checkpoint's weights, a fresh head.
+    Returns (model, segmenter classes); `model.preprocess` is the segmenter's."""
+    from vidseg_cli.api.segment3d import default_preprocess
+    from vidseg_cli.models import MODELS
+    from vidseg_cli.models.checkpoint import build_from_checkpoint, load_state_dict_checked
+
+    seg, ckpt = build_from_checkpoint(segmenter_path, expect_model="sep3d")
+    source = {"path": str(Path(segmenter_path).resolve()), "sha256": file_sha256(segmenter_path)}
+    model = MODELS.build("sep3d+head", segmenter=ckpt["config"], action_names=list(action_names),
+                         crop=recipe.crop, hidden=recipe.hidden, segmenter_checkpoint=source)
+    load_state_dict_checked(model.segmenter, seg.state_dict(), segmenter_path)
+    given = ckpt.get("preprocess") if isinstance(ckpt.get("preprocess"), dict) else {}
+    model.preprocess = {**default_preprocess("sep3d"), **given}
+    return model.train(), list(ckpt["classes"])
+
+
+# -- targets -------------------------------------------------------------------------------
+def frame_targets(labels: np.ndarray, num_actions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame of ... x H x W class labels (0 background, 255 padding): the box
+    [x0, y0, x1, y1) around the largest ground-truth actor region and its action index
+    (the region's most frequent class - 1); IGNORE_FRAME where the frame has no actor.
+    Returns (boxes ... x 4 float32, targets ... int64)."""
+    from vidseg_cli.datasets.segment_data import IGNORE
+    from vidseg_cli.models.sep3d import largest_component_boxes
+    from vidseg_cli.stages.components import component_classes, largest_component
+
+    lab = np.asarray(labels)
+    fg = (lab > 0) & (lab != IGNORE)
+    boxes, valid = largest_component_boxes(fg)
+    cls = component_classes(lab, largest_component(fg)[0], ignore=IGNORE)
+    target = np.where(valid, cls - 1, IGNORE_FRAME).astype(np.int64)
+    bad = valid & ((target < 0) | (target >= num_actions))
+    if bad.any():
+        raise ValueError(f"label {int(cls[bad][0])} is not one of the {num_actions} action classes")
+    return boxes.astype(np.float32), target
+
+
+def head_logits(model, x, boxes, target):
+    """Logits (N x A) of the N frames with an actor, and their targets (N,). x: B x 3 x T x
+    H x W clips; boxes: B x T x 4; target: B x T (IGNORE_FRAME = no actor). Clips without
+    an actor are not run through the segmenter at all."""
+    import torch
+
+    from vidseg_cli.models.sep3d import frames_of
+
+    has = (target != IGNORE_FRAME).any(dim=1)  # B
+    if not bool(has.all()):
+        x, boxes, target = x[has], boxes[has], target[has]
+    b, t = target.shape
+    if b == 0:
+        a = len(model.action_names)
+        return x.new_zeros((0, a)), target.reshape(-1)
+    with torch.no_grad():  # the segmenter is frozen
+        _, feats = model.segmenter.forward_with_features(x)  # B x D x T/2 x H/4 x W/4
+    keep = (target.reshape(-1) != IGNORE_FRAME).nonzero().flatten()
+    maps = frames_of(feats, t)[keep]  # N x D x h x w
+    logits = model.head.classify(maps, boxes.reshape(b * t, 4)[keep], tuple(x.shape[-2:]))
+    return logits, target.reshape(-1)[keep]
+
+
+def head_loss(model, batch):
+    """Softmax cross-entropy over the frames with an actor (Sep3D §4)."""
+    import torch.nn.functional as F
+
+    logits, target = head_logits(model, batch["x"], batch["boxes"], batch["target"])
+    if target.numel() == 0:
+        return model.head.fc.bias.sum() * 0.0  # no actor in this batch
+    return F.cross_entropy(logits.float(), target)
+
+
+# -- accuracy with ground-truth masks ----------------------------------------------------------
+def head_accuracy(model, videos, preprocess: dict, device, batch_size: int = 4) -> dict[str, Any]:
+    """The head's accuracy with ground-truth masks: every frame with an actor of `videos`,
+    whole frames at the network size, clips of `clip_len` frames back to back (the last
+    ending on the last frame; each frame counted once). Returns {"accuracy_gt_masks",
+    "loss" (mean cross-entropy), "frames", "per_class": {action: [correct, frames]}}."""
+    import torch
+    import torch.nn.functional as F
+
+    from vidseg_cli.datasets.segment_data import normalize, resize_frames, scale_for
+
+    n_act = len(model.action_names)
+    correct = total = 0
+    loss_sum = 0.0
+    per_class = np.zeros((n_act, 2), dtype=np.int64)
+    model.eval()
+    for v in videos:
+        frames, labels = v.load()
+        t, h, w = labels.shape
+        f = scale_for(h, w, preprocess.get("short_side"))
+        size = (max(1, int(round(h * f))), max(1, int(round(w * f))))
+        frames, labels = resize_frames(frames, size), resize_frames(labels, size, nearest=True)
+        n = min(int(preprocess.get("clip_len") or 8), t)
+        starts = list(range(0, t - n + 1, n))
+        if starts[-1] != t - n:
+            starts.append(t - n)
+        seen = np.zeros(t, dtype=bool)
+        for i in range(0, len(starts), batch_size):
+            group = starts[i : i + batch_size]
+            y = np.stack([labels[s : s + n] for s in group])  # B x n x H x W
+            boxes, target = frame_targets(y, n_act)
+            for k, s in enumerate(group):  # frames an earlier clip already scored
+                target[k, seen[s : s + n]] = IGNORE_FRAME
+                seen[s : s + n] = True
+            use = [k for k in range(len(group)) if (target[k] != IGNORE_FRAME).any()]
+            if not use:
+                continue  # no actor: nothing to classify, no need to run the segmenter
+            group, boxes, target = [group[k] for k in use], boxes[use], target[use]
+            x = torch.stack([normalize(frames[s : s + n], preprocess["mean"], preprocess["std"])
+                             for s in group]).to(device)  # B x 3 x n x H x W
+            with torch.no_grad():
+                logits, tg = head_logits(model, x, torch.from_numpy(boxes).to(device),
+                                         torch.from_numpy(target).to(device))
+            loss_sum += float(F.cross_entropy(logits.float(), tg, reduction="sum"))
+            pred = logits.argmax(dim=1).cpu().numpy()
+            tg = tg.cpu().numpy()
+            correct += int((pred == tg).sum())
+            total += int(tg.size)
+            np.add.at(per_class, (tg, 0), (pred == tg).astype(np.int64))
+            np.add.at(per_class, (tg, 1), 1)
+    return {"accuracy_gt_masks": correct / total if total else float("nan"),
+            "loss": loss_sum / total if total else float("nan"), "frames": total,
+            "per_class": {model.action_names[k]: [int(c), int(m)] for k, (c, m) in enumerate(per_class) if m}}
+
+
+# -- the run ---------------------------------------------------------------------------------
+def check_actions(path: str | os.PathLike, have: list[str], want: list[str]) -> None:
+    """One-line InputError naming `path` when a head's action classes are not the data's."""
+    if list(have) != list(want):
+        raise InputError(path, f"the head's action classes {have} differ from the dataset's {want}")
+
+
+def train_head(opts: HeadTrainOptions, log=print) -> dict[str, Any]:
+    """Run one head training (module docstring); returns a summary with the epoch history."""
+    import torch
+
+    from vidseg_cli.datasets.segment_data import (
+        ClipSpec,
+        SegmentClips,
+        collate,
+        open_segment_dataset,
+    )
+    from vidseg_cli.models.checkpoint import check_checkpoint_fits, read_checkpoint
+    from vidseg_cli.runtime import resolve_device, seed_everything
+    from vidseg_cli.train.engine import Trainer, TrainSettings
+
+    r = opts.recipe
+    device = resolve_device(opts.device)
+    ds = open_segment_dataset(opts.data, target="classes", split=opts.split)
+    if ds.layout == "davis":
+        raise InputError(opts.data, "DAVIS labels name no actions: the head needs a dataset with "
+                                    "action classes (synthetic or J-HMDB)")
+    actions = list(ds.classes[1:])
+    if not actions:
+        raise InputError(opts.data, "the dataset has no action classes")
+    if not ds.train:
+        raise InputError(opts.data, "no training videos")
+    for w in ds.warnings:
+        log(f"warning: {w}")
+    seed_everything(opts.seed)
+    model, seg_classes = build_head_model(opts.segmenter, actions, r)
+    pre = model.preprocess
+    spec = ClipSpec(clip_len=int(pre.get("clip_len") or 8), crop=None, short_side=pre.get("short_side"),
+                    flip=r.flip, mean=tuple(pre["mean"]), std=tuple(pre["std"]),
+                    min_input=tuple(model.min_input), action_bias=r.action_bias)
+    clips = SegmentClips(ds.train, spec, seed=opts.seed, clips_per_video=r.clips_per_video)
+    steps_per_epoch = math.ceil(len(clips) / r.batch_size)
+    opt = torch.optim.Adam(model.head.parameters(), lr=r.lr, weight_decay=r.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: r.lr_decay ** (step // steps_per_epoch))
+    val = ds.val if opts.val_videos <= 0 else ds.val[: opts.val_videos]
+
+    def validate(m) -> dict[str, Any]:
+        res = head_accuracy(m, val, pre, device, r.batch_size)
+        return {k: res[k] for k in ("accuracy_gt_masks", "loss", "frames")}
+
+    settings = TrainSettings(
+        epochs=r.epochs, max_steps=opts.max_steps, seed=opts.seed, amp=opts.amp,
+        grad_clip=r.grad_clip, monitor="accuracy_gt_masks" if val else None, quiet=opts.quiet,
+        extra={"task": "sep3d-head", "data": str(Path(opts.data).resolve()), "layout": ds.layout,
+               "segmenter": model.segmenter_checkpoint, "action_names": actions,
+               "device": str(device), "val_videos": [v.video_id for v in val], "split": opts.split,
+               "recipe": asdict(r)},
+    )
+    trainer = Trainer(model, seg_classes, opt, opts.run_dir, settings, device, scheduler=sched)
+    if opts.resume:
+        last = Path(opts.run_dir) / "last.ckpt"
+        if not last.is_file():
+            raise InputError(last, "nothing to resume: no last.ckpt in the run folder")
+        ckpt = read_checkpoint(last)
+        check_checkpoint_fits(last, ckpt, expect_model="sep3d+head", expect_classes=seg_classes)
+        check_actions(last, ckpt["config"].get("action_names"), actions)
+        if ckpt["config"] != model.model_config:
+            raise InputError(last, "checkpoint config differs from this run's (segmenter, crop, "
+                                   "hidden); resume with the same settings")
+        trainer.resume(last)
+
+    def batches(epoch: int):
+        clips.set_epoch(epoch)
+        order = clips.order(epoch)
+        for i in range(0, len(order), r.batch_size):
+            b = collate([clips[int(k)] for k in order[i : i + r.batch_size]])
+            boxes, target = frame_targets(b["y"].numpy(), len(actions))
+            yield {"x": b["x"], "boxes": torch.from_numpy(boxes), "target": torch.from_numpy(target)}
+
+    history = trainer.fit(batches, head_loss, validate if val else None, steps_per_epoch=steps_per_epoch)
+    return {"run_dir": str(opts.run_dir), "model": "sep3d+head", "action_names": actions,
+            "layout": ds.layout, "epochs": trainer.epoch, "steps": trainer.step,
+            "best": trainer.best, "history": history}
+
+
+def with_overrides(recipe: HeadRecipe, **changes: Any) -> HeadRecipe:
+    """The recipe with every non-None change applied."""
+    return replace(recipe, **{k: v for k, v in changes.items() if v is not None})
