@@ -12,7 +12,8 @@ from vidseg_cli.stages import hmm
 
 
 # -- references -----------------------------------------------------------------------
-def brute_force(q: np.ndarray, prior: np.ndarray, trans: np.ndarray, min_prob: float) -> np.ndarray:
+def brute_force(q: np.ndarray, prior: np.ndarray, trans: np.ndarray, min_prob: float,
+                divide: bool = True) -> np.ndarray:
     """P(l_t | Z_T) by enumerating all C^T paths of the HMM whose observation term is
     q_t(l) / P(l_t) (Eq. (2)-(4)): weight(path) = pi(l_1) prod A(l_{t-1}, l_t)
     prod q_t(l_t) / p_t(l_t). q: (T, C)."""
@@ -28,7 +29,7 @@ def brute_force(q: np.ndarray, prior: np.ndarray, trans: np.ndarray, min_prob: f
         for t in range(1, t_len):
             w *= trans[path[t - 1], path[t]]
         for t, lab in enumerate(path):
-            w *= q[t, lab] / p[t, lab] if p[t, lab] > 0 else 0.0
+            w *= (q[t, lab] / p[t, lab] if divide else q[t, lab]) if p[t, lab] > 0 else 0.0
         for t, lab in enumerate(path):
             belief[t, lab] += w
     return belief / belief.sum(axis=1, keepdims=True)
@@ -335,3 +336,18 @@ def test_counts_chunked_equal_direct():
 def test_counts_refuse_out_of_range_labels():
     with pytest.raises(ValueError, match="label value 5 is outside the 3 classes"):
         hmm.TransitionCounts(3).add(np.array([0, 5, 1]))
+
+
+@pytest.mark.parametrize("backend,log", [("numba", False), ("torch", False), ("torch", True)])
+def test_uniform_score_prior_uses_posteriors_as_likelihoods(backend, log):
+    rng = np.random.default_rng(11)
+    prior, trans = random_hmm(rng, 3, zeros=True)
+    q = rng.dirichlet(np.ones(3), size=(4, 2, 3)).transpose(0, 3, 1, 2)  # T x C x H x W
+    want = np.empty_like(q)
+    for y in range(2):
+        for x in range(3):
+            want[:, :, y, x] = brute_force(q[:, :, y, x], prior, trans, hmm.DEFAULT_MIN_PROB, divide=False)
+    got = hmm.smooth(q.astype(np.float32), prior, trans, score_prior="uniform", backend=backend,
+                     log_space=log)
+    np.testing.assert_allclose(got, want, atol=2e-6)
+    assert not np.allclose(hmm.smooth(q.astype(np.float32), prior, trans), want, atol=1e-3)

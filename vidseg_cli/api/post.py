@@ -124,11 +124,14 @@ def _gt_videos(sources: list[tuple[str, Path]], subset: str | None, fps: float |
 
 
 def fit_hmm(gt_paths: list[str], out: Path, smoothing: float, subset: str | None,
-            fps: float | None) -> dict[str, Any]:
-    """Count the HMM from ground truth and write it; return a summary."""
+            fps: float | None, foreground: bool = False) -> dict[str, Any]:
+    """Count the HMM from ground truth and write it; return a summary. `foreground`
+    merges every action class into one (the class list of models trained with a
+    foreground target: background, foreground)."""
     import numpy as np
 
     from vidseg_cli import store
+    from vidseg_cli.datasets.segment_data import FOREGROUND_CLASSES
     from vidseg_cli.stages.hmm import TransitionCounts, same_classes
 
     sources = _gt_sources(gt_paths)
@@ -139,6 +142,8 @@ def fit_hmm(gt_paths: list[str], out: Path, smoothing: float, subset: str | None
     notes: list[str] = []
     videos = 0
     for src, vid, labels, cls in _gt_videos(sources, subset, fps, notes):
+        if foreground:
+            labels, cls = (np.asarray(labels) > 0).astype(np.uint8), list(FOREGROUND_CLASSES)
         if names is None:
             names, first_src = cls, src
             counts = TransitionCounts(len(names))
@@ -177,7 +182,7 @@ def fit_hmm(gt_paths: list[str], out: Path, smoothing: float, subset: str | None
 
 def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: int,
                 min_prob: float, tolerance: float, threads: int, quiet: bool,
-                log_space: bool = False) -> dict[str, Any]:
+                log_space: bool = False, score_prior: str = "hmm") -> dict[str, Any]:
     """Smooth one scores or frame_scores file into `dst`. Per-pixel beliefs are streamed
     into the output tile by tile (store.ScoresWriter, chunked like the tiles), so memory
     stays near --max-memory whatever the video's size."""
@@ -198,7 +203,7 @@ def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: 
         probs = rec["probs"]  # lazy h5py dataset
         meta = dict(video_id=rec.video_id, fps=rec.fps, inputs=[src, hmm_rec.path],
                     class_names=rec.class_names, command=command_line())
-        extra = {"postprocess": "hmm-smooth", "hmm_uid": hmm_rec.uid}
+        extra = {"postprocess": "hmm-smooth", "hmm_uid": hmm_rec.uid, "hmm_score_prior": score_prior}
         if "spatial_stride" in rec.attrs:
             extra["spatial_stride"] = rec.attrs["spatial_stride"]
         try:
@@ -206,7 +211,7 @@ def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: 
                 out = np.empty(probs.shape, np.float32)
                 smooth(probs, hmm_rec["prior"], hmm_rec["transition"], out=out,
                        device=device, min_prob=min_prob, tolerance=tolerance,
-                       threads=threads, log_space=log_space or None)
+                       threads=threads, log_space=log_space or None, score_prior=score_prior)
                 store.write_frame_scores(dst, out, attrs=extra, num_frames=rec.num_frames,
                                          **meta)
                 tiles = 1
@@ -224,7 +229,7 @@ def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: 
                     smooth(probs, hmm_rec["prior"], hmm_rec["transition"], out=writer.probs,
                            max_memory=max_memory, device=device, min_prob=min_prob,
                            tolerance=tolerance, threads=threads, progress=adv,
-                           log_space=log_space or None)
+                           log_space=log_space or None, score_prior=score_prior)
         except ValueError as e:
             raise InputError(src, str(e)) from None
     return {"input": str(src), "output": str(dst), "kind": kind, "shape": list(probs.shape),

@@ -51,10 +51,13 @@ FIT = "hmm-fit"
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Frame rate for rasterizing temporal ground truth given in seconds "
                    "(when the ground truth does not carry one).")
+@click.option("--foreground", is_flag=True,
+              help="Merge every action class into one: classes background, foreground (for "
+                   "models trained with a foreground target, e.g. Sep3D).")
 @overwrite_option
 @quiet_option
 @json_option
-def hmm_fit(gt, out, smoothing, subset, fps, overwrite, quiet, json_out):
+def hmm_fit(gt, out, smoothing, subset, fps, foreground, overwrite, quiet, json_out):
     """Count the HMM of 3DFCN §3.5 from ground truth GT: the initial distribution
     P(l_1) and one transition matrix P(l_t | l_(t-1)) shared by all pixels, over the
     class list of the ground truth (index 0 background).
@@ -71,7 +74,7 @@ def hmm_fit(gt, out, smoothing, subset, fps, overwrite, quiet, json_out):
         o = o / "hmm.h5"
     resolve_outputs(FIT, [str(o)], str(o), "hmm")  # creates and checks the folder
     res = run_batch(FIT, [(", ".join(gt), o)],
-                    lambda item: _api().fit_hmm(list(gt), item[1], smoothing, subset, fps),
+                    lambda item: _api().fit_hmm(list(gt), item[1], smoothing, subset, fps, foreground),
                     overwrite=overwrite, quiet=True, describe="ground truth")
     if res.skipped:
         notice(FIT, f"{o}: exists, skipped (use --overwrite to redo)", quiet)
@@ -125,6 +128,12 @@ def _load_hmm(path: str) -> Any:
               help="Per-pixel recursions in float64 log space (exact over any range, "
                    "slower); frame scores always use it. Needed only for HMMs with zero "
                    "transitions on long videos.")
+@click.option("--score-prior", type=click.Choice(["hmm", "uniform"]), default="hmm",
+              show_default=True,
+              help="What the posteriors are divided by to become likelihoods: hmm = P(l_t) of "
+                   "Eq. (4) (the paper; for calibrated networks); uniform = nothing (for "
+                   "networks trained with class weights or action-centred crops, whose "
+                   "posteriors carry no data prior).")
 @device_option
 @click.option("--jobs", "-j", type=click.IntRange(1), default=1, show_default=True,
               help="With several inputs, videos in parallel (joblib); with one, CPU threads "
@@ -132,8 +141,8 @@ def _load_hmm(path: str) -> Any:
 @overwrite_option
 @quiet_option
 @json_option
-def hmm_smooth(scores, hmm_path, out, max_memory, min_prob, tolerance, log_space, device,
-               jobs, overwrite, quiet, json_out):
+def hmm_smooth(scores, hmm_path, out, max_memory, min_prob, tolerance, log_space, score_prior,
+               device, jobs, overwrite, quiet, json_out):
     """HMM belief P(l_t | Z_T) of 3DFCN §3.5, Eq. (1)-(4), for SCORES files (per-pixel
     scores (T,C,H,W) or per-frame frame_scores (T,C); files or folders).
 
@@ -169,7 +178,7 @@ def hmm_smooth(scores, hmm_path, out, max_memory, min_prob, tolerance, log_space
         lambda item: _api().smooth_file(Path(item[0]), item[1], hmm_rec, device=dev,
                                  max_memory=max_memory, min_prob=min_prob,
                                  tolerance=tolerance, threads=threads, quiet=quiet,
-                                 log_space=log_space),
+                                 log_space=log_space, score_prior=score_prior),
         overwrite=overwrite, jobs=jobs, quiet=quiet,
     )
     finish(SMOOTH, res, len(files), json_out, {"results": res.results}, quiet=quiet)

@@ -52,6 +52,7 @@ __all__ = [
     "check_hmm",
     "check_probs",
     "plan_tiles",
+    "observation_prior",
     "prior_sequence",
     "same_classes",
     "smooth",
@@ -169,6 +170,37 @@ def prior_sequence(prior: np.ndarray, transition: np.ndarray, num_frames: int) -
         for t in range(1, num_frames):
             p[t] = p[t - 1] @ a
     return p
+
+
+SCORE_PRIORS = ("hmm", "uniform")
+
+
+def observation_prior(prior: np.ndarray, transition: np.ndarray, num_frames: int,
+                      score_prior: str = "hmm") -> np.ndarray:
+    """(T, C) class priors the network's posteriors are divided by to give the
+    observation likelihood P(z_t | l_t) ∝ q_t(l) / prior_t(l).
+
+    "hmm": P(l_t) of Eq. (4) (3DFCN §3.5), right when the network's posteriors are
+    calibrated to the data the HMM was counted from. "uniform": the posteriors are the
+    likelihoods (up to a constant), right for networks trained with class-balancing
+    weights or action-centred sampling, whose posteriors carry a near-flat prior:
+    dividing those by a 2 % foreground prior would turn every faint response into
+    foreground. States the HMM makes impossible (P(l_t) = 0) stay impossible either way."""
+    p = prior_sequence(prior, transition, num_frames)
+    if score_prior == "hmm":
+        return p
+    if score_prior == "uniform":
+        return (p > 0).astype(np.float64)
+    raise ValueError(f"score_prior must be one of {SCORE_PRIORS}, got {score_prior!r}")
+
+
+def _start_weights(prior: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """(C,) weights of alpha_1 ∝ q_1 * pi / p_1 (Eq. (2) at t = 1), scaled to max 1:
+    [pi > 0] when p_1 = pi (the paper's prior), pi itself for a uniform one."""
+    w = np.zeros_like(prior)
+    np.divide(prior, p[0], out=w, where=p[0] > 0)
+    top = w.max()
+    return w / top if top > 0 else w
 
 
 def _emission_weights(p: np.ndarray) -> np.ndarray:
@@ -334,7 +366,7 @@ def _forward_backward_log(q: Any, log_a: Any, log_r: Any, start: Any) -> Any:
     ninf = torch.tensor(float("-inf"), dtype=q.dtype, device=q.device)
     le = torch.log(q) + log_r  # T x C x n: log q_t / P(l_t)
     fa = torch.empty_like(q)  # T x C x n
-    fa[0] = torch.where(start > 0, torch.log(q[0]), ninf)  # alpha_1 ∝ q_1 / pi * pi
+    fa[0] = torch.where(start > 0, torch.log(q[0]) + torch.log(start), ninf)  # alpha_1 ∝ q_1 pi / p_1
     fa[0] -= torch.logsumexp(fa[0], dim=0, keepdim=True)
     la = log_a[:, :, None]  # C(from) x C(to) x 1
     for t in range(1, t_len):
@@ -372,6 +404,7 @@ def smooth(
     log_space: bool | None = None,
     progress: Callable[[int], None] | None = None,
     backend: str = "auto",
+    score_prior: str = "hmm",
 ) -> Any:
     """HMM belief P(l_t | Z_T) (3DFCN §3.5, Eq. (1)-(4)) of per-pixel scores (T, C, H, W)
     or per-frame scores (T, C).
@@ -399,6 +432,8 @@ def smooth(
     backend: "numba" (the fused CPU kernel of stages/hmm_kernel.py), "torch" (CPU or
         GPU, and log space), or "auto": numba for the scaled float32 recursions on CPU,
         else torch.
+    score_prior: what the posteriors are divided by (`observation_prior`): "hmm" (Eq. (4),
+        the paper) or "uniform" (posteriors used as likelihoods).
     """
     import torch
 
@@ -407,6 +442,8 @@ def smooth(
         raise ValueError(f"expected scores of shape (T, C) or (T, C, H, W), found {shape}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if score_prior not in SCORE_PRIORS:
+        raise ValueError(f"score_prior must be one of {', '.join(SCORE_PRIORS)}, got {score_prior!r}")
     t_len, c = shape[0], shape[1]
     prior = np.asarray(prior, np.float64)
     transition = np.asarray(transition, np.float64)
@@ -454,11 +491,11 @@ def smooth(
     threads = max(1, int(threads))
     if backend == "numba":
         _smooth_numba(probs, out, prior, transition, tiles, width, frame_level, min_prob,
-                      tolerance, threads, progress)
+                      tolerance, threads, progress, score_prior)
         return out
 
     rec = _Recursions(prior, transition, t_len, dev, dtype, log_space, min_prob, tolerance,
-                      out.dtype)
+                      out.dtype, score_prior)
     old_threads = torch.get_num_threads()
     on_cpu = dev.type == "cpu"
     if on_cpu:
@@ -530,7 +567,7 @@ def _write_tile(out: Any, tile: np.ndarray, frame_level: bool, ys: slice, xs: sl
 def _smooth_numba(probs: Any, out: Any, prior: np.ndarray, transition: np.ndarray,
                   tiles: list[tuple[slice, slice]], width: int, frame_level: bool,
                   min_prob: float, tolerance: float | None, threads: int,
-                  progress: Callable[[int], None] | None) -> None:
+                  progress: Callable[[int], None] | None, score_prior: str = "hmm") -> None:
     """`smooth` on the fused CPU kernel (stages/hmm_kernel.py), which reads (T, C, N)
     float32 scores and writes (T, C, N) float32 beliefs over a run of pixels. A
     C-contiguous float32 numpy input or output is used in place (a tile of whole rows is
@@ -552,7 +589,7 @@ def _smooth_numba(probs: Any, out: Any, prior: np.ndarray, transition: np.ndarra
     o_all = flat(out) if whole_rows else None
     if q_all is not None and o_all is not None and np.shares_memory(q_all, o_all):
         o_all = None  # writing over the input would feed beliefs back as scores
-    kernel = _Kernel(prior, transition, t_len, c, min_prob, tolerance, threads)
+    kernel = _Kernel(prior, transition, t_len, c, min_prob, tolerance, threads, score_prior)
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)  # the float16 casts
     q_buf = o_buf = None
@@ -630,12 +667,13 @@ class _Kernel:
     (the kernel releases the GIL), each with its own buffers."""
 
     def __init__(self, prior: np.ndarray, transition: np.ndarray, t_len: int, c: int,
-                 min_prob: float, tolerance: float | None, threads: int) -> None:
+                 min_prob: float, tolerance: float | None, threads: int,
+                 score_prior: str = "hmm") -> None:
         from vidseg_cli.stages import hmm_kernel as hk
 
         self.hk = hk
-        p = prior_sequence(prior, transition, t_len)  # T x C, Eq. (4)
-        self.model = hk.model(prior, transition, _emission_weights(p))
+        p = observation_prior(prior, transition, t_len, score_prior)  # T x C, Eq. (4)
+        self.model = hk.model(prior, transition, _emission_weights(p), _start_weights(prior, p))
         self.shape = (t_len, c)
         self.block = hk.block_size(t_len, c)
         self.min_prob, self.tolerance = min_prob, tolerance
@@ -691,7 +729,7 @@ class _Recursions:
     over one block of pixels."""
 
     def __init__(self, prior, transition, t_len, dev, dtype, log_space, min_prob, tolerance,
-                 out_dtype) -> None:
+                 out_dtype, score_prior: str = "hmm") -> None:
         import torch
 
         self.dev, self.dtype, self.log_space = dev, dtype, log_space
@@ -700,14 +738,14 @@ class _Recursions:
         # Cast on the torch side: numpy's float16 conversion is ~20x slower.
         self.host = {np.dtype(np.float16): torch.float16, np.dtype(np.float64): torch.float64}.get(
             np.dtype(out_dtype), torch.float32)
-        p = prior_sequence(prior, transition, t_len)  # T x C, Eq. (4)
+        p = observation_prior(prior, transition, t_len, score_prior)  # T x C, Eq. (4)
         r = _emission_weights(p)  # T x C ∝ 1 / P(l_t)
         fwd = np.ascontiguousarray(r[:, :, None] * transition.T[None])  # T x C x C: diag(r_t) A^T
         bwd = np.zeros_like(fwd)
         bwd[:-1] = transition[None] * r[1:, None, :]  # A diag(r_{t+1})
         self.fwd = torch.from_numpy(fwd).to(dev, dtype)
         self.bwd = torch.from_numpy(bwd).to(dev, dtype)
-        self.start = torch.from_numpy((prior > 0).astype(np.float64)[:, None]).to(dev, dtype)  # C x 1
+        self.start = torch.from_numpy(_start_weights(prior, p)[:, None]).to(dev, dtype)  # C x 1
         self.guard = bool((transition == 0).any() or (prior == 0).any())
         if log_space:
             with np.errstate(divide="ignore"):

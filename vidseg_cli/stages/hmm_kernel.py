@@ -113,15 +113,18 @@ class Model(NamedTuple):
     nonzeros: int  # of B
 
 
-def model(prior: np.ndarray, transition: np.ndarray, r: np.ndarray) -> Model:
-    """The kernel's view of an HMM: prior (C,), transition (C, C), and the (T, C)
-    emission weights r_t ∝ 1 / P(l_t) (hmm._emission_weights)."""
+def model(prior: np.ndarray, transition: np.ndarray, r: np.ndarray,
+          start: np.ndarray | None = None) -> Model:
+    """The kernel's view of an HMM: prior (C,), transition (C, C), the (T, C)
+    emission weights r_t ∝ 1 / P(l_t) (hmm._emission_weights), and the (C,) weights of
+    alpha_1 ∝ q_1 * start (pi * r_1; [pi > 0] when r_1 ∝ 1 / pi, the default)."""
     prior = np.asarray(prior, np.float64)
     transition = np.asarray(transition, np.float64)
     c = prior.size
     rows, cols, v, u = sparse_split(transition)
     guard = bool((transition == 0).any() or (prior == 0).any())
-    w2 = np.concatenate([r, (prior > 0)[None]]).astype(np.float32)  # T+1 x C
+    start = (prior > 0) if start is None else np.asarray(start, np.float64)
+    w2 = np.concatenate([r, start[None]]).astype(np.float32)  # T+1 x C
     return Model(w2, u, np.ones(c, np.float32), grouped(cols, rows, v, c),
                  grouped(rows, cols, v, c), BETA_MAX if guard else np.float32(np.inf),
                  int(rows.size))
