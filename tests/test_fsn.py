@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from vidseg_cli import store
-from vidseg_cli.api.localize_fsn import slide_fsn, wfsn_frame_probs
+from vidseg_cli.api.localize_fsn import slide_fsn, wfsn_frame_probs, wfsn_predict
 from vidseg_cli.datasets import fsn_data as fd
 from vidseg_cli.datasets.temporal_gt import TemporalGT
 from vidseg_cli.models import MODELS, save_checkpoint
 from vidseg_cli.models.fsn import upsample_to_frames
+from vidseg_cli.stages.grouping import group_frames, run_scores
 from vidseg_cli.train.fsn import _segment_sample
 
 torch.set_num_threads(1)
@@ -89,6 +90,62 @@ def test_slide_fsn_windows_without_overlap():
     np.testing.assert_allclose(p[:, 1:].sum(1), 1, atol=1e-5)
 
 
+def test_run_scores_contrast_by_brute_force():
+    rng = np.random.default_rng(1)
+    p = rng.random(40)
+    csum = np.concatenate([[0], np.cumsum(p)])
+    runs = np.array([[0, 40], [0, 8], [5, 9], [30, 40], [12, 13], [10, 30]])
+    mean = run_scores(csum, runs, "mean")
+    contrast = run_scores(csum, runs, "contrast")
+    for (a, b), m, c in zip(runs, mean, contrast):
+        inner = p[a:b].mean()
+        L = max(1, int(round(0.25 * (b - a))))
+        out = np.concatenate([p[max(0, a - L):a], p[b:b + L]])  # what lies in the video
+        assert np.isclose(m, inner)
+        assert np.isclose(c, inner - out.mean() if len(out) else 0.0), (a, b)
+    assert contrast[0] == 0  # the whole video stands out from nothing
+    with pytest.raises(ValueError, match="score"):
+        run_scores(csum, runs, "median")
+
+
+def test_contrast_ranks_a_peak_above_a_plateau():
+    # WFSN-like class columns of two videos (no background class: some action is always
+    # probable). Video A is flat at 0.6, no action stands out; video B has a real action on
+    # frames 20-29 at 0.55 over 0.2. Detections are ranked across videos for AP: by mean,
+    # A's whole-video run (0.6) comes before B's action (0.55); by contrast, B's action
+    # (0.55 - 0.2) comes first and A's run, with nothing outside it, scores 0.
+    a = np.full(60, 0.6)
+    b = np.full(60, 0.2)
+    b[20:30] = 0.55
+    def top(p, score):
+        seg, lab, sc = group_frames(np.stack([np.zeros(60), p, 1 - p], 1), background=0, score=score,
+                                    classes=[1])
+        assert set(lab.tolist()) == {1}
+        return seg[0].tolist(), float(sc[0])
+    (sa, ma), (sb, mb) = top(a, "mean"), top(b, "mean")
+    assert sa == [0, 60] and sb == [20, 30] and ma > mb
+    (sa, ca), (sb, cb) = top(a, "contrast"), top(b, "contrast")
+    assert sa == [0, 60] and ca == 0 and sb == [20, 30] and np.isclose(cb, 0.35)
+    # `classes` picks columns; without it, every column but the background
+    assert set(group_frames(np.stack([np.zeros(60), b, 1 - b], 1), background=0)[1].tolist()) == {1, 2}
+
+
+def test_wfsn_predict_keeps_the_pooled_video_score():
+    torch.manual_seed(0)
+    w = MODELS.build("wfsn", in_features=6, num_classes=3, hidden=8).eval()
+    f = np.random.default_rng(0).normal(size=(10, 6)).astype(np.float32)
+    c = np.arange(10) * 5 + 2
+    probs, video = wfsn_predict(w, f, c, 52)
+    with torch.no_grad():
+        x = torch.from_numpy(f)[None]
+        np.testing.assert_allclose(probs[:, 1:], w.frame_scores(x, centers=c, num_frames=52)[0].T.numpy(),
+                                   atol=1e-6)
+        np.testing.assert_allclose(video, w(x)[0].softmax(0).numpy(), atol=1e-6)  # Eq. 2-3, all snippets
+    np.testing.assert_allclose(wfsn_frame_probs(w, f, c, 52), probs)
+    p0, v0 = wfsn_predict(w, f[:0], c[:0], 7)
+    assert (p0 == 0).all() and np.allclose(v0, 1 / 3)
+
+
 def _features(path, vid, feats, num_frames, backbone="resnet18", stream="rgb"):
     n = len(feats)
     store.write_features(path, feats, np.arange(n) * 5 + 2, video_id=vid, num_frames=num_frames, fps=10.0,
@@ -124,10 +181,30 @@ def test_localize_fsn_wfsn_fuse_and_bad_inputs(tmp_path, cli):
     f2 = store.read_frame_scores(tmp_path / "fused" / "v2.frame_scores.h5")["probs"]
     s_rgb = store.read_frame_scores(tmp_path / "out" / "v2.frame_scores.h5")["probs"]
     assert not np.allclose(f2, s_rgb) and np.allclose(f2.sum(1), 1, atol=1e-5)
-    # wfsn: background column 0
+    # wfsn: background column 0; runs scored by contrast unless --segment-score mean
     r = cli("localize", rgb[0], "--method", "wfsn", "--weights", tmp_path / "wfsn.ckpt", "-o", tmp_path / "w.h5", "-q")
     assert r.exit_code == 0, r.output
-    assert (store.read_frame_scores(tmp_path / "v1.frame_scores.h5")["probs"][:, 0] == 0).all()
+    wp = store.read_frame_scores(tmp_path / "v1.frame_scores.h5")["probs"]
+    assert (wp[:, 0] == 0).all()
+    wd = store.read_detections(tmp_path / "w.h5")
+    assert wd.attrs["segment_score"] == "contrast" and wd.attrs["video_threshold"] == 0
+    video = np.asarray(wd.attrs["video_scores"])
+    assert video.shape == (2,) and np.isclose(video.sum(), 1)
+    want = group_frames(wp, background=0, score="contrast")
+    np.testing.assert_allclose(wd["scores"], want[2])
+    assert det.attrs["segment_score"] == "mean"  # fsn's default, FSN 4.2
+    r = cli("localize", rgb[0], "--method", "wfsn", "--weights", tmp_path / "wfsn.ckpt", "--segment-score", "mean",
+            "-o", tmp_path / "wm" / "w.h5", "-q")
+    assert r.exit_code == 0, r.output
+    np.testing.assert_allclose(store.read_detections(tmp_path / "wm" / "w.h5")["scores"],
+                               group_frames(wp, background=0)[2])
+    # --video-threshold: only the classes the video-level score recognises (the top one always)
+    r = cli("localize", rgb[0], "--method", "wfsn", "--weights", tmp_path / "wfsn.ckpt", "--video-threshold", "0.99",
+            "-o", tmp_path / "wv" / "w.h5", "-q")
+    assert r.exit_code == 0, r.output
+    assert set(store.read_detections(tmp_path / "wv" / "w.h5")["labels"].tolist()) == {int(video.argmax()) + 1}
+    r = cli("localize", rgb[0], "--weights", tmp_path / "fsn.ckpt", "--video-threshold", "0.5", "-o", tmp_path / "x.h5")
+    assert r.exit_code == 2 and "--video-threshold is for --method wfsn" in r.output
     # features of another size than the checkpoint expects: one line naming both files
     r = cli("localize", tmp_path / "flow" / "v1.features.h5", "--weights", tmp_path / "fsn.ckpt",
             "-o", tmp_path / "bad.h5")
@@ -151,6 +228,17 @@ def _evaluate_json(cli, tmp_path, files, gt, name):
     r = cli("evaluate", *files, "--gt", gt, "--subset", "testing", "--json", out)
     assert r.exit_code == 0, r.output
     return json.loads(out.read_text())
+
+
+def _random_frame_scores_map(cli, tmp_path, gt):
+    """Frame mAP of random scores on the videos of tmp_path/loc (same videos, same metric)."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "rand").mkdir()
+    for p in sorted((tmp_path / "loc").glob("*.frame_scores.h5")):
+        rec = store.read_frame_scores(p)
+        store.write_frame_scores(tmp_path / "rand" / p.name, rng.random(rec["probs"].shape), video_id=rec.video_id,
+                                 num_frames=rec.num_frames, fps=rec.fps, class_names=rec.class_names)
+    return _evaluate_json(cli, tmp_path, sorted((tmp_path / "rand").glob("*.h5")), gt, "rand")
 
 
 @pytest.fixture(scope="module")
@@ -190,16 +278,37 @@ def test_learning_check_shortened(tiny, tmp_path, cli):
     r = cli("localize", *test, "--weights", tmp_path / "fsn" / "last.ckpt", "-o", tmp_path / "loc", "-q")
     assert r.exit_code == 0, r.output
     got = _evaluate_json(cli, tmp_path, sorted((tmp_path / "loc").glob("*.frame_scores.h5")), d, "fsn")
-    # random frame scores, same videos, same metric
-    rng = np.random.default_rng(0)
-    (tmp_path / "rand").mkdir()
-    for p in sorted((tmp_path / "loc").glob("*.frame_scores.h5")):
-        rec = store.read_frame_scores(p)
-        store.write_frame_scores(tmp_path / "rand" / p.name, rng.random(rec["probs"].shape), video_id=rec.video_id,
-                                 num_frames=rec.num_frames, fps=rec.fps, class_names=rec.class_names)
-    rand = _evaluate_json(cli, tmp_path, sorted((tmp_path / "rand").glob("*.h5")), d, "rand")
+    rand = _random_frame_scores_map(cli, tmp_path, d)
     # a few backbone steps on 8 tiny videos: about 0.3 against 0.2 (the full check is in docs/fsn.md)
     assert got["mAP"] > rand["mAP"] + 0.05, (got["mAP"], rand["mAP"])
+
+
+def test_learning_check_shortened_rgb_on_class_appearance(tmp_path, cli):
+    """The RGB stream's check, shortened: on `synth --appearance class` single frames carry
+    the class, and a few backbone steps give features the FSN learns from."""
+    d, f, x = tmp_path / "synth", tmp_path / "frames", tmp_path / "feat"
+    # 96x72, not the flow test's 64x48: at 64x48 the actors are 4-7 px and 30 steps see little
+    assert cli("synth", "-o", d, "--train", "8", "--test", "4", "--size", "96x72", "--duration", "8,10",
+               "--num-classes", "2", "--seed", "3", "--appearance", "class", "-q").exit_code == 0
+    assert cli("extract-frames", *sorted((d / "videos").glob("*.mp4")), "-o", f, "-q").exit_code == 0
+    r = cli("train", "backbone", f, "--gt", d, "--width", "0.125", "--epochs", "1", "--steps-per-epoch", "30",
+            "--batch-size", "16", "-o", tmp_path / "bb", "-q")
+    assert r.exit_code == 0, r.output
+    r = cli("extract-features", f, "--weights", tmp_path / "bb" / "last.ckpt", "-o", x, "-q")
+    assert r.exit_code == 0, r.output
+    assert store.read_features(next(x.glob("*.h5"))).attrs["stream"] == "rgb"
+    r = cli("train", "fsn", x, "--gt", d, "--epochs", "4", "--steps-per-epoch", "40", "--lr", "0.05",
+            "--hidden", "64", "--min-action-frames", "0", "-o", tmp_path / "fsn", "-q")
+    assert r.exit_code == 0, r.output
+    log = [json.loads(line) for line in (tmp_path / "fsn" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["loss"] < 0.8 * log[0]["loss"]
+    test = sorted(x.glob("synth_test_*.h5"))
+    r = cli("localize", *test, "--weights", tmp_path / "fsn" / "last.ckpt", "-o", tmp_path / "loc", "-q")
+    assert r.exit_code == 0, r.output
+    got = _evaluate_json(cli, tmp_path, sorted((tmp_path / "loc").glob("*.frame_scores.h5")), d, "fsn")
+    rand = _random_frame_scores_map(cli, tmp_path, d)
+    # 30 backbone steps on 8 tiny videos: about 0.5 against 0.2 (the full check is in docs/fsn.md)
+    assert got["mAP"] > rand["mAP"] + 0.15, (got["mAP"], rand["mAP"])
 
 
 def test_end_to_end_writes_backbone_and_fsn_checkpoints(tiny, tmp_path, cli):

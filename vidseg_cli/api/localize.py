@@ -36,6 +36,8 @@ class LocalizeOptions:
     fuse_features: str | None = None  # fsn: the flow stream's features (file or folder)
     fuse_weights: str | None = None  # fsn: the flow stream's FSN checkpoint
     frames: str | None = None  # scnn: frames file or folder, instead of the proposals' provenance
+    segment_score: str | None = None  # fsn/wfsn: "mean" or "contrast" (None: the method's default)
+    video_threshold: float = 0.0  # wfsn: localize only classes whose video-level score reaches it
     quiet: bool = False
     command: str | None = None
 

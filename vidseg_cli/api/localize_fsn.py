@@ -15,6 +15,12 @@ Detections (§3.5, §4.2): stages/grouping.py groups consecutive frames above ea
 0.0, 0.1, ..., 0.9 per class, scores a run by its mean probability and applies the shared
 class-aware NMS at `nms_iou` (0.4: the evaluation tIoU 0.5 minus 0.1).
 
+WFSN's runs are scored by default by their outer-inner contrast instead of their mean
+(`segment_score`, stages/grouping.py says why), and `video_threshold` > 0 localizes only
+the classes whose video-level score (the GMP of Eq. 2 over the whole video, softmax of
+Eq. 3: what WFSN was trained to predict) reaches it, as weakly supervised localizers
+(UntrimmedNets, STPN) localize only the classes they recognise in the video.
+
 `--fuse`: the flow stream's features and FSN; the two streams' frame probabilities are
 averaged (two-stream FSN, Tables 1-2).
 """
@@ -30,6 +36,9 @@ import numpy as np
 from vidseg_cli.errors import InputError
 
 DEFAULT_WINDOW = 7  # §3.5: N = 35 / 5 snippets per clip
+# How a grouped run is scored (stages/grouping.py): §4.2's mean for FSN, the outer-inner
+# contrast for WFSN, whose scores have no background (docs/fsn.md "WFSN").
+DEFAULT_SEGMENT_SCORE = {"fsn": "mean", "wfsn": "contrast"}
 
 
 def slide_fsn(model, feats: np.ndarray, centers: np.ndarray, num_frames: int,
@@ -64,24 +73,35 @@ def slide_fsn(model, feats: np.ndarray, centers: np.ndarray, num_frames: int,
     return up[0].softmax(dim=0).T.cpu().numpy().astype(np.float32)  # T x C
 
 
-def wfsn_frame_probs(model, feats: np.ndarray, centers: np.ndarray, num_frames: int,
-                     device=None, amp: bool = False) -> np.ndarray:
-    """(T, K+1) §4.3 dense WFSN probabilities with a zero background column."""
+def wfsn_predict(model, feats: np.ndarray, centers: np.ndarray, num_frames: int,
+                 device=None, amp: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """WFSN over a whole video's (N, D) features: the (T, K+1) §4.3 dense probabilities
+    (pooling removed, softmax over the K actions per frame) with a zero background column,
+    and the (K,) video-level probabilities (the pooling kept: Eq. 2 over all N snippets,
+    softmax of Eq. 3). No snippets: zeros, and a uniform video score."""
     import torch
 
+    from vidseg_cli.models.fsn import upsample_to_frames
     from vidseg_cli.runtime import autocast
 
     K = model.num_classes
     out = np.zeros((num_frames, K + 1), np.float32)
     if len(feats) == 0:
-        return out
+        return out, np.full(K, 1.0 / K, np.float32)
     dev = device if device is not None else next(model.parameters()).device
     x = torch.from_numpy(np.ascontiguousarray(feats, np.float32)).to(dev)[None]  # 1 x N x D
     with torch.no_grad(), autocast(dev, amp):
-        p = model.frame_scores(x, centers=torch.as_tensor(centers, dtype=torch.float64),
-                               num_frames=num_frames)  # 1 x K x T
-    out[:, 1:] = p[0].float().T.cpu().numpy()
-    return out
+        s = model.snippet_logits(x).float()  # 1 x K x N
+        pooled = s.amax(dim=-1) if model.pooling == "max" else s.mean(dim=-1)  # 1 x K, Eq. 2
+        up = upsample_to_frames(s, torch.as_tensor(centers, dtype=torch.float64), num_frames)  # 1 x K x T
+    out[:, 1:] = up[0].softmax(dim=0).T.cpu().numpy()
+    return out, pooled[0].softmax(dim=0).cpu().numpy().astype(np.float32)
+
+
+def wfsn_frame_probs(model, feats: np.ndarray, centers: np.ndarray, num_frames: int,
+                     device=None, amp: bool = False) -> np.ndarray:
+    """(T, K+1) §4.3 dense WFSN probabilities with a zero background column."""
+    return wfsn_predict(model, feats, centers, num_frames, device, amp)[0]
 
 
 class _Stream:
@@ -147,27 +167,31 @@ def _fuse_file(fuse: str, video_id: str, features_path: str) -> str:
 
 def _make(opts, method: str) -> Callable[[str, Path], dict]:
     from vidseg_cli import store
-    from vidseg_cli.stages.grouping import FSN_THRESHOLDS, group_frames
+    from vidseg_cli.stages.grouping import FSN_THRESHOLDS, SEGMENT_SCORES, group_frames
 
+    score = opts.segment_score or DEFAULT_SEGMENT_SCORE[method]
+    if score not in SEGMENT_SCORES:
+        raise ValueError(f"segment score must be one of {', '.join(SEGMENT_SCORES)}, got {score!r}")
     rgb = _Stream(opts.weights, method, opts.device)
     flow = _Stream(opts.fuse_weights, "fsn", opts.device) if opts.fuse_features else None
     if flow is not None and flow.classes != rgb.classes:
         raise InputError(opts.fuse_weights, f"classes differ from {opts.weights}'s")
     state = {"inputs": 0}
 
-    def probs_of(stream: _Stream, rec) -> np.ndarray:
+    def probs_of(stream: _Stream, rec) -> tuple[np.ndarray, np.ndarray | None]:
+        """(T, K+1) frame probabilities and, for wfsn, the (K,) video-level probabilities."""
         f, c = np.asarray(rec["features"], np.float32), np.asarray(rec["centers"])
         if stream.mean is not None:  # the standardization the network was trained with
             f = (f - stream.mean) / stream.std
         if method == "wfsn":
-            return wfsn_frame_probs(stream.model, f, c, rec.num_frames, stream.device, opts.amp)
-        return slide_fsn(stream.model, f, c, rec.num_frames, stream.window, stream.device, opts.amp)
+            return wfsn_predict(stream.model, f, c, rec.num_frames, stream.device, opts.amp)
+        return slide_fsn(stream.model, f, c, rec.num_frames, stream.window, stream.device, opts.amp), None
 
     def run(features_path: str, det_path: Path) -> dict[str, Any]:
         state["inputs"] += 1
         rec = rgb.read(features_path)
         vid = rec.video_id or store.video_id_of(features_path)
-        probs = probs_of(rgb, rec)  # T x (K+1)
+        probs, video = probs_of(rgb, rec)  # T x (K+1), K or None
         inputs = [features_path, opts.weights]
         if flow is not None:
             fpath = _fuse_file(opts.fuse_features, vid, features_path)
@@ -177,15 +201,22 @@ def _make(opts, method: str) -> Callable[[str, Path], dict]:
                                         f"({features_path}); give a folder to pair files by video id")
             if frec.num_frames != rec.num_frames:
                 raise InputError(fpath, f"{frec.num_frames} frames, but {features_path} has {rec.num_frames}")
-            probs = (probs + probs_of(flow, frec)) / 2  # two-stream: average of the frame scores
+            probs = (probs + probs_of(flow, frec)[0]) / 2  # two-stream: average of the frame scores
             inputs += [fpath, opts.fuse_weights]
+        keep = None  # columns to localize: all, or the classes recognised in the video
+        if video is not None and opts.video_threshold > 0:
+            # the top class always: a video labelled for WFSN holds at least one action (§3.4)
+            keep = np.flatnonzero((video >= opts.video_threshold) | (video == video.max())) + 1
         seg, lab, sc = group_frames(probs, FSN_THRESHOLDS, background=0, nms_iou=opts.nms_iou,
-                                    top_k=opts.top_k)
+                                    top_k=opts.top_k, score=score, classes=keep)
         meta = dict(video_id=vid, num_frames=rec.num_frames, fps=rec.fps, class_names=rgb.classes,
                     command=opts.command)
         attrs = {"method": method, "fused": flow is not None, "nms_iou": float(opts.nms_iou),
                  "thresholds": list(FSN_THRESHOLDS), "window_snippets": rgb.window if method == "fsn" else 0,
-                 "snippet": int(rec.attrs.get("snippet", 0))}
+                 "snippet": int(rec.attrs.get("snippet", 0)), "segment_score": score}
+        if video is not None:
+            attrs.update(video_threshold=float(opts.video_threshold),
+                         video_scores=[float(v) for v in video])
         from vidseg_cli.api.localize import frame_scores_path
 
         fs_path = frame_scores_path(det_path, vid)

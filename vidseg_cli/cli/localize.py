@@ -35,6 +35,13 @@ _METHODS = ("fsn", "wfsn", "scnn")  # kept in step with api/localize.py METHODS 
                    "streams are averaged (two-stream FSN).")
 @click.option("--fuse-weights", type=click.Path(), default=None,
               help="fsn: the flow stream's FSN checkpoint (with --fuse).")
+@click.option("--segment-score", type=click.Choice(["mean", "contrast"]), default=None,
+              help="fsn/wfsn: score a grouped run by its mean probability (FSN 4.2; fsn's default) "
+                   "or by its mean minus the mean just outside it (outer-inner contrast; wfsn's "
+                   "default, as its scores have no background).")
+@click.option("--video-threshold", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="wfsn: localize only the classes whose video-level score (the pooled score "
+                   "WFSN is trained on) reaches this, and the top class (0: every class).")
 @click.option("--frames", type=click.Path(), default=None,
               help="scnn: frames file or folder (default: the one recorded in the proposals file).")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
@@ -43,8 +50,8 @@ _METHODS = ("fsn", "wfsn", "scnn")  # kept in step with api/localize.py METHODS 
 @overwrite_option
 @quiet_option
 @json_option
-def localize(inputs, method, weights, out, nms_iou, top_k, fuse_features, fuse_weights, frames,
-             batch_size, device, amp, overwrite, quiet, json_out):
+def localize(inputs, method, weights, out, nms_iou, top_k, fuse_features, fuse_weights, segment_score,
+             video_threshold, frames, batch_size, device, amp, overwrite, quiet, json_out):
     """Localize actions in time: INPUTS are features files (fsn, wfsn) or proposals files
     (scnn); writes detections (segments in frames, class, score) after class-aware NMS.
     """
@@ -58,9 +65,14 @@ def localize(inputs, method, weights, out, nms_iou, top_k, fuse_features, fuse_w
         fail("localize", "--fuse is for --method fsn")
     if method != "scnn" and frames:
         fail("localize", "--frames is for --method scnn")
+    if method == "scnn" and segment_score:
+        fail("localize", "--segment-score is for --method fsn or wfsn")
+    if method != "wfsn" and video_threshold > 0:
+        fail("localize", "--video-threshold is for --method wfsn")
     opts = LocalizeOptions(weights=weights, nms_iou=nms_iou, top_k=top_k, device=device, amp=amp,
                            batch_size=batch_size, fuse_features=fuse_features,
-                           fuse_weights=fuse_weights, frames=frames, quiet=quiet,
+                           fuse_weights=fuse_weights, frames=frames, segment_score=segment_score,
+                           video_threshold=video_threshold, quiet=quiet,
                            command=command_line())
     outputs = resolve_outputs("localize", list(inputs), out, "detections")
     try:

@@ -99,8 +99,9 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, dim: int = 1)
 
 
 # -- validation, shared with localize ---------------------------------------------------------
-def _frame_metrics(probs: list[np.ndarray], videos: list, gt) -> dict[str, float]:
-    """Frame mAP (FSN Table 1) and segment mAP@0.5 (activitynet) of per-video (T, K+1) probs."""
+def _frame_metrics(probs: list[np.ndarray], videos: list, gt, score: str = "mean") -> dict[str, float]:
+    """Frame mAP (FSN Table 1) and segment mAP@0.5 (activitynet) of per-video (T, K+1) probs,
+    runs scored as localize scores them (`score`: api/localize_fsn.py DEFAULT_SEGMENT_SCORE)."""
     from vidseg_cli.datasets.predictions import Predictions
     from vidseg_cli.metrics.frame_ap import frame_average_precision, rasterize
     from vidseg_cli.metrics.temporal_report import evaluate_detections
@@ -112,7 +113,7 @@ def _frame_metrics(probs: list[np.ndarray], videos: list, gt) -> dict[str, float
         m = gt.video == v.video_id
         pos.append(rasterize(len(p), v.fps, gt.segments[m], gt.label[m], K))
         sc.append(p[:, 1:])
-        seg, lab, s = group_frames(p, background=0)
+        seg, lab, s = group_frames(p, background=0, score=score)
         dv += [v.video_id] * len(s)
         ds.append(seg / v.fps)
         dl += [gt.classes[i - 1] for i in lab]
@@ -518,7 +519,7 @@ class WFSNSettings(Common):
 def train_wfsn(features: dict[str, str], gt, val_gt, s: WFSNSettings, run_dir: str,
                resume: bool = False) -> dict[str, Any]:
     """WFSN from video-level labels (module docstring). Returns a summary."""
-    from vidseg_cli.api.localize_fsn import wfsn_frame_probs
+    from vidseg_cli.api.localize_fsn import DEFAULT_SEGMENT_SCORE, wfsn_frame_probs
 
     seed_everything(s.seed)
     ids, notes = fd.select_videos(features, gt, "features")
@@ -552,7 +553,7 @@ def train_wfsn(features: dict[str, str], gt, val_gt, s: WFSNSettings, run_dir: s
 
     def validate(m) -> dict[str, float]:
         probs = [wfsn_frame_probs(m, v.features, v.centers, v.num_frames) for v in val]
-        return _frame_metrics(probs, val, val_gt)
+        return _frame_metrics(probs, val, val_gt, DEFAULT_SEGMENT_SCORE["wfsn"])
 
     tr = _trainer(model, classes, s, run_dir, _fsn_extra(s, videos, gt, val_gt, "wfsn"),
                   "mAP@0.5" if val else None, resume)
