@@ -167,7 +167,33 @@ def write(
     return root["uid"]
 
 
-class FramesWriter:
+class _StreamWriter:
+    """What the streaming writers share: an `atomic_h5` temporary file (`self._ctx`,
+    opened by the subclass) that becomes the output only when `close()` succeeds, and is
+    removed on `abort()` or an exception inside a `with` block."""
+
+    _ctx: Any
+
+    def close(self) -> str:
+        raise NotImplementedError
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        """Drop the temporary file."""
+        err = exc or RuntimeError("aborted")
+        with contextlib.suppress(BaseException):
+            self._ctx.__exit__(type(err), err, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, et, ev, tb) -> None:
+        if et is None:
+            self.close()
+        else:
+            self.abort(ev)
+
+
+class FramesWriter(_StreamWriter):
     """Streams RGB frames into a frames file, so memory stays flat in video length.
 
     Frames are chunked one per chunk and compressed (Blosc-LZ4 by default); the file appears under its final
@@ -246,23 +272,9 @@ class FramesWriter:
         self._ctx.__exit__(None, None, None)
         return self._root["uid"]
 
-    def abort(self, exc: BaseException | None = None) -> None:
-        """Drop the temporary file."""
-        err = exc or RuntimeError("aborted")
-        with contextlib.suppress(BaseException):
-            self._ctx.__exit__(type(err), err, None)
-
-    def __enter__(self) -> FramesWriter:
-        return self
-
-    def __exit__(self, et, ev, tb) -> None:
-        if et is None:
-            self.close()
-        else:
-            self.abort(ev)
 
 
-class ScoresWriter:
+class ScoresWriter(_StreamWriter):
     """Streams per-pixel class scores (kind `scores`, `probs` (T, C, H, W)) into a file, so
     that a stage never holds the whole volume: the dataset is created up front, chunked
     and compressed as `write_scores` does (lzf, float16 kept, anything else float32), and
@@ -350,18 +362,3 @@ class ScoresWriter:
             raise
         self._ctx.__exit__(None, None, None)
         return self._root["uid"]
-
-    def abort(self, exc: BaseException | None = None) -> None:
-        """Drop the temporary file."""
-        err = exc or RuntimeError("aborted")
-        with contextlib.suppress(BaseException):
-            self._ctx.__exit__(type(err), err, None)
-
-    def __enter__(self) -> ScoresWriter:
-        return self
-
-    def __exit__(self, et, ev, tb) -> None:
-        if et is None:
-            self.close()
-        else:
-            self.abort(ev)
