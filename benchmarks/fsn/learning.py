@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.records import portable
+
 WFSN_TIOU = [0.1, 0.3, 0.5]  # FSN Table 3's range (weakly supervised papers report 0.1-0.5)
 
 
@@ -190,14 +192,17 @@ def main(argv=None) -> int:
     if a.what != "rgb" and len(a.root) != 1:
         ap.error(f"{a.what} takes one folder")
     if a.what == "flow":
-        part = flow(a.root[0], a.runs)
+        part = portable(flow(a.root[0], a.runs), a.root[0])
         record.update(part)
         shown = part["results"]
     elif a.what == "rgb":
-        record["rgb"] = part = rgb(a.root)
+        part = rgb(a.root)
+        for r in a.root:  # one OUT per set: each is written OUT
+            part = portable(part, r)
+        record["rgb"] = part
         shown = {k: v["results"] for k, v in part["sets"].items()}
     else:
-        record["wfsn"] = part = wfsn(a.root[0])
+        record["wfsn"] = part = portable(wfsn(a.root[0]), a.root[0])
         shown = {k: {v: x["summary"] for v, x in s["variants"].items()} for k, s in part["sets"].items()}
     a.out.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(shown, indent=1))

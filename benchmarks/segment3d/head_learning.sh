@@ -23,4 +23,4 @@ nice -n 5 vidseg segment-3d "$OUT"/frames/*.frames.h5 --model sep3d --weights "$
   -o "$OUT/scores_head" --device cpu -q
 S1=$(date +%s.%N)
 vidseg evaluate "$OUT/scores_head" --gt "$OUT/synth/labels" --json "$OUT/eval_head.json" > "$OUT/eval_head.txt" 2>&1
-nice -n 5 python benchmarks/segment3d/head_record.py "$CMD" "$T0" "$T1" "$S0" "$S1" "$LOAD0" "$LOAD1" "$RUN" "$OUT" "$CKPT"
+nice -n 5 python -m benchmarks.segment3d.head_record "$CMD" "$T0" "$T1" "$S0" "$S1" "$LOAD0" "$LOAD1" "$RUN" "$OUT" "$CKPT"

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.records import portable
+
 
 def localisation_bound(out: str) -> dict:
     """How far frame-mAP is limited by the boxes: the share of ground-truth frames whose
@@ -80,6 +82,7 @@ def main(argv: list[str]) -> None:
         "test_localisation_bound": localisation_bound(out),
         "test_foreground_iou": ev["foreground_iou"], "test_mean_iou_per_video": ev["mean_iou_per_video"],
     }
+    rec = portable(rec, out)
     with open(f"{out}/head_learning.json", "w") as f:
         json.dump(rec, f, indent=1)
     print(json.dumps({k: rec[k] for k in ("train_seconds", "load_before", "load_after", "steps",
