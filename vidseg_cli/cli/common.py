@@ -206,6 +206,38 @@ def device_option(f: Callable) -> Callable:
     )(f)
 
 
+def training_run_options(run_dir_param: str = "run_dir", max_steps: bool = True,
+                         run_files: str = "last.ckpt, best.ckpt, log.jsonl, config.json") -> Callable:
+    """The options of every `vidseg train` command, worded alike: the run folder, --resume,
+    --seed, --max-steps (unless the command counts iterations its own way), --device,
+    --amp, then --quiet and --json."""
+
+    def deco(f: Callable) -> Callable:
+        opts = [
+            click.option("-o", "--output", run_dir_param, required=True, type=click.Path(),
+                         help=f"Run folder: {run_files}."),
+            click.option("--resume", is_flag=True,
+                         help="Continue exactly from the run folder's last.ckpt (same settings)."),
+            click.option("--seed", type=int, default=0, show_default=True,
+                         help="Seeds initialisation and data order."),
+        ]
+        if max_steps:
+            opts.append(click.option("--max-steps", type=click.IntRange(1), default=None,
+                                     help="Stop after this many steps in all (smoke runs)."))
+        opts += [
+            click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:i]",
+                         help="Where training runs."),
+            click.option("--amp", is_flag=True,
+                         help="Mixed precision (float16 on CUDA, bfloat16 on CPU)."),
+        ]
+        f = json_option(quiet_option(f))  # innermost: listed last in --help
+        for o in reversed(opts):
+            f = o(f)
+        return f
+
+    return deco
+
+
 def resolve_device(stage: str, device: str):
     """--device to a torch.device; an unavailable device is a usage error (exit 2)."""
     from vidseg_cli.runtime import resolve_device as _resolve

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import click
 
-from vidseg_cli.cli.common import fail, json_option, quiet_option, warn
+from vidseg_cli.cli.common import fail, training_run_options, warn
 
 
 def _common(*, lr: float, batch_size: int, epochs: int, steps: int) -> Callable:
@@ -23,8 +23,6 @@ def _common(*, lr: float, batch_size: int, epochs: int, steps: int) -> Callable:
             click.option("--val-subset", default=None,
                          help="Subset to validate on after each epoch (its videos must be among "
                               "the inputs); picks best.ckpt."),
-            click.option("-o", "--output", "run_dir", required=True, type=click.Path(),
-                         help="Run folder: last.ckpt, best.ckpt, log.jsonl, config.json."),
             click.option("--epochs", type=click.IntRange(1), default=epochs, show_default=True),
             click.option("--steps-per-epoch", type=click.IntRange(1), default=steps, show_default=True,
                          help="Batches drawn (class-balanced, with replacement) per epoch."),
@@ -36,16 +34,10 @@ def _common(*, lr: float, batch_size: int, epochs: int, steps: int) -> Callable:
                          show_default=True, help="Learning-rate schedule over the run."),
             click.option("--grad-clip", type=click.FloatRange(0, min_open=True), default=None,
                          help="Clip the gradient norm."),
-            click.option("--seed", type=int, default=0, show_default=True),
-            click.option("--max-steps", type=click.IntRange(1), default=None,
-                         help="Stop after this many steps in all (smoke runs)."),
-            click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
-            click.option("--amp", is_flag=True, help="Mixed precision."),
-            click.option("--resume", is_flag=True, help="Continue the run in the run folder from last.ckpt."),
         ]
         for o in reversed(opts):
             f = o(f)
-        return json_option(quiet_option(f))
+        return training_run_options()(f)
 
     return deco
 

@@ -7,7 +7,7 @@ import re
 
 import click
 
-from vidseg_cli.cli.common import fail, json_option, quiet_option
+from vidseg_cli.cli.common import fail, training_run_options
 
 
 def _size(ctx, param, value):
@@ -25,8 +25,6 @@ def _size(ctx, param, value):
 @click.option("--data", required=True, type=click.Path(),
               help="Dataset folder: a `vidseg synth` set (gt.json, videos/) or a THUMOS14-style "
                    "folder (annotations/ per-class txt or gt.json, videos/).")
-@click.option("-o", "--output", "out", required=True, type=click.Path(),
-              help="Run folder: last.ckpt, best.ckpt, log.jsonl, config.json, summary.json.")
 @click.option("--gt", type=click.Path(), default=None,
               help="Ground truth, if not DATA/gt.json or DATA/annotations (THUMOS14 txt folder or JSON).")
 @click.option("--videos", type=click.Path(), default=None,
@@ -69,13 +67,9 @@ def _size(ctx, param, value):
               show_default=True, help="Share of untrimmed videos held out for validation.")
 @click.option("--cache", type=click.Path(), default=None,
               help="Decoded-frame cache (share it between stages) [default: RUN_DIR/frames_cache].")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--amp", is_flag=True, help="Mixed precision.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
-@click.option("--resume", is_flag=True, help="Continue from RUN_DIR/last.ckpt.")
-@quiet_option
-@json_option
+@training_run_options("out", max_steps=False,
+                      run_files="last.ckpt, best.ckpt, log.jsonl, config.json, summary.json")
 def train_scnn(stage, data, out, gt, videos, subset, trimmed, recipe, init, width, frame_size,
                crop_size, iterations, batch_size, optimizer, lr, fc8_lr, momentum, weight_decay, lr_step,
                lr_gamma, alpha, lam, val_fraction, cache, seed, device, amp, threads, resume,

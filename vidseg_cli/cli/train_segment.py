@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vidseg_cli.cli.common import fail, json_option, quiet_option
+from vidseg_cli.cli.common import fail, training_run_options
 from vidseg_cli.cmdline import command_line
 
 STAGE = "train segment"
@@ -47,8 +47,6 @@ def _context(ctx, param, value):
 @click.option("--data", required=True, type=click.Path(),
               help="Dataset folder: `vidseg synth` output (videos/, labels/), J-HMDB "
                    "(Rename_Images/, puppet_mask/, splits/) or DAVIS 2016 (JPEGImages/, Annotations/).")
-@click.option("-o", "--output", "run_dir", required=True, type=click.Path(),
-              help="Run folder: last.ckpt, best.ckpt, log.jsonl, config.json.")
 @click.option("--recipe", type=click.Choice(["paper", "synthetic"]), default="paper", show_default=True,
               help="paper: the paper's settings (3DFCN §4.2: weighted loss 0.1/10, SGD momentum 0.99, "
                    "lr 1e-6, wd 5e-4, batch 1; Sep3D §4: Adam 1e-4 decayed 0.95/epoch, crops 384, "
@@ -57,11 +55,6 @@ def _context(ctx, param, value):
               help="Initial weights: the C3D Sports-1M port (c3d.pickle) for 3DFCN, torchvision's "
                    "r2plus1d_18 state_dict for Sep3D, or one of our checkpoints of the same model.")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Epochs (recipe's by default).")
-@click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many steps.")
-@click.option("--resume", is_flag=True, help="Continue exactly from RUN_DIR/last.ckpt.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds init and data order.")
-@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:i]")
-@click.option("--amp", is_flag=True, help="Mixed precision (float16 on CUDA, bfloat16 on CPU).")
 @click.option("--width", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Channel multiplier (1.0 = the paper's network; public weights need 1.0).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate.")
@@ -84,8 +77,7 @@ def _context(ctx, param, value):
 @click.option("--val-videos", type=click.IntRange(0), default=4, show_default=True,
               help="Validation videos per epoch (0 = all of the validation split).")
 @click.option("--split", type=click.IntRange(1, 3), default=1, show_default=True, help="J-HMDB split.")
-@quiet_option
-@json_option
+@training_run_options()
 def train_segment(model, data, run_dir, recipe, init, epochs, max_steps, resume, seed, device, amp,
                   width, lr, batch_size, clip_len, crop, short_side, class_weights, target,
                   context, clips_per_video, val_videos, split, quiet, json_out):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vidseg_cli.cli.common import fail, json_option, quiet_option
+from vidseg_cli.cli.common import fail, training_run_options
 from vidseg_cli.cmdline import command_line
 
 STAGE = "train sep3d-head"
@@ -19,24 +19,16 @@ STAGE = "train sep3d-head"
 @click.option("--data", required=True, type=click.Path(),
               help="Dataset folder with action classes: `vidseg synth` output (videos/, labels/) "
                    "or J-HMDB (Rename_Images/, puppet_mask/, splits/).")
-@click.option("-o", "--output", "run_dir", required=True, type=click.Path(),
-              help="Run folder: last.ckpt, best.ckpt, log.jsonl, config.json.")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Epochs (default 12).")
-@click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many steps.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Adam learning rate (default 3e-4, x0.95 per epoch).")
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="Clips per step (default 4).")
 @click.option("--clips-per-video", type=click.IntRange(1), default=None,
               help="Training clips per video per epoch (default 4).")
-@click.option("--resume", is_flag=True, help="Continue exactly from RUN_DIR/last.ckpt.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds init and data order.")
-@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:i]")
-@click.option("--amp", is_flag=True, help="Mixed precision (float16 on CUDA, bfloat16 on CPU).")
 @click.option("--val-videos", type=click.IntRange(0), default=4, show_default=True,
               help="Validation videos per epoch (0 = all of the validation split).")
 @click.option("--split", type=click.IntRange(1, 3), default=1, show_default=True, help="J-HMDB split.")
-@quiet_option
-@json_option
+@training_run_options()
 def train_sep3d_head(segmenter, data, run_dir, epochs, max_steps, lr, batch_size, clips_per_video,
                      resume, seed, device, amp, val_videos, split, quiet, json_out):
     """Train the J-HMDB action-classification head of Sep3D (§4) on a frozen Sep3D.
