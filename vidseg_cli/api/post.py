@@ -131,7 +131,7 @@ def fit_hmm(gt_paths: list[str], out: Path, smoothing: float, subset: str | None
     import numpy as np
 
     from vidseg_cli import store
-    from vidseg_cli.datasets.segment_data import FOREGROUND_CLASSES
+    from vidseg_cli.datasets.segment_data import FOREGROUND_CLASSES, to_target
     from vidseg_cli.stages.hmm import TransitionCounts, same_classes
 
     sources = _gt_sources(gt_paths)
@@ -143,7 +143,7 @@ def fit_hmm(gt_paths: list[str], out: Path, smoothing: float, subset: str | None
     videos = 0
     for src, vid, labels, cls in _gt_videos(sources, subset, fps, notes):
         if foreground:
-            labels, cls = (np.asarray(labels) > 0).astype(np.uint8), list(FOREGROUND_CLASSES)
+            labels, cls = to_target(labels, "foreground"), list(FOREGROUND_CLASSES)
         if names is None:
             names, first_src = cls, src
             counts = TransitionCounts(len(names))

@@ -94,7 +94,12 @@ def decode_frames(source: str | os.PathLike) -> np.ndarray:
     return np.stack(frames)  # T x H x W x 3
 
 
-def _to_target(labels: np.ndarray, target: str) -> np.ndarray:
+def to_target(labels: np.ndarray, target: str) -> np.ndarray:
+    """Label maps (0 = background) as the training target `target` sees them: "classes"
+    keeps them, "foreground" merges every action into class 1 (FOREGROUND_CLASSES)."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    labels = np.asarray(labels)
     return (labels > 0).astype(np.uint8) if target == "foreground" else labels.astype(np.uint8)
 
 
@@ -116,7 +121,7 @@ def _open_synth(root: Path, target: str) -> SegmentDataset:
 
         def loader(mp4=mp4, f=f):
             lab = read_labels_file(f)
-            return decode_frames(mp4), _to_target(lab.masks, target)
+            return decode_frames(mp4), to_target(lab.masks, target)
 
         if classes is None:
             from vidseg_cli import store
@@ -183,7 +188,7 @@ def _open_jhmdb(root: Path, target: str, split: int) -> SegmentDataset:
             m = read_jhmdb_mat(mat, category=cls)
             frames = decode_frames(folder)
             n = min(len(frames), m.num_frames)  # J-HMDB: a few videos have one frame more
-            return frames[:n], _to_target(m.masks[:n], target)
+            return frames[:n], to_target(m.masks[:n], target)
 
         videos.append(SegVideo(vid, str(folder), loader, category=cls))
     if not videos:
