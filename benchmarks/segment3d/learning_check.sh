@@ -4,11 +4,14 @@
 # test videos (extract-frames -> segment-3d -> evaluate). Appends one JSON line per model
 # (command, wall time, load before/after, metrics) to OUT/learning.jsonl.
 # Usage: benchmarks/segment3d/learning_check.sh OUT [MODEL...]   (default: sep3d 3dfcn-8s)
+# SYNTH_OPTS adds `vidseg synth` options, e.g. SYNTH_OPTS="--fps 25" (the recorded check:
+# docs/segment3d.md says why the pixel models are checked on 25 fps video).
 set -euo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${1:?output folder}; shift
 MODELS=${*:-sep3d 3dfcn-8s}
 mkdir -p "$OUT"
-[ -f "$OUT/synth/gt.json" ] || vidseg synth -o "$OUT/synth" -q
+[ -f "$OUT/synth/gt.json" ] || vidseg synth -o "$OUT/synth" ${SYNTH_OPTS:-} -q
 [ -d "$OUT/frames" ] || vidseg extract-frames "$OUT"/synth/videos/synth_test_*.mp4 -o "$OUT/frames" -q
 for M in $MODELS; do
   RUN="$OUT/run_$M"; rm -rf "$RUN" "$OUT/scores_$M"
@@ -18,8 +21,9 @@ for M in $MODELS; do
   T1=$(date +%s.%N); LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
   vidseg segment-3d "$OUT"/frames/*.frames.h5 --model "$M" --weights "$RUN/last.ckpt" -o "$OUT/scores_$M" --device cpu -q
   vidseg evaluate "$OUT/scores_$M" --gt "$OUT/synth/labels" --json "$OUT/eval_$M.json" > /dev/null 2>&1 || true
-  python - "$M" "$CMD" "$T0" "$T1" "$LOAD0" "$LOAD1" "$RUN" "$OUT" <<'PY'
+  PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" python - "$M" "$CMD" "$T0" "$T1" "$LOAD0" "$LOAD1" "$RUN" "$OUT" <<'PY'
 import json, sys
+from benchmarks.records import portable
 m, cmd, t0, t1, l0, l1, run, out = sys.argv[1:]
 ev = json.load(open(f"{out}/eval_{m}.json"))
 ev = ev.get("results", ev) if isinstance(ev, dict) else ev
@@ -29,7 +33,9 @@ rec = {"model": m, "command": cmd, "train_seconds": round(float(t1) - float(t0),
        "load_before": l0, "load_after": l1, "epochs": len(log), "steps": log[-1]["step"],
        "loss_first_epoch": log[0]["loss"], "loss_last_epoch": log[-1]["loss"],
        "val_per_epoch": [r.get("val", {}).get("foreground_iou") for r in log],
-       "model_config": cfg["model_config"], "evaluate_test_last_ckpt": ev}
+       "model_config": cfg["model_config"], "evaluate_test_last_ckpt": ev,
+       "synth": json.load(open(f"{out}/synth/synth.json"))["command"]}
+rec = portable(rec, out)
 with open(f"{out}/learning.jsonl", "a") as f:
     f.write(json.dumps(rec) + "\n")
 print(json.dumps({k: rec[k] for k in ("model", "train_seconds", "load_before", "load_after", "steps", "val_per_epoch")}))
