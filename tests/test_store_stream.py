@@ -115,7 +115,10 @@ def test_hmm_smooth_cli_streams_with_chunks_of_its_tiles(cli, tmp_path):
     res = cli("hmm-smooth", tmp_path / "v.scores.h5", "--hmm", tmp_path / "hmm.h5", "-o",
               tmp_path / "o.h5", "--max-memory", "4K", "--json", "-")
     assert res.exit_code == 0, res.stderr
-    plan = hmm.plan_tiles(p.shape, 4, 4096)
+    with store.open_record(tmp_path / "v.scores.h5", "scores") as rec:
+        reserve = hmm.file_reserve(rec["probs"])  # the input's chunk, decompressed and cached
+    assert reserve == 2 * 3 * 10 * 12 * 4
+    plan = hmm.plan_tiles(p.shape, 4, 4096, out_itemsize=4, reserve=reserve)
     assert plan.count > 1
     with store.open_record(tmp_path / "o.h5", "scores") as rec:
         assert rec["probs"].chunks == (1, 3, plan.rows, plan.cols)

@@ -189,7 +189,7 @@ def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: 
     import numpy as np
 
     from vidseg_cli import store
-    from vidseg_cli.stages.hmm import plan_tiles, same_classes, smooth
+    from vidseg_cli.stages.hmm import file_reserve, plan_tiles, same_classes, smooth
 
     if src.resolve() == dst.resolve():
         raise InputError(src, "the output would replace this input; choose another -o")
@@ -217,8 +217,11 @@ def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: 
                 tiles = 1
             else:
                 out_dtype = np.float16 if probs.dtype == np.float16 else np.float32
+                # The plan smooth() makes for this input and an h5py output, so that its
+                # tiles are the output's chunks.
                 plan = plan_tiles(probs.shape, probs.dtype.itemsize, max_memory,
-                                  log_space=log_space)
+                                  log_space=log_space, out_itemsize=np.dtype(out_dtype).itemsize,
+                                  reserve=file_reserve(probs))
                 tiles = plan.count
                 # One chunk per frame and tile: each tile's write fills whole chunks.
                 chunks = (1, probs.shape[1], plan.rows, plan.cols)

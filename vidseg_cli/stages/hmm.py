@@ -52,6 +52,7 @@ __all__ = [
     "check_hmm",
     "check_probs",
     "plan_tiles",
+    "file_reserve",
     "observation_prior",
     "prior_sequence",
     "same_classes",
@@ -227,24 +228,32 @@ class TileInfo:
 
 def plan_tiles(
     shape: tuple[int, ...], in_itemsize: int, max_memory: int | None, compute_itemsize: int = 4,
-    log_space: bool = False,
+    log_space: bool = False, out_itemsize: int | None = None, reserve: int = 0,
 ) -> TileInfo:
-    """Tiles whose working memory (the input slice, its float copy and the forward
-    messages, all T x C per pixel; in log space also the log-likelihoods and the
-    C x C terms of one step) fits `max_memory` bytes; whole rows when possible."""
+    """Tiles whose working memory fits `max_memory` bytes; whole rows when possible.
+
+    Per pixel a tile holds, over T x C: the input slice, its float copy and the forward
+    messages (in log space also the log-likelihoods and the C x C terms of one step), and,
+    when `out_itemsize` is given (the output is written tile by tile through a buffer),
+    that float buffer and its cast to the output's dtype when that differs. `reserve`
+    bytes are set aside first for what does not scale with the tile (the input file's
+    decompressed chunks)."""
     t, c = int(shape[0]), int(shape[1])
     h, w = (int(shape[2]), int(shape[3])) if len(shape) == 4 else (1, 1)
     if log_space:
         per_pixel = t * c * (in_itemsize + 3 * 8) + 2 * c * c * 8 + 4 * c * 8
     else:
         per_pixel = t * c * (in_itemsize + 2 * compute_itemsize) + 4 * t * compute_itemsize
+    if out_itemsize is not None:
+        per_pixel += t * c * (compute_itemsize + (out_itemsize if out_itemsize != compute_itemsize else 0))
     if max_memory is None or max_memory <= 0:
         return TileInfo(h, w, per_pixel, 1)
-    pixels = max_memory // max(per_pixel, 1)
+    pixels = (max_memory - max(int(reserve), 0)) // max(per_pixel, 1)
     if pixels < 1:
+        need = per_pixel + max(int(reserve), 0)
         raise ValueError(
             f"max_memory of {max_memory} bytes is too small: one pixel of {t} frames x {c} "
-            f"classes needs {per_pixel} bytes"
+            f"classes needs {need} bytes"
         )
     if pixels >= w:
         rows, cols = int(min(h, pixels // w)), w
@@ -252,6 +261,17 @@ def plan_tiles(
         rows, cols = 1, int(pixels)
     count = math.ceil(h / rows) * math.ceil(w / cols)
     return TileInfo(rows, cols, per_pixel, count)
+
+
+def file_reserve(probs: Any) -> int:
+    """Bytes a tiled pass over an HDF5 input holds besides its tiles: a tile of rows
+    decompresses whole chunks, one at a time, and h5py's chunk cache (1 MiB) keeps those
+    that fit; nothing for a numpy array."""
+    chunks = None if isinstance(probs, np.ndarray) else getattr(probs, "chunks", None)
+    if not chunks:
+        return 0
+    chunk = math.prod(chunks) * np.dtype(probs.dtype).itemsize
+    return chunk + min(chunk, 1 << 20)
 
 
 # -- validation of posteriors -----------------------------------------------------------
@@ -482,7 +502,10 @@ def smooth(
         width = 1
     else:
         h, width = shape[2], shape[3]
-        plan = plan_tiles(shape, in_itemsize, max_memory, compute_itemsize, log_space)
+        buffered = _out_view(out, False, slice(0, 1), slice(0, width)) is None
+        plan = plan_tiles(shape, in_itemsize, max_memory, compute_itemsize, log_space,
+                          out_itemsize=np.dtype(out.dtype).itemsize if buffered else None,
+                          reserve=file_reserve(probs))
         tiles = [
             (slice(y, min(h, y + plan.rows)), slice(x, min(width, x + plan.cols)))
             for y in range(0, h, plan.rows)
@@ -530,6 +553,7 @@ def smooth(
                 for job in jobs:
                     rec.block(*job)
             _write_tile(out, target, frame_level, ys, xs)
+            block_np = q_all = target = jobs = None  # not held while the next tile is read
             if progress is not None:
                 progress(1)
     finally:
@@ -592,7 +616,9 @@ def _smooth_numba(probs: Any, out: Any, prior: np.ndarray, transition: np.ndarra
     kernel = _Kernel(prior, transition, t_len, c, min_prob, tolerance, threads, score_prior)
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)  # the float16 casts
-    q_buf = o_buf = None
+    # Tile buffers are reused, not reallocated per tile: fresh tile-sized arrays of
+    # alternating sizes fragment the heap, and the process then holds well over the budget.
+    q_buf = o_buf = raw_buf = cast_buf = None
     try:
         for ys, xs in tiles:
             th, tw = (1, 1) if frame_level else (ys.stop - ys.start, xs.stop - xs.start)
@@ -601,7 +627,9 @@ def _smooth_numba(probs: Any, out: Any, prior: np.ndarray, transition: np.ndarra
             if q_all is not None:
                 q, q0 = q_all, j0
             else:
-                raw = np.asarray(probs[:, :] if frame_level else probs[:, :, ys, xs])
+                raw_buf = _read_tile(probs, raw_buf, frame_level, ys, xs)
+                raw = raw_buf if raw_buf is not None else np.asarray(
+                    probs[:, :] if frame_level else probs[:, :, ys, xs])
                 q, q0 = _float32_into(q_buf, raw, n), 0
                 if not np.shares_memory(q, raw):
                     q_buf = q  # reused for the next tile
@@ -619,7 +647,8 @@ def _smooth_numba(probs: Any, out: Any, prior: np.ndarray, transition: np.ndarra
                             _Place(frame_level, ys.start, xs.start, tw, 0), tolerance)
                 kernel.run(q, o, q0, q0 + n, o0, check=False)
             if o_all is None:
-                _store_tile(out, o, frame_level, ys, xs)
+                cast_buf = _store_tile(out, o, frame_level, ys, xs, cast_buf)
+            raw = q = None  # not held while the next tile is read
             if progress is not None:
                 progress(1)
     finally:
@@ -646,20 +675,40 @@ def _float32_into(buf: np.ndarray | None, raw: np.ndarray, n: int) -> np.ndarray
     return buf
 
 
-def _store_tile(out: Any, tile: np.ndarray, frame_level: bool, ys: slice, xs: slice) -> None:
-    """out[:, :, ys, xs] = tile ((T, C, n) float32), cast to out's dtype (float16 on the
-    torch side); `out` may be an h5py dataset."""
-    t_len, c = out.shape[0], out.shape[1]
-    if out.dtype == np.float16:
-        import torch
+def _read_tile(probs: Any, buf: np.ndarray | None, frame_level: bool, ys: slice,
+               xs: slice) -> np.ndarray | None:
+    """probs[:, :, ys, xs] read into `buf` (or a new array kept for the next tile) when
+    `probs` is an h5py dataset; None for anything else (the caller slices it)."""
+    if frame_level or not hasattr(probs, "read_direct"):
+        return None
+    shape = (probs.shape[0], probs.shape[1], ys.stop - ys.start, xs.stop - xs.start)
+    if buf is None or buf.shape != shape:
+        buf = np.empty(shape, probs.dtype)
+    probs.read_direct(buf, np.s_[:, :, ys, xs])
+    return buf
 
-        tile = torch.from_numpy(tile).half().numpy()
-    elif out.dtype != tile.dtype:
-        tile = tile.astype(out.dtype)
+
+def _store_tile(out: Any, tile: np.ndarray, frame_level: bool, ys: slice, xs: slice,
+                buf: np.ndarray | None = None) -> np.ndarray | None:
+    """out[:, :, ys, xs] = tile ((T, C, n) float32), cast to out's dtype (float16 on the
+    torch side) in `buf` when it fits; `out` may be an h5py dataset. Returns the cast
+    buffer, for the next tile."""
+    t_len, c = out.shape[0], out.shape[1]
+    if out.dtype != tile.dtype:
+        if buf is None or buf.shape != tile.shape or buf.dtype != out.dtype:
+            buf = np.empty(tile.shape, out.dtype)
+        if out.dtype == np.float16:
+            import torch
+
+            torch.from_numpy(buf).copy_(torch.from_numpy(tile))
+        else:
+            np.copyto(buf, tile, casting="unsafe")
+        tile = buf
     if frame_level:
         out[:, :] = tile.reshape(t_len, c)
     else:
         out[:, :, ys, xs] = tile.reshape(t_len, c, ys.stop - ys.start, xs.stop - xs.start)
+    return buf
 
 
 class _Kernel:
