@@ -319,3 +319,261 @@ def test_frame_map_on_real_jhmdb_puppet_masks(refdata, tmp_path):
             want = sum((k / (n_o + k) + (k - 1) / (n_o + k - 1)) / 2 / n_c for k in range(1, n_c + 1))
             assert fm["AP"][c] == pytest.approx(want)
         assert fm["frame_mAP"] == pytest.approx((fm["AP"]["catch"] + fm["AP"]["clap"]) / 2)
+
+
+# -- the joint fine-tune (--joint) on a smaller set and a tiny random Sep3D ---------------------
+@pytest.fixture(scope="module")
+def joint_set(tmp_path_factory):
+    """Two 4-second 64x48 videos (seed 2: one with a 24-frame BounceVertical action, one
+    without any) and a random width-1/16 Sep3D saved as a `train segment` checkpoint with
+    8-frame clips (no config.json beside it: class weights not recorded)."""
+    from vidseg_cli.models import MODELS, save_checkpoint
+
+    out = tmp_path_factory.mktemp("joint")
+    res = _run("synth", "-o", out / "synth", "--train", "2", "--test", "0", "--size", "64x48",
+               "--duration", "4,4", "--action-length", "2.4", "--num-classes", "2",
+               "--appearance", "class", "--seed", "2", "-q")
+    assert res.exit_code == 0, res.output
+    torch.manual_seed(0)
+    seg = MODELS.build("sep3d", num_classes=2, width=1 / 16, crop_size=64)
+    seg.preprocess = {"mean": [127.5] * 3, "std": [64.0] * 3, "short_side": None, "clip_len": 8}
+    (out / "seg").mkdir()
+    save_checkpoint(out / "seg" / "seg.ckpt", seg, ["background", "foreground"])
+    return out
+
+
+JOINT = ["--batch-size", "2", "--clips-per-video", "2", "--val-videos", "0", "--device", "cpu", "-q"]
+
+
+@pytest.fixture(scope="module")
+def joint_runs(joint_set):
+    """A joint run of 2 epochs (4 steps), the same run stopped after 1 epoch and resumed, and
+    a frozen run of 2 steps."""
+    base = ["train", "sep3d-head", "--segmenter", joint_set / "seg" / "seg.ckpt", "--data",
+            joint_set / "synth", *JOINT]
+    for name, more in (("a", ["--epochs", "2"]), ("b", ["--epochs", "1"]),
+                       ("b", ["--epochs", "2", "--resume"]), ("frozen", ["--max-steps", "2"])):
+        joint = [] if name == "frozen" else ["--joint", "--segmenter-lr-mult", "0.5"]
+        res = _run(*base, "-o", joint_set / name, *joint, *more)
+        assert res.exit_code == 0, res.output
+    return joint_set
+
+
+def test_joint_fine_tunes_the_segmenter_and_frozen_keeps_it(joint_runs):
+    from vidseg_cli.models.checkpoint import read_checkpoint
+
+    seg = read_checkpoint(joint_runs / "seg" / "seg.ckpt")["state_dict"]
+    frozen = read_checkpoint(joint_runs / "frozen" / "last.ckpt")
+    joint = read_checkpoint(joint_runs / "a" / "last.ckpt")
+    assert frozen["train_state"]["step"] == 2 and joint["train_state"]["step"] == 4
+    for k, v in seg.items():  # frozen: weights and BatchNorm statistics untouched
+        assert torch.equal(frozen["state_dict"]["segmenter." + k], v), k
+    params = dict(torch.nn.Module.named_parameters(_sep3d_like(seg)))
+    moved = [k for k in params if not torch.equal(joint["state_dict"]["segmenter." + k], seg[k])]
+    assert len(moved) == len(params), sorted(set(params) - set(moved))  # every weight trained
+    bn = [k for k in seg if k.endswith("running_mean")]
+    assert bn and all(not torch.equal(joint["state_dict"]["segmenter." + k], seg[k]) for k in bn)
+    # the head trained in both; best.ckpt holds the fine-tuned segmenter too
+    assert not torch.equal(frozen["state_dict"]["head.fc.weight"], joint["state_dict"]["head.fc.weight"])
+    best = read_checkpoint(joint_runs / "a" / "best.ckpt")["state_dict"]
+    assert any(not torch.equal(best["segmenter." + k], seg[k]) for k in params)
+    # two Adam groups: the segmenter's rate is the head's times --segmenter-lr-mult
+    g = joint["train_state"]["optimizer"]["param_groups"]
+    assert len(g) == 2 and g[1]["lr"] == pytest.approx(0.5 * g[0]["lr"])
+    assert g[0]["initial_lr"] == pytest.approx(3e-4) and g[1]["initial_lr"] == pytest.approx(1.5e-4)
+    assert len(g[1]["params"]) == len(params)
+    assert len(frozen["train_state"]["optimizer"]["param_groups"]) == 1
+    cfg = json.loads((joint_runs / "a" / "config.json").read_text())["settings"]
+    assert cfg["recipe"]["joint"] is True and cfg["recipe"]["segmenter_lr_mult"] == 0.5
+    assert cfg["segmentation_loss"]["target"] == "foreground"
+    assert cfg["segmentation_loss"]["class_weights"] == [1.0, 2.0]  # not recorded: the default
+    assert "not recorded" in cfg["segmentation_loss"]["class_weights_from"]
+    before = cfg["val_before_training"]
+    for rec in [before] + [r["val"] for r in _log(joint_runs / "a")]:
+        assert set(rec) == {"accuracy_gt_masks", "loss", "frames", "foreground_iou_clips"}
+        assert rec["frames"] == 24 and 0 <= rec["foreground_iou_clips"] <= 1
+    assert "foreground_iou_clips" not in _log(joint_runs / "frozen")[-1]["val"]
+
+
+def _sep3d_like(state_dict):
+    """A width-1/16 Sep3D to name the parameters (not buffers) of `state_dict`."""
+    from vidseg_cli.models.sep3d import Sep3D
+
+    m = Sep3D(num_classes=2, width=1 / 16, crop_size=64)
+    assert set(m.state_dict()) == set(state_dict)
+    return m
+
+
+def test_joint_resume_is_exact_and_refuses_a_switch(joint_runs, tmp_path):
+    from vidseg_cli.models.checkpoint import read_checkpoint
+
+    a = read_checkpoint(joint_runs / "a" / "last.ckpt")
+    b = read_checkpoint(joint_runs / "b" / "last.ckpt")
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for k, v in a["state_dict"].items():
+        assert torch.equal(v, b["state_dict"][k]), k
+    la, lb = _log(joint_runs / "a"), _log(joint_runs / "b")
+    assert [r["loss"] for r in la] == [r["loss"] for r in lb] and [r["val"] for r in la] == [r["val"] for r in lb]
+    # a joint run resumed without --joint, and a frozen one with it: one line naming last.ckpt
+    for name, joint in (("a", []), ("frozen", ["--joint"])):
+        run = tmp_path / name
+        shutil.copytree(joint_runs / name, run)
+        res = _run("train", "sep3d-head", "--segmenter", joint_runs / "seg" / "seg.ckpt", "--data",
+                   joint_runs / "synth", "-o", run, *JOINT, *joint, "--epochs", "3", "--resume")
+        assert res.exit_code == 2, res.output
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"vidseg train sep3d-head: error: {run / 'last.ckpt'}: ")
+        assert ("without" if joint else "with") + " --joint" in lines[0]
+
+
+def _joint_batch(seed=0):
+    """Two 8-frame 48x64 clips: the first with an actor of action 1 in frames 2-6 (and a
+    padded, ignored corner), the second without one."""
+    from vidseg_cli.datasets.segment_data import IGNORE
+    from vidseg_cli.train.segment_head import frame_targets, segmentation_target
+
+    g = torch.Generator().manual_seed(seed)
+    y = np.zeros((2, 8, 48, 64), np.uint8)
+    y[0, 2:7, 10:30, 20:36] = 2
+    y[0, :, :4, :4] = IGNORE
+    boxes, target = frame_targets(y, 2)
+    return {"x": torch.randn(2, 3, 8, 48, 64, generator=g), "boxes": torch.from_numpy(boxes),
+            "target": torch.from_numpy(target), "seg_target": torch.from_numpy(segmentation_target(y, "foreground"))}
+
+
+def test_segmentation_target_by_hand():
+    from vidseg_cli.train.segment_head import segmentation_target
+
+    y = np.array([[0, 1, 3, 255, 0]], np.uint8)
+    assert segmentation_target(y, "foreground").tolist() == [[0, 1, 1, 255, 0]]
+    assert segmentation_target(y, "classes").tolist() == [[0, 1, 3, 255, 0]]
+    assert segmentation_target(y, "classes").dtype == np.int64
+
+
+def test_joint_loss_adds_the_weighted_segmentation_loss_and_reaches_every_weight():
+    from vidseg_cli.models import MODELS
+    from vidseg_cli.train.segment_head import head_loss, joint_loss, joint_loss_terms
+
+    torch.manual_seed(0)
+    model = MODELS.build("sep3d+head", segmenter={"num_classes": 2, "width": 1 / 16, "crop_size": 64},
+                         action_names=["a", "b"], hidden=8).set_segmenter_trainable(True)
+    model.train()
+    assert model.segmenter.training and all(p.requires_grad for p in model.segmenter.parameters())
+    batch = _joint_batch()
+    weight = torch.tensor([1.0, 3.0])
+    # the segmentation term by brute force: weighted mean of -log p_y over labelled pixels
+    model.eval()  # BatchNorm's running statistics: the same numbers in every forward pass below
+    head, seg = (float(t.detach()) for t in joint_loss_terms(model, batch, weight))
+    with torch.no_grad():
+        lp = torch.log_softmax(model.segmenter(batch["x"]), dim=1)  # B x 2 x T x H x W
+    num = den = 0.0
+    t = batch["seg_target"]
+    for c in (0, 1):
+        m = t == c
+        num += float(-(lp[:, c][m]).sum()) * float(weight[c])
+        den += float(m.sum()) * float(weight[c])
+    assert int((t == 255).sum()) == 8 * 16  # the padded corner of clip 0 is ignored
+    assert seg == pytest.approx(num / den, rel=1e-5)
+    # the head term is head_loss's (which skips the clip without an actor: eval mode, same numbers)
+    assert head == pytest.approx(float(head_loss(model, batch).detach()), rel=1e-5)
+    for w in (0.0, 1.0, 2.5):
+        assert float(joint_loss(model, batch, weight, w).detach()) == pytest.approx(head + w * seg, rel=1e-5)
+    # gradients: the head's loss alone reaches the encoder and decoder through the cropped
+    # features but not the per-pixel classifier; the segmentation term reaches that too
+    model.train()
+    for w, classifier_moves in ((0.0, False), (1.0, True)):
+        model.zero_grad(set_to_none=True)
+        joint_loss(model, batch, weight, w).backward()
+        grads = {n: p.grad for n, p in model.segmenter.named_parameters()}
+        assert all(g is not None for g in grads.values())
+        assert all(float(g.abs().sum()) > 0 for n, g in grads.items() if n.startswith("encoder.layer1."))
+        cls = float(grads["decoder.classifier.weight"].abs().sum())
+        assert (cls > 0) == classifier_moves, cls
+    # frozen (the default): no gradient reaches the segmenter, and it stays in eval mode
+    model.set_segmenter_trainable(False).train()
+    assert not model.segmenter.training and not any(p.requires_grad for p in model.segmenter.parameters())
+
+
+def test_head_accuracy_foreground_iou_matches_a_direct_count(joint_set):
+    """foreground_iou_clips: each frame from the first back-to-back 8-frame clip covering it
+    (0, 8, ..., 32 for 40 frames), one clip at a time; the accuracy is the same as without."""
+    from vidseg_cli.datasets.segment_data import normalize, open_segment_dataset
+    from vidseg_cli.metrics.masks import foreground_counts
+    from vidseg_cli.train.segment_head import HeadRecipe, build_head_model, head_accuracy
+
+    ds = open_segment_dataset(joint_set / "synth", target="classes")
+    torch.manual_seed(0)
+    model, _ = build_head_model(str(joint_set / "seg" / "seg.ckpt"), ds.classes[1:], HeadRecipe(hidden=8))
+    model.eval()
+    # a random segmenter says background everywhere: move its foreground bias to the median
+    frames, _ = ds.train[1].load()
+    x = normalize(frames[:8], [127.5] * 3, [64.0] * 3)[None]
+    with torch.no_grad():
+        lg = model.segmenter(x)
+        model.segmenter.decoder.classifier.bias[1] += float((lg[:, 0] - lg[:, 1]).median())
+    pre = model.preprocess
+    res = head_accuracy(model, ds.train, pre, torch.device("cpu"), batch_size=3, segmentation=True)
+    plain = head_accuracy(model, ds.train, pre, torch.device("cpu"), batch_size=3)
+    assert {k: plain[k] for k in ("frames", "per_class")} == {k: res[k] for k in ("frames", "per_class")}
+    assert res["accuracy_gt_masks"] == pytest.approx(plain["accuracy_gt_masks"])
+    assert res["loss"] == pytest.approx(plain["loss"], rel=1e-5)
+    inter = union = 0
+    for v in ds.train:
+        frames, labels = v.load()
+        assert len(frames) == 40
+        pred = np.zeros(labels.shape, np.uint8)
+        for s in range(0, 40, 8):
+            xx = normalize(frames[s : s + 8], pre["mean"], pre["std"])[None]
+            with torch.no_grad():
+                pred[s : s + 8] = model.segmenter(xx)[0].argmax(dim=0).numpy()
+        i, u = foreground_counts(labels, pred)
+        inter, union = inter + i, union + u
+    assert union > 0 and 0 < inter < union  # neither empty nor trivial
+    assert res["foreground_iou_clips"] == pytest.approx(inter / union, abs=1e-3)
+    assert res["segmented_frames"] == 80
+
+
+def test_segmenter_class_weights_where_recorded(tmp_path):
+    from vidseg_cli.models import MODELS, save_checkpoint
+    from vidseg_cli.train.segment_head import DEFAULT_SEG_CLASS_WEIGHTS, segmenter_class_weights
+
+    w, src = segmenter_class_weights(SEGMENTER)  # shipped best.ckpt, copied alone
+    assert w == DEFAULT_SEG_CLASS_WEIGHTS == (1.0, 2.0) and "not recorded" in src
+    cfg = {"num_classes": 2, "width": 1 / 16, "crop_size": 32}
+    m = MODELS.build("sep3d", **cfg)
+    classes = ["background", "foreground"]
+    state = {"settings": {"task": "segment", "recipe": {"class_weights": [1.0, 5.0]}}}
+    save_checkpoint(tmp_path / "last.ckpt", m, classes, train_state=state)
+    assert segmenter_class_weights(tmp_path / "last.ckpt") == ((1.0, 5.0), f"{tmp_path / 'last.ckpt'} (training state)")
+    save_checkpoint(tmp_path / "best.ckpt", m, classes)
+    run = {"model": "sep3d", "model_config": m.model_config, "classes": classes,
+           "settings": {"task": "segment", "recipe": {"class_weights": None}}}
+    (tmp_path / "config.json").write_text(json.dumps(run))
+    assert segmenter_class_weights(tmp_path / "best.ckpt") == (None, str(tmp_path / "config.json"))
+    run["model_config"] = {**m.model_config, "width": 0.125}  # another run's config: not used
+    (tmp_path / "config.json").write_text(json.dumps(run))
+    assert segmenter_class_weights(tmp_path / "best.ckpt")[0] == DEFAULT_SEG_CLASS_WEIGHTS
+
+
+def test_joint_options_are_checked(joint_set, tmp_path):
+    from vidseg_cli.models import MODELS, save_checkpoint
+
+    base = ["train", "sep3d-head", "--segmenter", joint_set / "seg" / "seg.ckpt", "--data",
+            joint_set / "synth", "-o", tmp_path / "r", "--device", "cpu", "-q"]
+    for bad in (["--segmenter-lr-mult", "0"], ["--segmenter-lr-mult", "-1"], ["--seg-loss-weight", "-0.5"]):
+        res = _run(*base, "--joint", *bad)
+        assert res.exit_code == 2 and f"Invalid value for '{bad[0]}'" in res.stderr, res.output
+    for only in (["--segmenter-lr-mult", "0.5"], ["--seg-loss-weight", "0"]):
+        res = _run(*base, *only)
+        assert res.exit_code == 2
+        assert res.stderr.strip() == ("vidseg train sep3d-head: error: --segmenter-lr-mult and "
+                                      "--seg-loss-weight apply only with --joint")
+    assert not (tmp_path / "r").exists()
+    # a segmenter of other classes than foreground or the dataset's: no segmentation loss
+    torch.manual_seed(0)
+    m = MODELS.build("sep3d", num_classes=3, width=1 / 16, crop_size=64)
+    m.preprocess = {"mean": [127.5] * 3, "std": [64.0] * 3, "short_side": None, "clip_len": 8}
+    other = save_checkpoint(tmp_path / "three.ckpt", m, ["background", "x", "y"])
+    res = _run(*base[:3], other, *base[4:], "--joint")
+    assert res.exit_code == 2
+    assert res.stderr.strip().startswith(f"vidseg train sep3d-head: error: {other}: the segmenter's classes")

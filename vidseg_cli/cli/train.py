@@ -11,7 +11,7 @@ TRAIN_COMMANDS: dict[str, tuple[str, str, str]] = {
     "segment": ("vidseg_cli.cli.train_segment", "train_segment",
                 "3DFCN (32s, 8s) or Sep3D per-pixel segmentation."),
     "sep3d-head": ("vidseg_cli.cli.train_segment_head", "train_sep3d_head",
-                   "Sep3D's action-classification head on a frozen Sep3D (frame-mAP)."),
+                   "Sep3D's action head on a frozen Sep3D, or jointly (--joint)."),
     "backbone": ("vidseg_cli.cli.train_fsn", "train_backbone",
                  "A 2D CNN frame classifier (TSN-style) for extract-features."),
     "fsn": ("vidseg_cli.cli.train_fsn", "train_fsn",

@@ -342,9 +342,10 @@ def frames_of(features: torch.Tensor, num_frames: int) -> torch.Tensor:
 
 class Sep3DWithHead(nn.Module):
     """A trained Sep3D segmenter and its action head in one checkpoint ("sep3d+head"), so
-    `segment-3d --weights` needs one file. `forward` is the segmenter's (per-pixel logits);
-    the segmenter stays frozen in eval mode (its BatchNorm statistics included) whatever
-    `train()` is asked, since only the head is trained (train/segment_head.py)."""
+    `segment-3d --weights` needs one file. `forward` is the segmenter's (per-pixel logits).
+    By default the segmenter stays frozen in eval mode (its BatchNorm statistics included)
+    whatever `train()` is asked, since only the head is trained; `set_segmenter_trainable`
+    lets it train too (the joint fine-tune of train/segment_head.py)."""
 
     def __init__(
         self,
@@ -362,13 +363,23 @@ class Sep3DWithHead(nn.Module):
         self.head = MaskActionClassifier(self.segmenter.feature_dim, len(self.action_names), crop, hidden)
         self.segmenter_checkpoint = segmenter_checkpoint
         self.min_input = self.segmenter.min_input
+        self.set_segmenter_trainable(False)
+
+    def set_segmenter_trainable(self, trainable: bool = True) -> Sep3DWithHead:
+        """Frozen (False, the default: no gradients, always eval mode) or trained with the
+        head (True: gradients, and train()/eval() reach it, so BatchNorm updates its
+        statistics in training). A switch, not a constructor argument: the checkpoint's
+        config, and so inference, is the same either way."""
+        self.segmenter_trainable = bool(trainable)
         for p in self.segmenter.parameters():
-            p.requires_grad_(False)
-        self.segmenter.eval()
+            p.requires_grad_(self.segmenter_trainable)
+        self.segmenter.train(self.training and self.segmenter_trainable)
+        return self
 
     def train(self, mode: bool = True) -> Sep3DWithHead:
         super().train(mode)
-        self.segmenter.eval()  # frozen: BN keeps its running statistics
+        if not self.segmenter_trainable:
+            self.segmenter.eval()  # frozen: BN keeps its running statistics
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
