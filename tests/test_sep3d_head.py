@@ -386,7 +386,7 @@ def test_joint_fine_tunes_the_segmenter_and_frozen_keeps_it(joint_runs):
     cfg = json.loads((joint_runs / "a" / "config.json").read_text())["settings"]
     assert cfg["recipe"]["joint"] is True and cfg["recipe"]["segmenter_lr_mult"] == 0.5
     assert cfg["segmentation_loss"]["target"] == "foreground"
-    assert cfg["segmentation_loss"]["class_weights"] == [1.0, 2.0]  # not recorded: the default
+    assert cfg["segmentation_loss"]["class_weights"] == [1.0, 1.0]  # not recorded: the default
     assert "not recorded" in cfg["segmentation_loss"]["class_weights_from"]
     before = cfg["val_before_training"]
     for rec in [before] + [r["val"] for r in _log(joint_runs / "a")]:
@@ -535,10 +535,12 @@ def test_head_accuracy_foreground_iou_matches_a_direct_count(joint_set):
 
 def test_segmenter_class_weights_where_recorded(tmp_path):
     from vidseg_cli.models import MODELS, save_checkpoint
+    from vidseg_cli.train.segment import get_recipe
     from vidseg_cli.train.segment_head import DEFAULT_SEG_CLASS_WEIGHTS, segmenter_class_weights
 
+    assert DEFAULT_SEG_CLASS_WEIGHTS == get_recipe("sep3d", "synthetic").class_weights
     w, src = segmenter_class_weights(SEGMENTER)  # shipped best.ckpt, copied alone
-    assert w == DEFAULT_SEG_CLASS_WEIGHTS == (1.0, 2.0) and "not recorded" in src
+    assert w == DEFAULT_SEG_CLASS_WEIGHTS == (1.0, 1.0) and "not recorded" in src
     cfg = {"num_classes": 2, "width": 1 / 16, "crop_size": 32}
     m = MODELS.build("sep3d", **cfg)
     classes = ["background", "foreground"]

@@ -5,7 +5,7 @@
 # The same training commands as the learning check (benchmarks/segment3d/learning_check.sh)
 # on the seed-0 synthetic set; best.ckpt (best validation foreground IoU, no optimizer
 # state) is copied. Seeded: a rerun gives the same files up to floating-point differences
-# between machines. About 8 (Sep3D) + 8-20 (3DFCN-8s) minutes on 2 CPU cores, depending on load.
+# between machines. About 8 (Sep3D) + 10 (3DFCN-8s) minutes on 2 idle CPU cores.
 # Usage: scripts/sample_weights/segment.sh [WORK_DIR]   (default runs/sample_weights)
 set -euo pipefail
 cd "$(dirname "$0")/../.."

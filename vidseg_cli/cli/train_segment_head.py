@@ -53,7 +53,7 @@ def train_sep3d_head(segmenter, data, run_dir, epochs, max_steps, lr, batch_size
     --joint trains the segmenter too (train mode, its rate --lr x --segmenter-lr-mult), on
     the head's cross-entropy plus --seg-loss-weight x `train segment`'s weighted
     cross-entropy of the segmentation (the target and class weights the segmenter was
-    trained with where recorded, else foreground with weights 1, 2); validation adds the
+    trained with where recorded, else foreground with weights 1, 1); validation adds the
     segmenter's foreground IoU (foreground_iou_clips). The checkpoints hold the fine-tuned
     segmenter.
 

@@ -24,7 +24,7 @@ What we fix where the paper is silent:
   for a background/foreground Sep3D, the dataset's classes for one with the dataset's
   classes; its class weights are those the segmenter was trained with where they are
   recorded (the checkpoint's training state, or the `config.json` of the `train segment`
-  run beside it that describes the same model), else (1, 2), the synthetic Sep3D recipe's
+  run beside it that describes the same model), else (1, 1), the synthetic Sep3D recipe's
   (`segmenter_class_weights`). Every clip of the batch goes through the segmenter (clips
   without an actor still teach background). One Adam, two parameter groups: the head at
   `lr` (with `weight_decay`), the segmenter at `lr * segmenter_lr_mult` without weight
@@ -247,7 +247,9 @@ def joint_loss(model, batch, seg_weight=None, seg_loss_weight: float = 1.0):
     return head + seg_loss_weight * seg
 
 
-DEFAULT_SEG_CLASS_WEIGHTS = (1.0, 2.0)  # the synthetic Sep3D recipe's (train/segment.py)
+# The synthetic Sep3D recipe's (train/segment.py; a test keeps them equal): the shipped
+# sample_data/weights/sep3d_synth.ckpt, a best.ckpt without training state, was trained so.
+DEFAULT_SEG_CLASS_WEIGHTS = (1.0, 1.0)
 
 
 def segmenter_class_weights(path: str | os.PathLike) -> tuple[tuple[float, float] | None, str]:
