@@ -6,6 +6,7 @@
 # at IoU 0.5 of the boxes around the predicted masks' largest regions, Sep3D Table 3).
 # Writes OUT/head_learning.json (command, seconds, load averages, metrics).
 # Usage: benchmarks/segment3d/head_learning.sh OUT [CKPT=best]
+# HEAD_OPTS adds `train sep3d-head` options, e.g. HEAD_OPTS=--joint (the joint fine-tune).
 set -euo pipefail
 OUT=${1:?output folder}
 CKPT=${2:-best}
@@ -14,7 +15,7 @@ mkdir -p "$OUT"
 [ -f "$OUT/synth/gt.json" ] || vidseg synth -o "$OUT/synth" -q
 [ -d "$OUT/frames" ] || vidseg extract-frames "$OUT"/synth/videos/synth_test_*.mp4 -o "$OUT/frames" -q
 RUN="$OUT/run_head"; rm -rf "$RUN" "$OUT/scores_head"
-CMD="vidseg train sep3d-head --segmenter $SEG --data $OUT/synth -o $RUN --device cpu -q"
+CMD="vidseg train sep3d-head --segmenter $SEG --data $OUT/synth -o $RUN --device cpu ${HEAD_OPTS:-} -q"
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg); T0=$(date +%s.%N)
 nice -n 5 $CMD
 T1=$(date +%s.%N); LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -64,9 +64,10 @@ def main(argv: list[str]) -> None:
     acc = head_accuracy(model, test, ck["preprocess"], torch.device("cpu"))
     counts = [n for _, n in acc["per_class"].values()]
     rec = {
-        "what": "Sep3D action head (train sep3d-head, default recipe) on the default synthetic "
-                "set, on top of sample_data/weights/sep3d_synth.ckpt; scored on the 16 "
-                "synth_test_* videos",
+        "what": ("Sep3D action head (train sep3d-head, default recipe"
+                 + (", --joint: segmenter fine-tuned with it" if cfg["settings"]["recipe"].get("joint") else "")
+                 + ") on the default synthetic set, on top of sample_data/weights/sep3d_synth.ckpt; "
+                 "scored on the 16 synth_test_* videos"),
         "driver": "benchmarks/segment3d/head_learning.sh",
         "command": cmd, "train_seconds": round(float(t1) - float(t0), 1),
         "segment3d_seconds_16_videos": round(float(s1) - float(s0), 1),
@@ -80,6 +81,8 @@ def main(argv: list[str]) -> None:
         "chance": 1 / len(model.action_names), "majority_class_share": max(counts) / sum(counts),
         "test_frame_map": ev["frame_map"],
         "test_localisation_bound": localisation_bound(out),
+        "val_foreground_iou_clips_per_epoch": [r["val"].get("foreground_iou_clips") for r in log],
+        "val_before_training": cfg.get("val_before_training"),
         "test_foreground_iou": ev["foreground_iou"], "test_mean_iou_per_video": ev["mean_iou_per_video"],
     }
     rec = portable(rec, out)
