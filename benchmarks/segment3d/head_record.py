@@ -82,7 +82,8 @@ def main(argv: list[str]) -> None:
         "test_frame_map": ev["frame_map"],
         "test_localisation_bound": localisation_bound(out),
         "val_foreground_iou_clips_per_epoch": [r["val"].get("foreground_iou_clips") for r in log],
-        "val_before_training": cfg.get("val_before_training"),
+        "val_before_training": cfg["settings"].get("val_before_training"),
+        "segmentation_loss": cfg["settings"].get("segmentation_loss"),
         "test_foreground_iou": ev["foreground_iou"], "test_mean_iou_per_video": ev["mean_iou_per_video"],
     }
     rec = portable(rec, out)

@@ -30,8 +30,9 @@ What we fix where the paper is silent:
   `lr` (with `weight_decay`), the segmenter at `lr * segmenter_lr_mult` without weight
   decay (the Sep3D recipes of `train segment` use none); the gradient clip covers both.
   The checkpoints hold the fine-tuned segmenter (weights and BatchNorm statistics);
-  `segmenter_checkpoint` still names the one it started from. No recorded run yet
-  (docs/segment3d.md).
+  `segmenter_checkpoint` still names the one it started from. On the synthetic set it
+  classifies better than the frozen head but lets the segmentation drift, so its boxes,
+  and its frame-mAP, are worse (docs/segment3d.md, head_learning.json).
 - **Ground-truth masks in training.** The paper does not say which masks the head sees
   while it learns. We take the largest connected component of the *ground-truth*
   foreground (stages/components.py), so every training box is an actor and its label is
