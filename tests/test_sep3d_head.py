@@ -395,6 +395,28 @@ def test_joint_fine_tunes_the_segmenter_and_frozen_keeps_it(joint_runs):
     assert "foreground_iou_clips" not in _log(joint_runs / "frozen")[-1]["val"]
 
 
+def test_joint_with_frozen_batchnorm_statistics(joint_set):
+    """--segmenter-bn frozen: every segmenter weight (BatchNorm scales and shifts included)
+    still trains, its BatchNorm running statistics stay those it was trained with."""
+    from vidseg_cli.models.checkpoint import read_checkpoint
+
+    res = _run("train", "sep3d-head", "--segmenter", joint_set / "seg" / "seg.ckpt", "--data",
+               joint_set / "synth", *JOINT, "-o", joint_set / "bnfrozen", "--joint",
+               "--segmenter-lr-mult", "0.5", "--segmenter-bn", "frozen", "--max-steps", "2")
+    assert res.exit_code == 0, res.output
+    seg = read_checkpoint(joint_set / "seg" / "seg.ckpt")["state_dict"]
+    got = read_checkpoint(joint_set / "bnfrozen" / "last.ckpt")["state_dict"]
+    stats = [k for k in seg if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert stats and all(torch.equal(got["segmenter." + k], seg[k]) for k in stats)
+    params = dict(torch.nn.Module.named_parameters(_sep3d_like(seg)))
+    assert all(not torch.equal(got["segmenter." + k], seg[k]) for k in params)
+    cfg = json.loads((joint_set / "bnfrozen" / "config.json").read_text())["settings"]
+    assert cfg["recipe"]["segmenter_bn"] == "frozen"
+    bad = _run("train", "sep3d-head", "--segmenter", joint_set / "seg" / "seg.ckpt", "--data",
+               joint_set / "synth", *JOINT, "-o", joint_set / "bnbad", "--segmenter-bn", "frozen")
+    assert bad.exit_code == 2 and "only with --joint" in bad.output
+
+
 def _sep3d_like(state_dict):
     """A width-1/16 Sep3D to name the parameters (not buffers) of `state_dict`."""
     from vidseg_cli.models.sep3d import Sep3D
@@ -568,8 +590,8 @@ def test_joint_options_are_checked(joint_set, tmp_path):
     for only in (["--segmenter-lr-mult", "0.5"], ["--seg-loss-weight", "0"]):
         res = _run(*base, *only)
         assert res.exit_code == 2
-        assert res.stderr.strip() == ("vidseg train sep3d-head: error: --segmenter-lr-mult and "
-                                      "--seg-loss-weight apply only with --joint")
+        assert res.stderr.strip() == ("vidseg train sep3d-head: error: --segmenter-lr-mult, "
+                                      "--seg-loss-weight and --segmenter-bn apply only with --joint")
     assert not (tmp_path / "r").exists()
     # a segmenter of other classes than foreground or the dataset's: no segmentation loss
     torch.manual_seed(0)

@@ -37,10 +37,13 @@ STAGE = "train sep3d-head"
               help="With --joint: the segmenter's learning rate is --lr times this (default 0.1).")
 @click.option("--seg-loss-weight", type=click.FloatRange(min=0), default=None,
               help="With --joint: weight of the segmentation loss (default 1; 0 = the head's loss only).")
+@click.option("--segmenter-bn", type=click.Choice(["update", "frozen"]), default=None,
+              help="With --joint: BatchNorm statistics of the segmenter follow the training clips "
+                   "(update, default) or stay those it was trained with (frozen).")
 @training_run_options()
 def train_sep3d_head(segmenter, data, run_dir, epochs, max_steps, lr, batch_size, clips_per_video,
                      resume, seed, device, amp, val_videos, split, joint, segmenter_lr_mult,
-                     seg_loss_weight, quiet, json_out):
+                     seg_loss_weight, segmenter_bn, quiet, json_out):
     """Train the J-HMDB action-classification head of Sep3D (§4), on a frozen Sep3D or with it.
 
     Per frame, the largest connected region of the ground-truth actor mask, the box
@@ -71,11 +74,13 @@ def train_sep3d_head(segmenter, data, run_dir, epochs, max_steps, lr, batch_size
         with_overrides,
     )
 
-    if not joint and (segmenter_lr_mult is not None or seg_loss_weight is not None):
-        fail(STAGE, "--segmenter-lr-mult and --seg-loss-weight apply only with --joint")
+    if not joint and (segmenter_lr_mult is not None or seg_loss_weight is not None
+                      or segmenter_bn is not None):
+        fail(STAGE, "--segmenter-lr-mult, --seg-loss-weight and --segmenter-bn apply only with --joint")
     r = with_overrides(HeadRecipe(), epochs=epochs, lr=lr, batch_size=batch_size,
                        clips_per_video=clips_per_video, joint=joint or None,
-                       segmenter_lr_mult=segmenter_lr_mult, seg_loss_weight=seg_loss_weight)
+                       segmenter_lr_mult=segmenter_lr_mult, seg_loss_weight=seg_loss_weight,
+                       segmenter_bn=segmenter_bn)
     opts = HeadTrainOptions(segmenter=segmenter, data=data, run_dir=run_dir, recipe=r,
                             max_steps=max_steps, resume=resume, seed=seed, device=device, amp=amp,
                             val_videos=val_videos, split=split, quiet=quiet)

@@ -365,21 +365,28 @@ class Sep3DWithHead(nn.Module):
         self.min_input = self.segmenter.min_input
         self.set_segmenter_trainable(False)
 
-    def set_segmenter_trainable(self, trainable: bool = True) -> Sep3DWithHead:
+    def set_segmenter_trainable(self, trainable: bool = True, bn_stats: bool = True) -> Sep3DWithHead:
         """Frozen (False, the default: no gradients, always eval mode) or trained with the
         head (True: gradients, and train()/eval() reach it, so BatchNorm updates its
-        statistics in training). A switch, not a constructor argument: the checkpoint's
-        config, and so inference, is the same either way."""
+        statistics in training unless `bn_stats` is False: then its BatchNorm layers stay in
+        eval mode, normalising with the statistics the segmenter was trained with, while
+        their scales and shifts still learn). A switch, not a constructor argument: the
+        checkpoint's config, and so inference, is the same either way."""
         self.segmenter_trainable = bool(trainable)
+        self.segmenter_bn_stats = bool(bn_stats)
         for p in self.segmenter.parameters():
             p.requires_grad_(self.segmenter_trainable)
-        self.segmenter.train(self.training and self.segmenter_trainable)
+        self.train(self.training)
         return self
 
     def train(self, mode: bool = True) -> Sep3DWithHead:
         super().train(mode)
         if not self.segmenter_trainable:
             self.segmenter.eval()  # frozen: BN keeps its running statistics
+        elif mode and not self.segmenter_bn_stats:
+            for m in self.segmenter.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

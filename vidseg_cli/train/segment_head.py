@@ -101,6 +101,7 @@ class HeadRecipe:
     joint: bool = False  # fine-tune the segmenter with the head (module docstring)
     segmenter_lr_mult: float = 0.1  # joint: the segmenter's rate is lr times this
     seg_loss_weight: float = 1.0  # joint: weight of the segmentation loss in the sum
+    segmenter_bn: str = "update"  # joint: "update" BatchNorm statistics, or keep them "frozen"
 
 
 @dataclass
@@ -416,6 +417,8 @@ def train_head(opts: HeadTrainOptions, log=print) -> dict[str, Any]:
         raise ValueError(f"segmenter_lr_mult must be > 0, got {r.segmenter_lr_mult}")
     if r.joint and not r.seg_loss_weight >= 0:
         raise ValueError(f"seg_loss_weight must be >= 0, got {r.seg_loss_weight}")
+    if r.segmenter_bn not in ("update", "frozen"):
+        raise ValueError(f"segmenter_bn must be 'update' or 'frozen', got {r.segmenter_bn!r}")
     device = resolve_device(opts.device)
     ds = open_segment_dataset(opts.data, target="classes", split=opts.split)
     if ds.layout == "davis":
@@ -438,7 +441,7 @@ def train_head(opts: HeadTrainOptions, log=print) -> dict[str, Any]:
     steps_per_epoch = math.ceil(len(clips) / r.batch_size)
     seg_extra: dict[str, Any] = {}
     if r.joint:  # module docstring: two parameter groups, the segmentation loss's target
-        model.set_segmenter_trainable(True)
+        model.set_segmenter_trainable(True, bn_stats=r.segmenter_bn == "update")
         seg_target = segmentation_target_name(opts.segmenter, seg_classes, ds.classes)
         weights, source = segmenter_class_weights(opts.segmenter)
         seg_weight = class_weight_vector(len(seg_classes), weights)
