@@ -191,6 +191,20 @@ def test_smooth_a_folder_with_tiles_and_jobs(cli, tmp_path, fitted):
         np.testing.assert_allclose(got, hmm.smooth(p, rec["prior"], rec["transition"]), atol=1e-6)
 
 
+def test_a_broken_file_named_as_an_input_kind_in_a_folder_fails_alone(cli, tmp_path, fitted):
+    """A folder's unreadable <id>.scores.h5 is a failed input (one line, exit 1), not a file of
+    another kind to skip quietly; the other inputs are still smoothed."""
+    (tmp_path / "in").mkdir()
+    _scores(tmp_path / "in" / "x.scores.h5", _probs(6, 3, 2, 2))
+    (tmp_path / "in" / "y.scores.h5").write_bytes(b"not hdf5")
+    (tmp_path / "in" / "other.h5").write_bytes(b"not hdf5 either")  # not named as scores: ignored
+    res = cli("hmm-smooth", tmp_path / "in", "--hmm", fitted, "-o", tmp_path / "out")
+    assert res.exit_code == 1
+    assert "y.scores.h5: not a readable HDF5 file" in res.stderr
+    assert "1 file(s) of other kinds ignored" in res.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.scores.h5"]
+
+
 def test_smooth_refuses_to_replace_its_input(cli, tmp_path, fitted):
     _scores(tmp_path / "v.scores.h5", _probs(6, 3, 2, 2))
     res = cli("hmm-smooth", tmp_path / "v.scores.h5", "--hmm", fitted, "-o", tmp_path, "--overwrite")

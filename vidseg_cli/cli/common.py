@@ -281,7 +281,10 @@ def expand_inputs(stage: str, paths: Sequence[str], kinds: Sequence[str], quiet:
                 if store.peek_kind(f) in kinds:
                     keep.append(f)
             except store.StoreError:
-                pass
+                # Unreadable, yet named as one of `kinds` (<id>.scores.h5): an input that is
+                # broken, not a file of another kind; the stage reports it as a failed input.
+                if any(f.name.endswith(f".{k}.h5") for k in kinds):
+                    keep.append(f)
         if not keep:
             fail(stage, f"{p}: no {' or '.join(kinds)} files in this folder")
         if len(keep) < len(found):
