@@ -330,3 +330,14 @@ def test_crf_bad_inputs(cli, tmp_path, what):
     res = cli("crf-refine", src, "--frames", tmp_path / "v.frames.h5", "-o", tmp_path / "l.h5")
     _one_error_line(res, "crf-refine", src, text)
     assert not (tmp_path / "l.h5").exists()
+
+
+def test_fit_foreground_refuses_labels_outside_the_class_list(cli, tmp_path):
+    """--foreground merges the actions, but a label beyond the class list is a broken file,
+    as without the flag, not foreground."""
+    bad = _labels(tmp_path / "bad.labels.h5", np.full((3, 2, 2), 7))
+    for extra in ([], ["--foreground"]):
+        res = cli("hmm-fit", bad, "-o", tmp_path / "h.h5", *extra)
+        assert res.exit_code == 2
+        assert "bad.labels.h5: video 'bad': label value 7 is outside the 3 classes" in res.stderr
+        assert not (tmp_path / "h.h5").exists()

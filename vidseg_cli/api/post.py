@@ -132,7 +132,7 @@ def fit_hmm(gt_paths: list[str], out: Path, smoothing: float, subset: str | None
 
     from vidseg_cli import store
     from vidseg_cli.datasets.segment_data import FOREGROUND_CLASSES, to_target
-    from vidseg_cli.stages.hmm import TransitionCounts, same_classes
+    from vidseg_cli.stages.hmm import TransitionCounts, check_labels, same_classes
 
     sources = _gt_sources(gt_paths)
     counts: TransitionCounts | None = None
@@ -143,6 +143,10 @@ def fit_hmm(gt_paths: list[str], out: Path, smoothing: float, subset: str | None
     videos = 0
     for src, vid, labels, cls in _gt_videos(sources, subset, fps, notes):
         if foreground:
+            try:  # the class range is checked before the classes are merged
+                check_labels(labels, len(cls))
+            except ValueError as e:
+                raise InputError(src, f"video '{vid}': {e}") from None
             labels, cls = to_target(labels, "foreground"), list(FOREGROUND_CLASSES)
         if names is None:
             names, first_src = cls, src
@@ -217,10 +221,11 @@ def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: 
                 tiles = 1
             else:
                 out_dtype = np.float16 if probs.dtype == np.float16 else np.float32
-                # The plan smooth() makes for this input and an h5py output, so that its
-                # tiles are the output's chunks.
+                # One plan for the output's chunks and smooth()'s tiles (passed to it), so
+                # every tile write fills whole chunks. Log space computes in float64.
                 plan = plan_tiles(probs.shape, probs.dtype.itemsize, max_memory,
-                                  log_space=log_space, out_itemsize=np.dtype(out_dtype).itemsize,
+                                  compute_itemsize=8 if log_space else 4, log_space=log_space,
+                                  out_itemsize=np.dtype(out_dtype).itemsize,
                                   reserve=file_reserve(probs))
                 tiles = plan.count
                 # One chunk per frame and tile: each tile's write fills whole chunks.
@@ -232,7 +237,7 @@ def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: 
                     smooth(probs, hmm_rec["prior"], hmm_rec["transition"], out=writer.probs,
                            max_memory=max_memory, device=device, min_prob=min_prob,
                            tolerance=tolerance, threads=threads, progress=adv,
-                           log_space=log_space or None, score_prior=score_prior)
+                           log_space=log_space or None, score_prior=score_prior, plan=plan)
         except ValueError as e:
             raise InputError(src, str(e)) from None
     return {"input": str(src), "output": str(dst), "kind": kind, "shape": list(probs.shape),

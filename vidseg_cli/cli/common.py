@@ -95,7 +95,8 @@ def _run_one(fn: Callable[..., Any], item: Any) -> tuple[str, Any]:
     except Exception as e:  # unexpected: still one line, with the traceback on request
         if os.environ.get("VIDSEG_DEBUG"):
             traceback.print_exc()
-        return "error", f"{getattr(item, 'name', item)}: {e.__class__.__name__}: {e}"
+        src = item[0] if isinstance(item, tuple) and item else item  # (input, output) pairs
+        return "error", f"{src}: {e.__class__.__name__}: {e}"
 
 
 def run_batch(

@@ -50,6 +50,7 @@ __all__ = [
     "TileInfo",
     "TransitionCounts",
     "check_hmm",
+    "check_labels",
     "check_probs",
     "plan_tiles",
     "file_reserve",
@@ -70,6 +71,21 @@ class ProbabilityError(ValueError):
 
 
 # -- fitting (counting) -----------------------------------------------------------------
+def check_labels(labels: Any, num_classes: int) -> np.ndarray:
+    """`labels` as an integer array whose values all lie in 0..num_classes-1; ValueError
+    otherwise (a label outside the class list is a broken file, never a class)."""
+    lab = np.asarray(labels)
+    if lab.dtype.kind not in "ui":
+        raise ValueError(f"labels must be integer class indices, found dtype {lab.dtype}")
+    if lab.size:
+        lo, hi = int(lab.min()), int(lab.max())
+        if lo < 0 or hi >= num_classes:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"label value {bad} is outside the {num_classes} classes "
+                             f"(0..{num_classes - 1})")
+    return lab
+
+
 class TransitionCounts:
     """First-label and transition counts over label sequences, for P(l_1) and
     P(l_t | l_{t-1}) (3DFCN §3.5: "estimated from ground truth label").
@@ -88,17 +104,11 @@ class TransitionCounts:
 
     def add(self, labels: np.ndarray, frames_per_chunk: int = 64) -> None:
         """Count one video's labels: (T,) or (T, H, W) (any trailing shape) class indices."""
-        lab = np.asarray(labels)
-        if lab.dtype.kind not in "ui":
-            raise ValueError(f"labels must be integer class indices, found dtype {lab.dtype}")
+        lab = check_labels(labels, self.num_classes)
         if lab.ndim == 0 or lab.shape[0] == 0:
             return
         c = self.num_classes
         lab = lab.reshape(lab.shape[0], -1)  # T x P
-        lo, hi = int(lab.min()), int(lab.max())
-        if lo < 0 or hi >= c:
-            bad = lo if lo < 0 else hi
-            raise ValueError(f"label value {bad} is outside the {c} classes (0..{c - 1})")
         self.first += np.bincount(lab[0], minlength=c)
         self.sequences += lab.shape[1]
         # Transitions chunk by chunk of frames so the int64 pair codes stay small.
@@ -425,6 +435,7 @@ def smooth(
     progress: Callable[[int], None] | None = None,
     backend: str = "auto",
     score_prior: str = "hmm",
+    plan: TileInfo | None = None,
 ) -> Any:
     """HMM belief P(l_t | Z_T) (3DFCN §3.5, Eq. (1)-(4)) of per-pixel scores (T, C, H, W)
     or per-frame scores (T, C).
@@ -449,6 +460,8 @@ def smooth(
         transitions can make the filtered and smoothed beliefs differ by more than
         float32's range over long videos, and then needs log space.
     progress: called with the number of tiles done.
+    plan: the tiles to use (`plan_tiles`), instead of planning them from max_memory: a
+        caller that chunks its output file like the tiles passes the plan it chunked by.
     backend: "numba" (the fused CPU kernel of stages/hmm_kernel.py), "torch" (CPU or
         GPU, and log space), or "auto": numba for the scaled float32 recursions on CPU,
         else torch.
@@ -502,10 +515,14 @@ def smooth(
         width = 1
     else:
         h, width = shape[2], shape[3]
-        buffered = _out_view(out, False, slice(0, 1), slice(0, width)) is None
-        plan = plan_tiles(shape, in_itemsize, max_memory, compute_itemsize, log_space,
-                          out_itemsize=np.dtype(out.dtype).itemsize if buffered else None,
-                          reserve=file_reserve(probs))
+        if plan is None:
+            # Written in place only into a C-contiguous float32 array (the numba kernel's
+            # output); anything else goes through a float32 tile buffer and a cast.
+            buffered = (_out_view(out, False, slice(0, 1), slice(0, width)) is None
+                        or np.dtype(out.dtype) != np.float32)
+            plan = plan_tiles(shape, in_itemsize, max_memory, compute_itemsize, log_space,
+                              out_itemsize=np.dtype(out.dtype).itemsize if buffered else None,
+                              reserve=file_reserve(probs))
         tiles = [
             (slice(y, min(h, y + plan.rows)), slice(x, min(width, x + plan.cols)))
             for y in range(0, h, plan.rows)
