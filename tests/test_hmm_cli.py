@@ -341,3 +341,20 @@ def test_fit_foreground_refuses_labels_outside_the_class_list(cli, tmp_path):
         assert res.exit_code == 2
         assert "bad.labels.h5: video 'bad': label value 7 is outside the 3 classes" in res.stderr
         assert not (tmp_path / "h.h5").exists()
+
+
+def test_smooth_keeps_the_action_scores_of_a_sep3d_head(cli, tmp_path, fitted):
+    """Per-frame action scores (segment-3d with a sep3d+head checkpoint) are copied through
+    unchanged, so evaluate still reports frame-mAP on the smoothed scores."""
+    p = _probs(6, 3, 4, 5, seed=3)
+    acts = np.random.default_rng(0).random((6, 2)).astype(np.float32)
+    acts[2] = np.nan  # a frame without a predicted actor
+    store.write(tmp_path / "v.scores.h5", "scores", {"probs": p, "action_scores": acts},
+                video_id="v", num_frames=6, fps=25.0, class_names=NAMES,
+                attrs={"action_names": ["walk", "run"]})
+    res = cli("hmm-smooth", tmp_path / "v.scores.h5", "--hmm", fitted, "-o", tmp_path / "o.h5")
+    assert res.exit_code == 0, res.stderr
+    with store.open_record(tmp_path / "o.h5", "scores") as rec:
+        np.testing.assert_array_equal(rec["action_scores"][()], acts)
+        assert list(rec.attrs["action_names"]) == ["walk", "run"]
+        assert rec.attrs["postprocess"] == "hmm-smooth"

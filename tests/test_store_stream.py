@@ -147,3 +147,23 @@ def test_crf_refine_keep_probs_streams_and_leaves_nothing_on_error(cli, tmp_path
               "-o", tmp_path / "bad", "--keep-probs")
     assert res.exit_code == 2 and "frame 2: NaN" in res.stderr
     assert list((tmp_path / "bad").iterdir()) == []
+
+
+def test_crf_refine_keep_probs_keeps_the_action_scores(cli, tmp_path):
+    """The refined marginals carry a Sep3D head's per-frame action scores unchanged; the
+    labels file, which has no scores, gets none of it."""
+    with store.FramesWriter(tmp_path / "v.frames.h5", height=8, width=8, video_id="v",
+                            fps=25.0) as fw:
+        for i in range(3):
+            fw.append(np.full((8, 8, 3), 40 * i, np.uint8), i / 25.0)
+    acts = np.random.default_rng(1).random((3, 2)).astype(np.float32)
+    store.write(tmp_path / "s.scores.h5", "scores", {"probs": _probs(3, 3, 8, 8), "action_scores": acts},
+                num_frames=3, attrs={"action_names": ["walk", "run"]}, **META)
+    res = cli("crf-refine", tmp_path / "s.scores.h5", "--frames", tmp_path / "v.frames.h5",
+              "-o", tmp_path / "out", "--keep-probs")
+    assert res.exit_code == 0, res.stderr
+    with store.open_record(tmp_path / "out" / "v.scores.h5", "scores") as rec:
+        np.testing.assert_array_equal(rec["action_scores"][()], acts)
+        assert list(rec.attrs["action_names"]) == ["walk", "run"]
+    with store.open_record(tmp_path / "out" / "v.labels.h5", "labels") as rec:
+        assert "action_names" not in rec.attrs and "action_scores" not in rec

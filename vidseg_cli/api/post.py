@@ -184,6 +184,18 @@ def fit_hmm(gt_paths: list[str], out: Path, smoothing: float, subset: str | None
     }
 
 
+def carried_action_scores(rec: Any, attrs: dict[str, Any]) -> dict[str, Any]:
+    """The optional per-frame `action_scores` of a scores record (Sep3D's head) as datasets
+    for the post-processed scores, their `action_names` added to `attrs`: post-processing
+    changes the pixels, not the frames' action scores, which evaluate's frame-mAP needs."""
+    import numpy as np
+
+    if "action_scores" not in rec:
+        return {}
+    attrs["action_names"] = list(rec.attrs["action_names"])
+    return {"action_scores": np.asarray(rec["action_scores"][()])}
+
+
 def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: int,
                 min_prob: float, tolerance: float, threads: int, quiet: bool,
                 log_space: bool = False, score_prior: str = "hmm") -> dict[str, Any]:
@@ -210,6 +222,7 @@ def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: 
         extra = {"postprocess": "hmm-smooth", "hmm_uid": hmm_rec.uid, "hmm_score_prior": score_prior}
         if "spatial_stride" in rec.attrs:
             extra["spatial_stride"] = rec.attrs["spatial_stride"]
+        carried = carried_action_scores(rec, extra)
         try:
             if kind == "frame_scores":  # (T, C): small, written whole
                 out = np.empty(probs.shape, np.float32)
@@ -231,7 +244,7 @@ def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: 
                 # One chunk per frame and tile: each tile's write fills whole chunks.
                 chunks = (1, probs.shape[1], plan.rows, plan.cols)
                 with store.ScoresWriter(dst, probs.shape, dtype=out_dtype, chunks=chunks,
-                                        attrs=extra, **meta) as writer, \
+                                        attrs=extra, extra=carried, **meta) as writer, \
                         progress_bar(tiles, f"{SMOOTH} {rec.video_id} (tiles)",
                                      quiet or tiles < 2) as adv:
                     smooth(probs, hmm_rec["prior"], hmm_rec["transition"], out=writer.probs,
@@ -308,8 +321,10 @@ def refine_file(src: Path, frames_path: Path, dst: Path, *, params: Any, jobs: i
         # streamed into their file frame by frame; it is complete before the labels file,
         # whose presence means done.
         with contextlib.ExitStack() as stack:
+            probs_attrs = dict(extra)  # the labels file holds no action scores
             marg = stack.enter_context(store.ScoresWriter(
-                probs_dst, (t, c, fh, fw), attrs=extra, **meta)) if keep_probs else None
+                probs_dst, (t, c, fh, fw), attrs=probs_attrs,
+                extra=carried_action_scores(rec, probs_attrs), **meta)) if keep_probs else None
             adv = stack.enter_context(progress_bar(t, f"crf-refine {rec.video_id} (frames)", quiet))
             for i, (lab, m) in enumerate(refine_frames(images(), score_frames(), stride=stride,
                                                        params=params, jobs=jobs,

@@ -287,6 +287,8 @@ class ScoresWriter(_StreamWriter):
     chunks: (1, C, H, W) by default (one frame, as write_scores); a writer of spatial
     tiles passes the tile's shape, so that each write fills whole chunks (a partly
     written compressed chunk is read back and recompressed on every later write to it).
+    extra: the kind's optional datasets (Sep3D's `action_scores`), written whole up front;
+    their attributes (`action_names`) go in `attrs`.
     """
 
     def __init__(
@@ -302,6 +304,7 @@ class ScoresWriter(_StreamWriter):
         inputs: Sequence[Any] = (),
         attrs: Mapping[str, Any] | None = None,
         command: Sequence[str] | str | None = None,
+        extra: Mapping[str, np.ndarray] | None = None,
     ):
         self.path = str(path)
         shape = tuple(int(s) for s in shape)
@@ -334,6 +337,8 @@ class ScoresWriter(_StreamWriter):
                 "probs", shape=shape, dtype=dtype, chunks=chunks,
                 compression="lzf" if size else None,
             )
+            for name, arr in (extra or {}).items():  # small optional datasets, written whole
+                self._f.create_dataset(name, data=np.asarray(arr))
         except BaseException as e:
             self.abort(e)
             raise
