@@ -67,12 +67,8 @@ def train_sep3d_head(segmenter, data, run_dir, epochs, max_steps, lr, batch_size
     from vidseg_cli.errors import InputError
     from vidseg_cli.models.common import ModelInputError
     from vidseg_cli.store.base import StoreError
-    from vidseg_cli.train.segment_head import (
-        HeadRecipe,
-        HeadTrainOptions,
-        train_head,
-        with_overrides,
-    )
+    from vidseg_cli.train.segment import with_overrides
+    from vidseg_cli.train.segment_head import HeadRecipe, HeadTrainOptions, train_head
 
     if not joint and (segmenter_lr_mult is not None or seg_loss_weight is not None
                       or segmenter_bn is not None):

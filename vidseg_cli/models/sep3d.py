@@ -255,13 +255,21 @@ def largest_component_boxes(masks: np.ndarray | torch.Tensor) -> tuple[np.ndarra
     from vidseg_cli.stages.components import largest_component
 
     m = masks.detach().cpu().numpy() if isinstance(masks, torch.Tensor) else np.asarray(masks)
-    lead, (h, w) = m.shape[:-2], m.shape[-2:]
-    keep, valid = largest_component(m.reshape(-1, h, w))
-    boxes = np.tile(np.array([0, 0, w, h], dtype=np.float64), (keep.shape[0], 1))
-    for i in np.flatnonzero(valid):
-        ys, xs = np.nonzero(keep[i])
-        boxes[i] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-    return boxes.reshape(*lead, 4), valid.reshape(lead)
+    keep, valid = largest_component(m)
+    return region_boxes(keep), valid
+
+
+def region_boxes(keep: np.ndarray) -> np.ndarray:
+    """Per frame of ... x H x W region masks, the tight box [x0, y0, x1, y1) in pixels
+    (float); the whole frame where the mask is empty."""
+    from vidseg_cli.metrics.masks import boxes_from_masks
+
+    k = np.asarray(keep)
+    lead, (h, w) = k.shape[:-2], k.shape[-2:]
+    boxes = boxes_from_masks(k.reshape(-1, h, w))  # inclusive corners, NaN rows when empty
+    boxes[:, 2:] += 1
+    boxes[np.isnan(boxes[:, 0])] = (0, 0, w, h)
+    return boxes.reshape(*lead, 4)
 
 
 def crop_and_resize(

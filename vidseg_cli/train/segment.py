@@ -345,6 +345,6 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def with_overrides(recipe: Recipe, **changes: Any) -> Recipe:
-    """The recipe with every non-None change applied."""
+def with_overrides(recipe: Any, **changes: Any) -> Any:
+    """The recipe (a dataclass: Recipe, HeadRecipe) with every non-None change applied."""
     return replace(recipe, **{k: v for k, v in changes.items() if v is not None})

@@ -72,7 +72,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -152,13 +152,13 @@ def frame_targets(labels: np.ndarray, num_actions: int) -> tuple[np.ndarray, np.
     (the region's most frequent class - 1); IGNORE_FRAME where the frame has no actor.
     Returns (boxes ... x 4 float32, targets ... int64)."""
     from vidseg_cli.datasets.segment_data import IGNORE
-    from vidseg_cli.models.sep3d import largest_component_boxes
+    from vidseg_cli.models.sep3d import region_boxes
     from vidseg_cli.stages.components import component_classes, largest_component
 
     lab = np.asarray(labels)
-    fg = (lab > 0) & (lab != IGNORE)
-    boxes, valid = largest_component_boxes(fg)
-    cls = component_classes(lab, largest_component(fg)[0], ignore=IGNORE)
+    keep, valid = largest_component((lab > 0) & (lab != IGNORE))  # labelled once per frame
+    boxes = region_boxes(keep)
+    cls = component_classes(lab, keep, ignore=IGNORE)
     target = np.where(valid, cls - 1, IGNORE_FRAME).astype(np.int64)
     bad = valid & ((target < 0) | (target >= num_actions))
     if bad.any():
@@ -514,8 +514,3 @@ def train_head(opts: HeadTrainOptions, log=print) -> dict[str, Any]:
     return {"run_dir": str(opts.run_dir), "model": "sep3d+head", "action_names": actions,
             "layout": ds.layout, "epochs": trainer.epoch, "steps": trainer.step,
             "best": trainer.best, "history": history}
-
-
-def with_overrides(recipe: HeadRecipe, **changes: Any) -> HeadRecipe:
-    """The recipe with every non-None change applied."""
-    return replace(recipe, **{k: v for k, v in changes.items() if v is not None})
