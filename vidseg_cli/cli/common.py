@@ -239,6 +239,35 @@ def training_run_options(run_dir_param: str = "run_dir", max_steps: bool = True,
     return deco
 
 
+def run_training(stage: str, call: Callable[[], dict], *, data: str, run_dir: str,
+                 json_out: str | None, value_errors_name_data: bool = False) -> dict:
+    """Run a `vidseg train` recipe: its known errors become one line (the dataset named for
+    model-input problems, and for ValueErrors when `value_errors_name_data`; the run folder
+    for a diverged loss, exit 1), and the summary, with the command line, goes to --json."""
+    from vidseg_cli.cmdline import command_line
+    from vidseg_cli.models.common import ModelInputError
+    from vidseg_cli.store.base import StoreError
+
+    try:
+        summary = call()
+    except (InputError, StoreError) as e:
+        fail(stage, str(e))
+    except ModelInputError as e:
+        fail(stage, f"{data}: {e}")
+    except ValueError as e:
+        fail(stage, f"{data}: {e}" if value_errors_name_data else str(e))
+    except FloatingPointError as e:
+        fail(stage, f"{run_dir}: {e}", code=1)
+    summary["command"] = command_line()
+    if json_out:
+        text = json.dumps(summary, indent=2, default=str)
+        if json_out == "-":
+            click.echo(text)
+        else:
+            Path(json_out).write_text(text + "\n")
+    return summary
+
+
 def resolve_device(stage: str, device: str):
     """--device to a torch.device; an unavailable device is a usage error (exit 2)."""
     from vidseg_cli.runtime import resolve_device as _resolve

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
-from vidseg_cli.cli.common import fail, training_run_options
-from vidseg_cli.cmdline import command_line
+from vidseg_cli.cli.common import run_training, training_run_options
 
 STAGE = "train segment"
 
@@ -89,9 +85,6 @@ def train_segment(model, data, run_dir, recipe, init, epochs, max_steps, resume,
     the model, classes, configuration and preprocessing (mean/std, resize), so segment-3d
     runs them as trained.
     """
-    from vidseg_cli.errors import InputError
-    from vidseg_cli.models.common import ModelInputError
-    from vidseg_cli.store.base import StoreError
     from vidseg_cli.train.segment import SegmentTrainOptions, get_recipe, with_overrides
     from vidseg_cli.train.segment import train_segment as run
 
@@ -107,23 +100,8 @@ def train_segment(model, data, run_dir, recipe, init, epochs, max_steps, resume,
         if not quiet:
             click.echo(f"vidseg {STAGE}: {msg}", err=True)
 
-    try:
-        summary = run(opts, log=log)
-    except (InputError, StoreError) as e:
-        fail(STAGE, str(e))
-    except ModelInputError as e:
-        fail(STAGE, f"{data}: {e}")
-    except ValueError as e:
-        fail(STAGE, str(e))
-    except FloatingPointError as e:
-        fail(STAGE, f"{run_dir}: {e}", code=1)
-    summary["command"] = command_line()
-    if json_out:
-        text = json.dumps(summary, indent=2, default=str)
-        if json_out == "-":
-            click.echo(text)
-        else:
-            Path(json_out).write_text(text + "\n")
+    summary = run_training(STAGE, lambda: run(opts, log=log), data=data, run_dir=run_dir,
+                           json_out=json_out)
     best = summary.get("best")
     log(f"{summary['epochs']} epochs, {summary['steps']} steps; best foreground IoU "
         f"{'-' if best is None else f'{best:.3f}'}; checkpoints in {run_dir}")

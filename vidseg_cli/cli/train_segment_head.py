@@ -3,13 +3,9 @@ jointly with it (`--joint`)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
-from vidseg_cli.cli.common import fail, training_run_options
-from vidseg_cli.cmdline import command_line
+from vidseg_cli.cli.common import fail, run_training, training_run_options
 
 STAGE = "train sep3d-head"
 
@@ -64,9 +60,6 @@ def train_sep3d_head(segmenter, data, run_dir, epochs, max_steps, lr, batch_size
     --model sep3d --weights RUN_DIR/best.ckpt` then also writes per-frame action scores,
     which `vidseg evaluate` scores as frame-mAP (docs/segment3d.md).
     """
-    from vidseg_cli.errors import InputError
-    from vidseg_cli.models.common import ModelInputError
-    from vidseg_cli.store.base import StoreError
     from vidseg_cli.train.segment import with_overrides
     from vidseg_cli.train.segment_head import HeadRecipe, HeadTrainOptions, train_head
 
@@ -85,23 +78,8 @@ def train_sep3d_head(segmenter, data, run_dir, epochs, max_steps, lr, batch_size
         if not quiet:
             click.echo(f"vidseg {STAGE}: {msg}", err=True)
 
-    try:
-        summary = train_head(opts, log=log)
-    except (InputError, StoreError) as e:
-        fail(STAGE, str(e))
-    except ModelInputError as e:
-        fail(STAGE, f"{data}: {e}")
-    except ValueError as e:
-        fail(STAGE, f"{data}: {e}")
-    except FloatingPointError as e:
-        fail(STAGE, f"{run_dir}: {e}", code=1)
-    summary["command"] = command_line()
-    if json_out:
-        text = json.dumps(summary, indent=2, default=str)
-        if json_out == "-":
-            click.echo(text)
-        else:
-            Path(json_out).write_text(text + "\n")
+    summary = run_training(STAGE, lambda: train_head(opts, log=log), data=data, run_dir=run_dir,
+                           json_out=json_out, value_errors_name_data=True)
     best = summary.get("best")
     log(f"{summary['epochs']} epochs, {summary['steps']} steps; best accuracy with ground-truth "
         f"masks {'-' if best is None else f'{best:.3f}'}; checkpoints in {run_dir}")
