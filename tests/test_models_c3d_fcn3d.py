@@ -174,3 +174,27 @@ def test_3dfcn_8s_trains_end_to_end():
     for name in ("conv1.weight", "conv5b.weight", "fc6.weight", "score.weight", "upscore.weight"):
         g = dict(m.named_parameters())[name].grad
         assert g is not None and g.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("stride", ["8s", "32s"])
+def test_window_center_is_the_receptive_fields_centre(stride):
+    # Independent of the pooling arithmetic in WINDOW_CENTER: with positive weights every
+    # input voxel a cell sees raises its score, so the centroid of |d score / d input|,
+    # averaged over random videos (max pooling picks random taps), is the centre of what
+    # the cell sees. It must be where upsample() puts the cell: 63.5 + s*y, not C3D's
+    # 112-pixel clip centre 55.5 (8 px off).
+    torch.manual_seed(0)
+    m = FCN3D(num_classes=2, stride=stride, width=W, dropout=0.0).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.uniform_(0.0, 0.01)
+    x = torch.rand(3, 3, 48, 256, 256, requires_grad=True)
+    s = m.score_map(x)
+    cell = [n // 2 for n in s.shape[2:]]
+    s[:, 1, cell[0], cell[1], cell[2]].sum().backward()
+    g = x.grad.abs().sum((0, 1))  # T x H x W
+    for dim in range(3):
+        profile = g.sum(tuple(d for d in range(3) if d != dim))
+        centroid = float((profile * torch.arange(len(profile))).sum() / profile.sum())
+        want = m.window_center[dim] + m.out_stride[dim] * cell[dim]
+        assert abs(centroid - want) < 2.5, (dim, centroid, want)  # seen: within 1.3

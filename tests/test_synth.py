@@ -201,6 +201,7 @@ def test_non_empty_folder_refused_then_overwritten(tmp_path):
     (["--duration", "5,1"], "MIN <= MAX"),
     (["--train", "0", "--test", "0"], "nothing to generate"),
     (["--appearance", "shiny"], "shiny"),
+    (["--speed", "0"], "--speed"),
     (["--classes-per-video", "5"], "classes_per_video must be 0 (all) .. num_classes (4), got 5"),
 ])
 def test_bad_options_exit_2(cli, tmp_path, args, needle):
@@ -383,3 +384,35 @@ def test_class_appearance_changes_only_the_look():
     assert len(looks) == 4 and all(len(v) == 1 for v in looks.values()) and distractors >= 2
     with pytest.raises(ValueError, match="appearance"):
         lib.SynthConfig(appearance="shiny")
+
+
+def _mean_step_iou(spec) -> float:
+    """Mean IoU of the action masks of consecutive frames: how far actors move per frame."""
+    ious, prev = [], None
+    for t in range(spec.num_frames):
+        _, labels = lib.render_frame(spec, t)
+        fg = labels > 0
+        if prev is not None and (fg | prev).any():
+            ious.append((fg & prev).sum() / (fg | prev).sum())
+        prev = fg
+    return float(np.mean(ious))
+
+
+def test_speed_slows_motion_on_the_same_path():
+    # --speed s: an actor's pose at frame start + k is its pose at full speed after s * k
+    # frames' worth of seconds (the same path, covered more slowly).
+    base = lib.SynthConfig(width=64, height=48, duration=(6.0, 8.0), action_length=(2.0, 3.0),
+                           jitter=0.0)
+    slow = dataclasses.replace(base, speed=0.25)
+    a, b = lib.sample_video(base, 3, "train", 0), lib.sample_video(slow, 3, "train", 0)
+    actor = next(x for x in a.actors if x.motion is not None)
+    k = np.arange(actor.start, actor.end, 4)
+    fast_frames = actor.start + (k - actor.start) // 4
+    full = actor.poses(fast_frames, base.fps)
+    slowed = actor.poses(k, base.fps, 0.25)
+    for u, v in zip(full, slowed):
+        np.testing.assert_allclose(u, v)
+    # and the masks of consecutive frames overlap more than at full speed
+    assert _mean_step_iou(b) > _mean_step_iou(a) + 0.1
+    with pytest.raises(ValueError, match="speed must be positive"):
+        lib.SynthConfig(speed=0.0)

@@ -85,6 +85,10 @@ def _prepare_folder(out: Path, overwrite: bool, keep: set[str]) -> None:
               help="Frame size in pixels (even numbers).")
 @click.option("--fps", type=click.FloatRange(min=1.0), default=10.0, show_default=True,
               help="Frame rate. Motion is defined in seconds, so it looks the same at any rate.")
+@click.option("--speed", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="Motion tempo: 0.25 plays every action 4x slower (the same path, a quarter "
+                   "as far per second), for models whose class map is coarse in time "
+                   "(3DFCN-8s: one cell per 4 frames; docs/segment3d.md).")
 @click.option("--duration", default="15,25", show_default=True, callback=_parse_range,
               metavar="S|MIN,MAX", help="Video length in seconds, drawn per video from MIN..MAX.")
 @click.option("--action-length", default="2.4,5", show_default=True, callback=_parse_range,
@@ -111,7 +115,7 @@ def _prepare_folder(out: Path, overwrite: bool, keep: set[str]) -> None:
 @jobs_option
 @quiet_option
 @json_option
-def synth(out, seed, num_classes, num_train, num_test, size, fps, duration, action_length,
+def synth(out, seed, num_classes, num_train, num_test, size, fps, speed, duration, action_length,
           max_actors, max_distractors, noise, jitter, appearance, classes_per_video, overwrite, jobs,
           quiet, json_out):
     """Generate a labelled synthetic set of untrimmed action videos in folder OUT.
@@ -140,7 +144,7 @@ def synth(out, seed, num_classes, num_train, num_test, size, fps, duration, acti
             width=size[0], height=size[1], fps=fps, duration=duration, num_classes=num_classes,
             max_actors=max_actors, max_distractors=max_distractors, noise=noise, jitter=jitter,
             action_length=action_length, appearance=appearance,
-            classes_per_video=classes_per_video,
+            classes_per_video=classes_per_video, speed=speed,
         )
     except ValueError as e:
         fail(STAGE, f"invalid options: {e}")

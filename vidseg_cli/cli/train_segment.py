@@ -27,7 +27,9 @@ def _context(ctx, param, value):
     if value == "none":
         return (0, 0, 0)
     if value == "half-window":
-        return (8, 56, 56)
+        from vidseg_cli.train.segment import HALF_WINDOW
+
+        return HALF_WINDOW
     try:
         t, h, w = (int(v) for v in value.split(","))
     except ValueError:
@@ -67,7 +69,7 @@ def _context(ctx, param, value):
                    "(defaults: 3DFCN classes, Sep3D foreground; DAVIS is always foreground).")
 @click.option("--context", callback=_context, default=None, metavar="T,H,W|half-window|none",
               help="3DFCN: mirrored frames/rows/columns around every clip and video, so every "
-                   "pixel is a class-map window centre (synthetic recipe: half-window = 8,56,56; "
+                   "pixel is a class-map window centre (synthetic recipe: half-window = 8,64,64; "
                    "paper: none). Recorded; segment-3d does the same.")
 @click.option("--clips-per-video", type=click.IntRange(1), default=None, help="Training clips per video per epoch.")
 @click.option("--val-videos", type=click.IntRange(0), default=4, show_default=True,

@@ -82,6 +82,7 @@ class SynthConfig:
     gap_length: tuple[float, float] = (1.0, 5.0)      # between a track's actions
     appearance: str = "random"                         # "random" or "class" (sample_appearance)
     classes_per_video: int = 0                         # 0: all K in shuffled rounds; n: n drawn per video
+    speed: float = 1.0                                 # motion tempo: 0.25 plays every action 4x slower
 
     def __post_init__(self) -> None:
         problems = []
@@ -105,6 +106,8 @@ class SynthConfig:
             )
         if self.max_actors < 1 or self.max_distractors < 0:
             problems.append("max_actors must be >= 1 and max_distractors >= 0")
+        if not self.speed > 0:
+            problems.append(f"speed must be positive, got {self.speed}")
         if self.noise < 0 or self.jitter < 0:
             problems.append("noise and jitter must be >= 0")
         if not 0 <= self.classes_per_video <= self.num_classes:
@@ -364,28 +367,29 @@ class Actor:
     appearance: Appearance
     motion: Motion | None
 
-    def poses(self, frames: np.ndarray, fps: float) -> tuple[np.ndarray, ...]:
-        """(x, y, scale, angle) at each frame, arrays shaped like frames."""
+    def poses(self, frames: np.ndarray, fps: float, speed: float = 1.0) -> tuple[np.ndarray, ...]:
+        """(x, y, scale, angle) at each frame, arrays shaped like frames; `speed` < 1 plays
+        the motion slower (the same path, covered less far in the same time)."""
         frames = np.asarray(frames)
         if self.motion is None:
             one = np.ones(frames.shape)
             return self.anchor[0] * one, self.anchor[1] * one, one, self.appearance.angle * one
-        t = (np.clip(frames, self.start, self.end - 1) - self.start) / fps
+        t = (np.clip(frames, self.start, self.end - 1) - self.start) / fps * speed
         dx, dy, sc, da = self.motion.offsets(t)
         return self.anchor[0] + dx, self.anchor[1] + dy, sc, self.appearance.angle + da
 
-    def box(self, fps: float) -> tuple[float, float, float, float]:
+    def box(self, fps: float, speed: float = 1.0) -> tuple[float, float, float, float]:
         """(x0, y0, x1, y1) scene px the actor covers over its whole life."""
-        x, y, sc, _ = self.poses(np.arange(self.start, self.end), fps)
+        x, y, sc, _ = self.poses(np.arange(self.start, self.end), fps, speed)
         r = self.appearance.radius * sc
         return float((x - r).min()), float((y - r).min()), float((x + r).max()), float((y + r).max())
 
 
-def _overlaps(a: Actor, b: Actor, fps: float) -> bool:
+def _overlaps(a: Actor, b: Actor, fps: float, speed: float) -> bool:
     if a.vanish <= b.appear or b.vanish <= a.appear:
         return False
-    ax0, ay0, ax1, ay1 = a.box(fps)
-    bx0, by0, bx1, by1 = b.box(fps)
+    ax0, ay0, ax1, ay1 = a.box(fps, speed)
+    bx0, by0, bx1, by1 = b.box(fps, speed)
     gap = 2.0
     return not (ax1 + gap < bx0 or bx1 + gap < ax0 or ay1 + gap < by0 or by1 + gap < ay0)
 
@@ -395,7 +399,7 @@ def place(
 ) -> Actor | None:
     """The actor moved to a random anchor where its whole path stays in frame (camera shake
     included) and clear of every actor visible at the same time; None if none is found."""
-    x0, y0, x1, y1 = actor.box(cfg.fps)          # around anchor (0, 0)
+    x0, y0, x1, y1 = actor.box(cfg.fps, cfg.speed)          # around anchor (0, 0)
     m = cfg.pad + 1
     lo_x, hi_x = m - x0, cfg.width - 1 - m - x1
     lo_y, hi_y = m - y0, cfg.height - 1 - m - y1
@@ -405,7 +409,7 @@ def place(
         cand = Actor(actor.label, actor.appear, actor.start, actor.end, actor.vanish,
                      (float(rng.uniform(lo_x, hi_x)), float(rng.uniform(lo_y, hi_y))),
                      actor.appearance, actor.motion)
-        if not any(_overlaps(cand, o, cfg.fps) for o in others):
+        if not any(_overlaps(cand, o, cfg.fps, cfg.speed) for o in others):
             return cand
     return None
 
@@ -612,7 +616,7 @@ def render_frame(spec: VideoSpec, t: int) -> tuple[np.ndarray, np.ndarray]:
     for a in spec.actors:
         if not a.appear <= t < a.vanish:
             continue
-        x, y, sc, ang = (float(v) for v in a.poses(np.asarray(t), cfg.fps))
+        x, y, sc, ang = (float(v) for v in a.poses(np.asarray(t), cfg.fps, cfg.speed))
         label = a.label if a.start <= t < a.end else 0
         draw_actor(frame, labels, a.appearance, x - sx, y - sy, sc, ang, label)
     if cfg.noise > 0:

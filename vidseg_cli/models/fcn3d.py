@@ -15,8 +15,10 @@ position equals 32s wherever no Caffe partial pooling window is involved (a test
 
 How the class map relates to the input: class-map cell (t, y, x) is the C3D score of the
 16 x 112 x 112 window that starts at frame s_t*t, row s_h*y, column s_w*x (s = 16 x 32 x 32
-for 32s, 4 x 8 x 8 for 8s), exactly as a sliding-window C3D would place it. `forward`
-puts each cell at its window's centre (frame s_t*t + 7.5, pixel s*y + 55.5), interpolates
+for 32s, 4 x 8 x 8 for 8s), exactly as a sliding-window C3D would place it, except that
+inside a video pool5's last cell pools a full 2 x 2 of pool4 (C3D's 112-pixel clip has a
+partial one there), so the cell sees 16 x 128 x 128 pixels. `forward` puts each cell at
+the centre of what it sees (frame s_t*t + 7.5, pixel s*y + 63.5: `WINDOW_CENTER`), interpolates
 between centres with the (learnable, bilinear-initialized) DeConv, and, for the border of
 half a window that no centre covers, repeats the nearest cell (the class map is padded by
 replicating its edge before the DeConv); the result is cropped to the input's T x H x W.
@@ -35,6 +37,14 @@ from vidseg_cli.models.common import bilinear_kernel_3d, check_video_input, scal
 from vidseg_cli.models.registry import MODELS
 
 STRIDES = ("32s", "8s")
+# Where class-map cell (0, 0, 0) looks: the centre of its receptive field, in input frames,
+# rows and columns. In time it is the C3D clip's centre, 7.5. In space it is 63.5, not the
+# 112-pixel clip's 55.5: pool5's fourth cell pools pool4 cells 6 and 7 (rows 96-127), which
+# in C3D's own 112-pixel clip was Caffe's partial window over rows 96-111 only, but inside
+# a video (fully convolutional) always covers both. Every layer before it is symmetric, so
+# the receptive field is too (tests/test_models_c3d_fcn3d.py finds this centre from the
+# input gradient). 8s keeps the same fields (§3.4), so the same centre.
+WINDOW_CENTER = (7.5, 63.5, 63.5)
 
 
 class FCN3D(nn.Module):
@@ -87,9 +97,9 @@ class FCN3D(nn.Module):
         )
         self.reset_trunk()
         self.reset_upscore()
-        # Window of input behind one class-map cell, and its centre (in input coordinates).
+        # Window of input behind one class-map cell, and the centre of what the cell sees.
         self.window = C3D_CLIP
-        self.window_center = tuple((w - 1) / 2 for w in C3D_CLIP)  # 7.5, 55.5, 55.5
+        self.window_center = WINDOW_CENTER
 
     def reset_trunk(self) -> None:
         """He initialization (fan-in, ReLU gain) and zero biases for every conv: C3D has no

@@ -52,10 +52,11 @@ from vidseg_cli.errors import InputError
 MODEL_NAMES = ("3dfcn-8s", "3dfcn-32s", "sep3d")
 RECIPE_NAMES = ("paper", "synthetic")
 CENTRED = {"mean": [127.5, 127.5, 127.5], "std": [64.0, 64.0, 64.0]}  # ours, from scratch
-# Half a C3D window (16 x 112 x 112) each side: the first class-map cell's centre, at
-# (7.5, 55.5, 55.5), then lies on the first real frame/pixel (FCN's conv1 pad of 100
-# serves the same purpose in 2D).
-HALF_WINDOW = (8, 56, 56)
+# Half of what a 3DFCN class-map cell sees (16 x 128 x 128, models/fcn3d.py WINDOW_CENTER)
+# each side: the first cell's centre, at (7.5, 63.5, 63.5), then lies half a frame/pixel
+# before the first real one, so every labelled pixel lies between cell centres (FCN's conv1
+# pad of 100 serves the same purpose in 2D).
+HALF_WINDOW = (8, 64, 64)
 
 
 @dataclass
