@@ -21,13 +21,14 @@ in minutes (docs/segment3d.md):
   per epoch, a foreground target with class weights 1 / 2 (3DFCN) or 1 / 1 (Sep3D: 5 and 2
   made its masks too fat), Sep3D
   clips of 16 frames (a still actor is background: the clip must show it still), 3DFCN
-  clips of 8 x 96 x 96 labelled pixels inside half a C3D window of mirrored, unlabelled
-  context (`HALF_WINDOW`: every labelled pixel is a class-map window centre; segment-3d
+  clips of 8 x 96 x 96 labelled pixels inside half of what a class-map cell sees (8 x 64 x
+  64) of mirrored, unlabelled context (`HALF_WINDOW`: every labelled pixel lies between
+  class-map cell centres; segment-3d
   mirrors the video the same way), clips centred on an action 70 % of the time
   (`action_bias`), batches of at least 2 (PyTorch's CPU conv3d takes its fast oneDNN path
   only for batches > 1 or large inputs, docs/segment3d.md); 3DFCN sees the
   128x96 synthetic frames resized 2x (short side 192: its class map has a stride of 8
-  pixels and a 112-pixel window, so at 96 pixels it would have no cell at all).
+  pixels and each cell sees 128, so 96-pixel frames would be mostly mirrored context).
 
 The loss is `weighted_cross_entropy`: PyTorch's weighted mean (sum of w_y * -log p_y over
 labelled pixels divided by the sum of their w_y), ignoring padding (label 255).
@@ -115,10 +116,10 @@ def _sep3d_paper() -> Recipe:
 
 
 def _fcn_synthetic() -> Recipe:
-    # Half a C3D window of mirrored context around every 8 x 96 x 96 labelled clip: without
-    # it only the centre (crop - 112 px) of a crop has class-map cells of its own and the
-    # rest copies the border cells (docs/segment3d.md, learning check). 16 epochs (589 s on
-    # 2 cores) beat 8 (test fg IoU 0.30 vs 0.25).
+    # Half of what a cell sees (HALF_WINDOW) of mirrored context around every 8 x 96 x 96
+    # labelled clip: without it only the centre (crop - 128 px) of a crop has class-map
+    # cells of its own and the rest copies the border cells (docs/segment3d.md, learning
+    # check). 16 epochs beat 8 (test fg IoU 0.30 vs 0.25).
     return Recipe("synthetic", width=0.0625, optimizer="adam", lr=1e-3, momentum=0.0, weight_decay=0.0,
                   lr_decay=0.95, batch_size=2, epochs=16, clip_len=8, crop=96, short_side=192,
                   scale_jitter=(0.9, 1.1), class_weights=(1.0, 2.0), target="foreground",
