@@ -57,6 +57,16 @@ def test_sep3d_learns_its_training_videos(cli, tiny_synth, tmp_path):
     ck = read_checkpoint(run / "best.ckpt")
     assert ck["model"] == "sep3d" and ck["classes"] == ["background", "foreground"]
     assert ck["preprocess"]["clip_len"] == 8 and ck["preprocess"]["mean"] == [127.5] * 3
+    # best.ckpt says how it was trained (no optimizer state), so a copy on its own still
+    # tells train sep3d-head the class weights
+    assert "train_state" not in ck and ck["training"]["settings"]["recipe"]["class_weights"] == [1.0, 5.0]
+    assert 1 <= ck["training"]["epoch"] <= 8 and ck["training"]["step"] > 0
+    alone = tmp_path / "alone" / "seg.ckpt"
+    alone.parent.mkdir()
+    alone.write_bytes((run / "best.ckpt").read_bytes())
+    from vidseg_cli.train.segment_head import segmenter_class_weights
+
+    assert segmenter_class_weights(alone) == ((1.0, 5.0), f"{alone} (training settings)")
     # the checkpoint runs as segment-3d on the extracted frames of a training video
     frames = tmp_path / "v.frames.h5"
     assert cli("extract-frames", tiny_synth / "videos" / "synth_train_0001.mp4", "-o", frames, "-q").exit_code == 0
@@ -165,3 +175,29 @@ def test_jhmdb_and_davis_layouts(refdata, tmp_path):
     dv = open_segment_dataset(refdata / "davis2016", target="classes")
     assert dv.layout == "davis" and dv.classes == ["background", "foreground"] and len(dv.train) == 4
     assert any("validating on the training" in w for w in dv.warnings)
+
+
+def test_labels_files_of_another_set_or_out_of_range_are_named(cli, tiny_synth, tmp_path):
+    # Found where the file is read (open or first load), not later as a bare ValueError in
+    # a batch: one line naming the labels file.
+    import shutil
+
+    import h5py
+
+    data = tmp_path / "set"
+    shutil.copytree(tiny_synth, data)
+    bad = data / "labels" / "synth_train_0001.labels.h5"
+    args = ["--model", "sep3d", "--data", data, "-o", tmp_path / "r", *TINY, "--max-steps", "1",
+            "--val-videos", "1", "--crop", "32"]
+    with h5py.File(bad, "r+") as f:
+        names = list(f.attrs["class_names"])
+        f.attrs["class_names"] = names + ["Extra"]
+    line = _one_error(cli("train", "segment", *args))
+    assert f"{bad}: classes" in line and "differ from the set's" in line
+    with h5py.File(bad, "r+") as f:
+        f.attrs["class_names"] = names
+        lab = f["labels"][:]
+        lab[0, 0, 0] = len(names)
+        f["labels"][:] = lab
+    line = _one_error(cli("train", "segment", *args))
+    assert line.endswith(f"{bad}: label {len(names)} is not one of its {len(names)} classes")

@@ -119,15 +119,22 @@ def _open_synth(root: Path, target: str) -> SegmentDataset:
         if not mp4.is_file():
             raise InputError(mp4, f"missing: the video of {f.name}")
 
-        def loader(mp4=mp4, f=f):
+        from vidseg_cli import store
+
+        with store.open_record(f, "labels") as rec:
+            names = list(rec.class_names or [])
+        if classes is None:
+            classes = names
+        elif names != classes:  # a file of another set: its labels would mean other classes
+            raise InputError(f, f"classes {names} differ from the set's {classes} ({files[0].name})")
+
+        def loader(mp4=mp4, f=f, n=len(names)):
             lab = read_labels_file(f)
+            top = int(lab.masks.max(initial=0))
+            if top >= n:
+                raise InputError(f, f"label {top} is not one of its {n} classes")
             return decode_frames(mp4), to_target(lab.masks, target)
 
-        if classes is None:
-            from vidseg_cli import store
-
-            with store.open_record(f, "labels") as rec:
-                classes = list(rec.class_names or [])
         (val if "_test_" in vid else train).append(SegVideo(vid, str(mp4), loader))
     assert classes is not None
     warnings = []

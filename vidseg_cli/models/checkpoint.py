@@ -4,6 +4,7 @@ Our checkpoint (DESIGN.md, "Weights") is one file holding a plain dict:
     {"vidseg_checkpoint": 1, "model": name in MODELS, "classes": [str, ...],
      "config": {plain JSON-able constructor arguments}, "state_dict": {key: tensor},
      "preprocess": {...},  # optional: input preprocessing (mean/std, resize), JSON data
+     "training": {...},  # optional: the run's settings (recipe...), epoch and step, JSON data
      "train_state": {...}}  # optional, for resume: tensors, numbers, strings, lists, dicts
 Everything is read with `torch.load(weights_only=True)`: a file that holds anything but
 plain data (a pickled object whose `__reduce__` would run code) is refused, never executed.
@@ -100,6 +101,7 @@ def save_checkpoint(
     config: Mapping[str, Any] | None = None,  # constructor kwargs; default model.model_config
     train_state: Mapping[str, Any] | None = None,  # optimizer, epoch, RNG... for resume
     preprocess: Mapping[str, Any] | None = None,  # input preprocessing; default model.preprocess
+    training: Mapping[str, Any] | None = None,  # how the weights were trained (JSON data)
 ) -> Path:
     """Write our checkpoint format (module docstring); returns the path.
 
@@ -126,6 +128,8 @@ def save_checkpoint(
         preprocess = getattr(model, "preprocess", None)
     if preprocess is not None:
         ckpt["preprocess"] = json.loads(json.dumps(dict(preprocess), allow_nan=False))
+    if training is not None:  # kept in best.ckpt too, which has no train_state
+        ckpt["training"] = json.loads(json.dumps(dict(training), allow_nan=False))
     if train_state is not None:
         ckpt["train_state"] = dict(train_state)
     _check_plain(ckpt, "checkpoint")

@@ -153,10 +153,11 @@ class Trainer:
         self.history.append(rec)
         with open(self.run_dir / "log.jsonl", "a") as f:
             f.write(json.dumps(rec) + "\n")
+        training = {"settings": self._settings_json(), "epoch": self.epoch, "step": self.step}
         save_checkpoint(self.run_dir / "last.ckpt", self.model, self.classes,
-                        train_state=self._train_state())
+                        train_state=self._train_state(), training=training)
         if improved or (self.s.monitor is None):
-            save_checkpoint(self.run_dir / "best.ckpt", self.model, self.classes)
+            save_checkpoint(self.run_dir / "best.ckpt", self.model, self.classes, training=training)
         if not self.s.quiet:
             val = " ".join(f"{k}={v:.4g}" for k, v in rec.get("val", {}).items()
                            if isinstance(v, (int, float)))

@@ -23,7 +23,7 @@ What we fix where the paper is silent:
   The segmentation target is the one the segmenter was trained for: foreground (labels > 0)
   for a background/foreground Sep3D, the dataset's classes for one with the dataset's
   classes; its class weights are those the segmenter was trained with where they are
-  recorded (the checkpoint's training state, or the `config.json` of the `train segment`
+  recorded (the checkpoint's training settings or state, or the `config.json` of the `train segment`
   run beside it that describes the same model), else (1, 1), the synthetic Sep3D recipe's
   (`segmenter_class_weights`). Every clip of the batch goes through the segmenter (clips
   without an actor still teach background). One Adam, two parameter groups: the head at
@@ -256,10 +256,11 @@ DEFAULT_SEG_CLASS_WEIGHTS = (1.0, 1.0)
 
 def segmenter_class_weights(path: str | os.PathLike) -> tuple[tuple[float, float] | None, str]:
     """The (background, action) class weights the segmenter checkpoint at `path` was
-    trained with, and where they were found: its training state (a `train segment`
+    trained with, and where they were found: its `training` settings (every checkpoint the
+    Trainer writes since stop 11), else its training state (an older `train segment`
     last.ckpt), else the `config.json` beside it when that run's model, config and classes
-    are the checkpoint's (a best.ckpt in its run folder), else DEFAULT_SEG_CLASS_WEIGHTS.
-    None = unweighted (recorded as such)."""
+    are the checkpoint's (an older best.ckpt in its run folder), else
+    DEFAULT_SEG_CLASS_WEIGHTS. None = unweighted (recorded as such)."""
     import json
     from collections.abc import Mapping
 
@@ -272,11 +273,12 @@ def segmenter_class_weights(path: str | os.PathLike) -> tuple[tuple[float, float
         return True, (None if w is None else (float(w[0]), float(w[1])))
 
     ckpt = read_checkpoint(path)
-    st = ckpt.get("train_state")
-    settings = st.get("settings") if isinstance(st, Mapping) else None
-    found, w = weights(settings.get("recipe") if isinstance(settings, Mapping) else None)
-    if found:
-        return w, f"{path} (training state)"
+    for key in ("training", "train_state"):  # every Trainer checkpoint / older last.ckpt
+        rec = ckpt.get(key)
+        settings = rec.get("settings") if isinstance(rec, Mapping) else None
+        found, w = weights(settings.get("recipe") if isinstance(settings, Mapping) else None)
+        if found:
+            return w, f"{path} ({'training settings' if key == 'training' else 'training state'})"
     cfg = Path(path).parent / "config.json"
     if cfg.is_file():
         try:
