@@ -105,6 +105,7 @@ def to_target(labels: np.ndarray, target: str) -> np.ndarray:
 
 # -- synthetic ---------------------------------------------------------------------------
 def _open_synth(root: Path, target: str) -> SegmentDataset:
+    from vidseg_cli import store
     from vidseg_cli.datasets.masks import read_labels_file
 
     labels_dir, videos_dir = root / "labels", root / "videos"
@@ -118,8 +119,6 @@ def _open_synth(root: Path, target: str) -> SegmentDataset:
         mp4 = videos_dir / f"{vid}.mp4"
         if not mp4.is_file():
             raise InputError(mp4, f"missing: the video of {f.name}")
-
-        from vidseg_cli import store
 
         with store.open_record(f, "labels") as rec:
             names = list(rec.class_names or [])
