@@ -200,11 +200,14 @@ def json_option(f: Callable) -> Callable:
     )(f)
 
 
-def device_option(f: Callable) -> Callable:
-    return click.option(
-        "--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:i]",
-        help="Where the computation runs.",
-    )(f)
+def device_option(f: Callable | None = None, *, help: str = "Where the computation runs.") -> Callable:
+    """--device, worded alike everywhere: `@device_option`, or `device_option(help=...)`."""
+
+    def deco(g: Callable) -> Callable:
+        return click.option("--device", default="auto", show_default=True,
+                            metavar="auto|cpu|cuda[:i]", help=help)(g)
+
+    return deco(f) if f is not None else deco
 
 
 def training_run_options(run_dir_param: str = "run_dir", max_steps: bool = True,
@@ -226,8 +229,7 @@ def training_run_options(run_dir_param: str = "run_dir", max_steps: bool = True,
             opts.append(click.option("--max-steps", type=click.IntRange(1), default=None,
                                      help="Stop after this many steps in all (smoke runs)."))
         opts += [
-            click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:i]",
-                         help="Where training runs."),
+            device_option(help="Where training runs."),
             click.option("--amp", is_flag=True,
                          help="Mixed precision (float16 on CUDA, bfloat16 on CPU)."),
         ]

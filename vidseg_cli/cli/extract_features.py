@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from vidseg_cli.cli.common import (
+    device_option,
     expand_inputs,
     fail,
     finish,
@@ -41,7 +42,7 @@ from vidseg_cli.cmdline import command_line
               help="vgg16 with public weights: fc7 (4096) or global average pool of conv5_3 (512).")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True,
               help="Snippets per forward pass.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option
 @click.option("--amp", is_flag=True, help="Mixed precision (float16 on CUDA, bfloat16 on CPU).")
 @overwrite_option
 @quiet_option

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from vidseg_cli.cli.common import (
+    device_option,
     fail,
     finish,
     json_option,
@@ -45,7 +46,7 @@ _METHODS = ("fsn", "wfsn", "scnn")  # kept in step with api/localize.py METHODS 
 @click.option("--frames", type=click.Path(), default=None,
               help="scnn: frames file or folder (default: the one recorded in the proposals file).")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option
 @click.option("--amp", is_flag=True, help="Mixed precision inference.")
 @overwrite_option
 @quiet_option

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from vidseg_cli.cli.common import (
+    device_option,
     fail,
     finish,
     json_option,
@@ -47,7 +48,7 @@ def _parse_lengths(ctx, param, value):
               help="Window overlap [default: the checkpoint's; S-CNN 3.1: 0.75].")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True,
               help="Windows per network batch.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option
 @click.option("--amp", is_flag=True, help="Mixed precision inference.")
 @overwrite_option
 @quiet_option
