@@ -167,3 +167,24 @@ def test_crf_refine_keep_probs_keeps_the_action_scores(cli, tmp_path):
         assert list(rec.attrs["action_names"]) == ["walk", "run"]
     with store.open_record(tmp_path / "out" / "v.labels.h5", "labels") as rec:
         assert "action_names" not in rec.attrs and "action_scores" not in rec
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float16])
+def test_streamed_and_whole_scores_files_are_laid_out_alike(tmp_path, dtype):
+    # One rule for both writers (store.scores_layout): float16 kept, anything else float32,
+    # one-frame lzf chunks; write_scores' optional datasets (a Sep3D head's action_scores).
+    import h5py
+
+    p = _probs(4, 3, 5, 6).astype(dtype)
+    acts = np.random.default_rng(1).random((4, 2)).astype(np.float32)
+    store.write_scores(tmp_path / "whole.h5", p, extra={"action_scores": acts},
+                       attrs={"action_names": ["a", "b"]}, num_frames=4, **META)
+    with store.ScoresWriter(tmp_path / "stream.h5", p.shape, dtype=p.dtype, **META) as w:
+        w[:] = p
+    with h5py.File(tmp_path / "whole.h5") as a, h5py.File(tmp_path / "stream.h5") as b:
+        for f in (a, b):
+            d = f["probs"]
+            assert (d.dtype, d.chunks, d.compression) == (np.dtype(np.float16 if dtype == np.float16 else np.float32),
+                                                          (1, 3, 5, 6), "lzf")
+        np.testing.assert_array_equal(a["probs"][:], b["probs"][:])
+        np.testing.assert_array_equal(a["action_scores"][:], acts)

@@ -390,9 +390,7 @@ class Segmenter:
             if actions.shape != (probs.shape[0], len(self.action_names)):
                 raise RuntimeError(f"action scores {actions.shape} for {len(self.action_names)} actions")
             attrs["action_names"] = list(self.action_names)
-            t, c, hh, ww = probs.shape
-            store.write(out_path, "scores", {"probs": probs, "action_scores": actions}, attrs=attrs,
-                        compression="lzf", chunks={"probs": (1, c, hh, ww)}, **meta)  # as write_scores
+            store.write_scores(out_path, probs, extra={"action_scores": actions}, attrs=attrs, **meta)
         out = {"input": str(frames_path), "output": str(out_path), "video_id": rec.video_id,
                "num_frames": int(frames.shape[0]), "shape": list(probs.shape)}
         if actions is not None:

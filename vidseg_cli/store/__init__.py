@@ -14,7 +14,7 @@ Every reader raises StoreError (one line: file, expected, found) on a contract b
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,15 @@ from vidseg_cli.store.base import (
     open_checked,
     peek_kind,
 )
-from vidseg_cli.store.io import FramesWriter, Record, ScoresWriter, open_record, read, write
+from vidseg_cli.store.io import (
+    FramesWriter,
+    Record,
+    ScoresWriter,
+    open_record,
+    read,
+    scores_layout,
+    write,
+)
 from vidseg_cli.store.kinds import KINDS
 
 __all__ = [
@@ -44,6 +52,7 @@ __all__ = [
     "open_record",
     "output_name",
     "peek_kind",
+    "scores_layout",
     "read",
     "video_id_of",
     "write",
@@ -97,13 +106,16 @@ def read_features(path: PathLike) -> Record:
 
 
 # -- scores (per pixel) and frame_scores ----------------------------------------------
-def write_scores(path: PathLike, probs: np.ndarray, **meta: Any) -> str:
+def write_scores(path: PathLike, probs: np.ndarray, extra: Mapping[str, np.ndarray] | None = None,
+                 **meta: Any) -> str:
+    """A scores file laid out as `scores_layout` says (ScoresWriter writes the same); `extra`:
+    the kind's optional datasets (e.g. a Sep3D head's action_scores), written whole."""
     probs = np.asarray(probs)
-    if probs.dtype not in (np.float16, np.float32):
-        probs = probs.astype(np.float32)
-    t, c, h, w = probs.shape if probs.ndim == 4 else (0, 0, 0, 0)
-    chunks = {"probs": (1, c, h, w)} if probs.ndim == 4 and probs.size else None
-    return write(path, "scores", {"probs": probs}, compression="lzf", chunks=chunks, **meta)
+    dtype, chunks = scores_layout(probs.shape, probs.dtype) if probs.ndim == 4 else (
+        np.dtype(probs.dtype if probs.dtype in (np.float16, np.float32) else np.float32), None)
+    data = {"probs": probs.astype(dtype, copy=False), **(extra or {})}
+    return write(path, "scores", data, compression="lzf",
+                 chunks={"probs": chunks} if chunks else None, **meta)
 
 
 def read_scores(path: PathLike) -> Record:

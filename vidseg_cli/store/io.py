@@ -167,6 +167,23 @@ def write(
     return root["uid"]
 
 
+def scores_layout(shape: Sequence[int], dtype: Any,
+                  chunks: Sequence[int] | None = None) -> tuple[np.dtype, tuple[int, ...] | None]:
+    """How every scores file stores `probs`, whole (`write_scores`) or streamed
+    (`ScoresWriter`): float16 kept, anything else float32; lzf chunks of one frame, (1, C,
+    H, W), or the given T, C, H, W sizes clipped to the shape; no chunks when it is empty.
+    Returns (dtype, chunks)."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float16, np.float32):
+        dtype = np.dtype(np.float32)
+    if int(np.prod(shape)) == 0:
+        return dtype, None
+    want = tuple(chunks) if chunks is not None else (1, *shape[1:])
+    if len(want) != 4:
+        raise ValueError(f"chunks must have 4 sizes, got {want}")
+    return dtype, tuple(max(1, min(int(c), int(n))) for c, n in zip(want, shape))
+
+
 class _StreamWriter:
     """What the streaming writers share: an `atomic_h5` temporary file (`self._ctx`,
     opened by the subclass) that becomes the output only when `close()` succeeds, and is
@@ -313,17 +330,11 @@ class ScoresWriter(_StreamWriter):
         if not class_names or len(class_names) != shape[1]:
             n = len(class_names or [])
             raise StoreError(path, f"{shape[1]} classes in the scores, {n} class names")
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float16, np.float32):
-            dtype = np.dtype(np.float32)  # as write_scores
+        try:
+            dtype, chunks = scores_layout(shape, dtype, chunks)
+        except ValueError as e:
+            raise StoreError(path, str(e)) from None
         size = int(np.prod(shape))
-        if size == 0:
-            chunks = None
-        else:
-            want = tuple(chunks) if chunks is not None else (1, shape[1], shape[2], shape[3])
-            if len(want) != 4:
-                raise StoreError(path, f"chunks must have 4 sizes, got {want}")
-            chunks = tuple(max(1, min(int(c), s)) for c, s in zip(want, shape))
         self._root = provenance_attrs(
             kind="scores", video_id=video_id, num_frames=shape[0], fps=fps, inputs=inputs,
             command=command, class_names=class_names,
