@@ -543,6 +543,7 @@ def smooth(
         # more than they give on (C, 4096) arrays.
         torch.set_num_threads(1)
     pool = ThreadPoolExecutor(threads) if on_cpu and threads > 1 else None
+    tile_buf = None
     try:
         for ys, xs in tiles:
             if frame_level:
@@ -555,8 +556,10 @@ def smooth(
             # Write straight into `out` when it is an array and the tile a view of it
             # (whole rows), else through a tile buffer.
             target = _out_view(out, frame_level, ys, xs)
-            if target is None:
-                target = np.empty((t_len, c, n), out.dtype)
+            if target is None:  # one buffer, reused while the tile size stays (as _smooth_numba)
+                if tile_buf is None or tile_buf.shape[2] != n:
+                    tile_buf = np.empty((t_len, c, n), out.dtype)
+                target = tile_buf
             block = n if not on_cpu else CPU_BLOCK
             jobs = [
                 (q_all[:, :, j0 : j0 + block], target[:, :, j0 : j0 + block],
@@ -569,7 +572,7 @@ def smooth(
             else:
                 for job in jobs:
                     rec.block(*job)
-            _write_tile(out, target, frame_level, ys, xs)
+            _store_tile(out, target, frame_level, ys, xs)
             block_np = q_all = target = jobs = None  # not held while the next tile is read
             if progress is not None:
                 progress(1)
@@ -592,17 +595,6 @@ def _out_view(out: Any, frame_level: bool, ys: slice, xs: slice) -> np.ndarray |
     if xs.start != 0 or xs.stop != out.shape[3]:
         return None
     return out[:, :, ys, :].reshape(t_len, c, -1)  # T x C x n, a view
-
-
-def _write_tile(out: Any, tile: np.ndarray, frame_level: bool, ys: slice, xs: slice) -> None:
-    """Store a (T, C, n) tile into out[:, :, ys, xs] unless it is already a view of it."""
-    if isinstance(out, np.ndarray) and np.shares_memory(tile, out):
-        return
-    t_len, c = out.shape[0], out.shape[1]
-    if frame_level:
-        out[:, :] = tile.reshape(t_len, c)
-    else:
-        out[:, :, ys, xs] = tile.reshape(t_len, c, ys.stop - ys.start, xs.stop - xs.start)
 
 
 def _smooth_numba(probs: Any, out: Any, prior: np.ndarray, transition: np.ndarray,
@@ -707,9 +699,11 @@ def _read_tile(probs: Any, buf: np.ndarray | None, frame_level: bool, ys: slice,
 
 def _store_tile(out: Any, tile: np.ndarray, frame_level: bool, ys: slice, xs: slice,
                 buf: np.ndarray | None = None) -> np.ndarray | None:
-    """out[:, :, ys, xs] = tile ((T, C, n) float32), cast to out's dtype (float16 on the
-    torch side) in `buf` when it fits; `out` may be an h5py dataset. Returns the cast
-    buffer, for the next tile."""
+    """out[:, :, ys, xs] = tile ((T, C, n)), cast to out's dtype (float16 on the torch
+    side) in `buf` when it fits; nothing to do when the tile is a view of `out`; `out` may
+    be an h5py dataset. Returns the cast buffer, for the next tile."""
+    if isinstance(out, np.ndarray) and np.shares_memory(tile, out):
+        return buf
     t_len, c = out.shape[0], out.shape[1]
     if out.dtype != tile.dtype:
         if buf is None or buf.shape != tile.shape or buf.dtype != out.dtype:
