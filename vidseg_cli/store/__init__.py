@@ -111,8 +111,7 @@ def write_scores(path: PathLike, probs: np.ndarray, extra: Mapping[str, np.ndarr
     """A scores file laid out as `scores_layout` says (ScoresWriter writes the same); `extra`:
     the kind's optional datasets (e.g. a Sep3D head's action_scores), written whole."""
     probs = np.asarray(probs)
-    dtype, chunks = scores_layout(probs.shape, probs.dtype) if probs.ndim == 4 else (
-        np.dtype(probs.dtype if probs.dtype in (np.float16, np.float32) else np.float32), None)
+    dtype, chunks = scores_layout(probs.shape, probs.dtype)
     data = {"probs": probs.astype(dtype, copy=False), **(extra or {})}
     return write(path, "scores", data, compression="lzf",
                  chunks={"probs": chunks} if chunks else None, **meta)

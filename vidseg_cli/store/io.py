@@ -171,12 +171,12 @@ def scores_layout(shape: Sequence[int], dtype: Any,
                   chunks: Sequence[int] | None = None) -> tuple[np.dtype, tuple[int, ...] | None]:
     """How every scores file stores `probs`, whole (`write_scores`) or streamed
     (`ScoresWriter`): float16 kept, anything else float32; lzf chunks of one frame, (1, C,
-    H, W), or the given T, C, H, W sizes clipped to the shape; no chunks when it is empty.
-    Returns (dtype, chunks)."""
+    H, W), or the given T, C, H, W sizes clipped to the shape; no chunks when it is empty
+    (or not T x C x H x W, which the writers refuse). Returns (dtype, chunks)."""
     dtype = np.dtype(dtype)
     if dtype not in (np.float16, np.float32):
         dtype = np.dtype(np.float32)
-    if int(np.prod(shape)) == 0:
+    if len(shape) != 4 or int(np.prod(shape)) == 0:  # `write` names a wrong shape
         return dtype, None
     want = tuple(chunks) if chunks is not None else (1, *shape[1:])
     if len(want) != 4:

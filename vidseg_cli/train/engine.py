@@ -41,6 +41,18 @@ class TrainSettings:
     extra: dict[str, Any] = field(default_factory=dict)  # the command's own settings, recorded
 
 
+def checkpoint_settings(ckpt: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, str]:
+    """The settings of the run that wrote checkpoint `ckpt` and where they sit: its JSON
+    `training` header (every checkpoint since stop 11), else `train_state` (a last.ckpt
+    written before); (None, "") when neither records them (e.g. an older best.ckpt)."""
+    for key in ("training", "train_state"):
+        rec = ckpt.get(key)
+        settings = rec.get("settings") if isinstance(rec, Mapping) else None
+        if isinstance(settings, Mapping):
+            return settings, key
+    return None, ""
+
+
 class Trainer:
     def __init__(
         self,
@@ -67,8 +79,7 @@ class Trainer:
             "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict() if self.sched is not None else None,
             "torch_rng": torch.get_rng_state(),
-            "settings": self._settings_json(),
-        }
+        }  # the settings go in the checkpoint's JSON `training` header (_end_epoch)
 
     def _settings_json(self) -> dict[str, Any]:
         s = {k: v for k, v in self.s.__dict__.items() if k != "extra"}

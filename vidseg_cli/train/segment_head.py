@@ -72,6 +72,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -262,9 +263,9 @@ def segmenter_class_weights(path: str | os.PathLike) -> tuple[tuple[float, float
     are the checkpoint's (an older best.ckpt in its run folder), else
     DEFAULT_SEG_CLASS_WEIGHTS. None = unweighted (recorded as such)."""
     import json
-    from collections.abc import Mapping
 
     from vidseg_cli.models.checkpoint import read_checkpoint
+    from vidseg_cli.train.engine import checkpoint_settings
 
     def weights(recipe):
         if not isinstance(recipe, Mapping) or "class_weights" not in recipe:
@@ -273,12 +274,10 @@ def segmenter_class_weights(path: str | os.PathLike) -> tuple[tuple[float, float
         return True, (None if w is None else (float(w[0]), float(w[1])))
 
     ckpt = read_checkpoint(path)
-    for key in ("training", "train_state"):  # every Trainer checkpoint / older last.ckpt
-        rec = ckpt.get(key)
-        settings = rec.get("settings") if isinstance(rec, Mapping) else None
-        found, w = weights(settings.get("recipe") if isinstance(settings, Mapping) else None)
-        if found:
-            return w, f"{path} ({'training settings' if key == 'training' else 'training state'})"
+    settings, key = checkpoint_settings(ckpt)
+    found, w = weights(settings.get("recipe") if settings is not None else None)
+    if found:
+        return w, f"{path} ({'training settings' if key == 'training' else 'training state'})"
     cfg = Path(path).parent / "config.json"
     if cfg.is_file():
         try:
@@ -411,7 +410,7 @@ def train_head(opts: HeadTrainOptions, log=print) -> dict[str, Any]:
     )
     from vidseg_cli.models.checkpoint import check_checkpoint_fits, read_checkpoint
     from vidseg_cli.runtime import resolve_device, seed_everything
-    from vidseg_cli.train.engine import Trainer, TrainSettings
+    from vidseg_cli.train.engine import Trainer, TrainSettings, checkpoint_settings
     from vidseg_cli.train.segment import class_weight_vector
 
     r = opts.recipe
@@ -475,8 +474,9 @@ def train_head(opts: HeadTrainOptions, log=print) -> dict[str, Any]:
         if ckpt["config"] != model.model_config:
             raise InputError(last, "checkpoint config differs from this run's (segmenter, crop, "
                                    "hidden); resume with the same settings")
-        st = ckpt.get("train_state")
-        was = st.get("settings", {}).get("recipe", {}).get("joint", False) if isinstance(st, dict) else False
+        settings, _ = checkpoint_settings(ckpt)
+        recipe = settings.get("recipe") if settings is not None else None
+        was = recipe.get("joint", False) if isinstance(recipe, Mapping) else False
         if bool(was) != r.joint:
             raise InputError(last, f"the run was trained {'with' if was else 'without'} --joint; "
                                    "resume with the same settings")
