@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vidseg_cli.models.common import ModelInputError, check_video_input, scaled
+from vidseg_cli.models.common import ModelInputError, check_video_input, conv3d_layout, scaled
 from vidseg_cli.models.registry import MODELS
 
 # Output channels of conv1, conv2, conv3a, conv3b, conv4a, conv4b, conv5a, conv5b (width 1.0).
@@ -80,7 +80,7 @@ class C3D(nn.Module):
 
     def trunk(self, x: torch.Tensor) -> torch.Tensor:
         """conv1 .. pool5. x: B x 3 x T x H x W -> B x 512w x T/16 x H/32 x W/32 (rounded)."""
-        x = self.pool1(self.relu(self.conv1(x)))
+        x = self.pool1(self.relu(self.conv1(conv3d_layout(x))))
         x = self.pool2(self.relu(self.conv2(x)))
         x = self.pool3(self.relu(self.conv3b(self.relu(self.conv3a(x)))))
         x = self.pool4(self.relu(self.conv4b(self.relu(self.conv4a(x)))))

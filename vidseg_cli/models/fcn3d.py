@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidseg_cli.models.c3d import C3D_CHANNELS, C3D_CLIP, C3D_CONV_NAMES, C3D_FC
-from vidseg_cli.models.common import bilinear_kernel_3d, check_video_input, scaled
+from vidseg_cli.models.common import bilinear_kernel_3d, check_video_input, conv3d_layout, scaled
 from vidseg_cli.models.registry import MODELS
 
 STRIDES = ("32s", "8s")
@@ -160,6 +160,7 @@ class FCN3D(nn.Module):
     def score_map(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits before the DeConv. x: B x 3 x T x H x W -> B x C x T' x H' x W'."""
         check_video_input(x, f"3dfcn-{self.stride}", self.in_channels, self.min_input)
+        x = conv3d_layout(x)
         x = self.pool1(self.relu(self.conv1(x)))
         x = self.pool2(self.relu(self.conv2(x)))
         x = self.pool3(self.relu(self.conv3b(self.relu(self.conv3a(x)))))

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from vidseg_cli.models.common import check_video_input, scaled
+from vidseg_cli.models.common import check_video_input, conv3d_layout, scaled
 from vidseg_cli.models.registry import MODELS
 
 R2P1D_CHANNELS = (64, 128, 256, 512)  # layer1..layer4
@@ -177,7 +177,7 @@ class R2Plus1D18(nn.Module):
     def stages(self, x: torch.Tensor) -> list[torch.Tensor]:
         """[layer1, layer2, layer3, layer4] outputs. x: B x 3 x T x H x W."""
         check_video_input(x, "r2plus1d-18", self.in_channels, (1, 1, 1))
-        x = self.stem(x)  # B x 64 x T x H/2 x W/2
+        x = self.stem(conv3d_layout(x))  # B x 64 x T x H/2 x W/2
         outs = []
         for i in range(1, 5):
             x = getattr(self, f"layer{i}")(x)
