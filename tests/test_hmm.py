@@ -189,14 +189,19 @@ def test_reads_only_tiles_of_a_lazy_array():
     assert len(seen) == 4  # 8 rows in tiles of 2
 
 
-def test_float16_input_and_output():
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+@pytest.mark.parametrize("in_dtype,out_dtype", [(np.float16, np.float16), (np.float16, np.float64),
+                                                (np.float64, np.float16)])
+def test_other_input_and_output_dtypes(backend, in_dtype, out_dtype):
+    """Scores and beliefs in float16/float64 are cast tile by tile (tiles of part rows too)."""
     rng = np.random.default_rng(4)
-    q = rng.dirichlet(np.ones(3), size=(4, 5, 6)).transpose(0, 3, 1, 2).astype(np.float16)
+    q = rng.dirichlet(np.ones(3), size=(4, 5, 6)).transpose(0, 3, 1, 2).astype(in_dtype)
     prior, trans = random_hmm(rng, 3)
-    out = np.empty(q.shape, np.float16)
-    hmm.smooth(q, prior, trans, out=out)
     ref = hmm.smooth(q.astype(np.float32), prior, trans)
-    np.testing.assert_allclose(out.astype(np.float32), ref, atol=2e-3)
+    for plan in (None, hmm.TileInfo(rows=2, cols=4, count=6, bytes_per_pixel=1)):
+        out = np.empty(q.shape, out_dtype)
+        hmm.smooth(q, prior, trans, out=out, backend=backend, plan=plan)
+        np.testing.assert_allclose(out.astype(np.float32), ref, atol=2e-3)
 
 
 @pytest.mark.skipif("not __import__('torch').cuda.is_available()")

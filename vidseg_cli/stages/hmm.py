@@ -518,7 +518,7 @@ def smooth(
         if plan is None:
             # Written in place only into a C-contiguous float32 array (the numba kernel's
             # output); anything else goes through a float32 tile buffer and a cast.
-            buffered = (_out_view(out, False, slice(0, 1), slice(0, width)) is None
+            buffered = (_tile_view(out, False, slice(0, 1), slice(0, width)) is None
                         or np.dtype(out.dtype) != np.float32)
             plan = plan_tiles(shape, in_itemsize, max_memory, compute_itemsize, log_space,
                               out_itemsize=np.dtype(out.dtype).itemsize if buffered else None,
@@ -530,12 +530,12 @@ def smooth(
         ]
     threads = max(1, int(threads))
     if backend == "numba":
-        _smooth_numba(probs, out, prior, transition, tiles, width, frame_level, min_prob,
+        _smooth_numba(probs, out, prior, transition, tiles, frame_level, min_prob,
                       tolerance, threads, progress, score_prior)
         return out
 
     rec = _Recursions(prior, transition, t_len, dev, dtype, log_space, min_prob, tolerance,
-                      out.dtype, score_prior)
+                      score_prior)
     old_threads = torch.get_num_threads()
     on_cpu = dev.type == "cpu"
     if on_cpu:
@@ -555,7 +555,7 @@ def smooth(
             q_all = torch.from_numpy(np.ascontiguousarray(block_np)).reshape(t_len, c, n)
             # Write straight into `out` when it is an array and the tile a view of it
             # (whole rows), else through a tile buffer.
-            target = _out_view(out, frame_level, ys, xs)
+            target = _tile_view(out, frame_level, ys, xs)
             if target is None:  # one buffer, reused while the tile size stays (as _smooth_numba)
                 if tile_buf is None or tile_buf.shape[2] != n:
                     tile_buf = np.empty((t_len, c, n), out.dtype)
@@ -584,42 +584,40 @@ def smooth(
     return out
 
 
-def _out_view(out: Any, frame_level: bool, ys: slice, xs: slice) -> np.ndarray | None:
-    """out[:, :, ys, xs] as a (T, C, n) view when `out` is a C-contiguous numpy array and
-    the tile whole rows (a run of each class plane's pixels); else None."""
-    if not isinstance(out, np.ndarray) or not out.flags.c_contiguous:
+def _tile_view(x: Any, frame_level: bool, ys: slice, xs: slice,
+               dtype: Any = None) -> np.ndarray | None:
+    """x[:, :, ys, xs] as a (T, C, n) view when `x` is a C-contiguous numpy array (of
+    `dtype`, if given) and the tile whole rows (a run of each class plane's pixels); else
+    None."""
+    if not isinstance(x, np.ndarray) or not x.flags.c_contiguous:
         return None
-    t_len, c = out.shape[0], out.shape[1]
+    if dtype is not None and x.dtype != dtype:
+        return None
+    t_len, c = x.shape[0], x.shape[1]
     if frame_level:
-        return out.reshape(t_len, c, 1)
-    if xs.start != 0 or xs.stop != out.shape[3]:
+        return x.reshape(t_len, c, 1)
+    if xs.start != 0 or xs.stop != x.shape[3]:
         return None
-    return out[:, :, ys, :].reshape(t_len, c, -1)  # T x C x n, a view
+    return x[:, :, ys, :].reshape(t_len, c, -1)  # T x C x n, a view
 
 
 def _smooth_numba(probs: Any, out: Any, prior: np.ndarray, transition: np.ndarray,
-                  tiles: list[tuple[slice, slice]], width: int, frame_level: bool,
+                  tiles: list[tuple[slice, slice]], frame_level: bool,
                   min_prob: float, tolerance: float | None, threads: int,
                   progress: Callable[[int], None] | None, score_prior: str = "hmm") -> None:
     """`smooth` on the fused CPU kernel (stages/hmm_kernel.py), which reads (T, C, N)
-    float32 scores and writes (T, C, N) float32 beliefs over a run of pixels. A
-    C-contiguous float32 numpy input or output is used in place (a tile of whole rows is
-    a run of its pixels); anything else goes through a tile buffer, cast tile by tile."""
+    float32 scores and writes (T, C, N) float32 beliefs over a run of pixels of C-contiguous
+    arrays. A C-contiguous float32 numpy input or output is used in place when every tile
+    is whole rows (a run of its pixels); anything else goes through a tile buffer, cast
+    tile by tile."""
     import torch
 
-    shape = tuple(probs.shape)
-    t_len, c = shape[0], shape[1]
-    n_all = 1 if frame_level else shape[2] * shape[3]
-
-    def flat(x: Any) -> np.ndarray | None:
-        """x as (T, C, N) float32 without a copy, or None."""
-        if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous:
-            return x.reshape(t_len, c, n_all)
-        return None
-
-    whole_rows = frame_level or all(xs.start == 0 and xs.stop == width for _, xs in tiles)
-    q_all = flat(probs) if whole_rows else None
-    o_all = flat(out) if whole_rows else None
+    t_len, c = probs.shape[0], probs.shape[1]
+    everything = (slice(0, 1), slice(0, 1)) if frame_level else (
+        slice(0, probs.shape[2]), slice(0, probs.shape[3]))
+    whole_rows = frame_level or all(xs == everything[1] for _, xs in tiles)
+    q_all = _tile_view(probs, frame_level, *everything, np.float32) if whole_rows else None
+    o_all = _tile_view(out, frame_level, *everything, np.float32) if whole_rows else None
     if q_all is not None and o_all is not None and np.shares_memory(q_all, o_all):
         o_all = None  # writing over the input would feed beliefs back as scores
     kernel = _Kernel(prior, transition, t_len, c, min_prob, tolerance, threads, score_prior)
@@ -630,18 +628,18 @@ def _smooth_numba(probs: Any, out: Any, prior: np.ndarray, transition: np.ndarra
     q_buf = o_buf = raw_buf = cast_buf = None
     try:
         for ys, xs in tiles:
-            th, tw = (1, 1) if frame_level else (ys.stop - ys.start, xs.stop - xs.start)
-            n = th * tw
-            j0 = 0 if frame_level else ys.start * width  # the tile's first pixel (whole rows)
+            tw = 1 if frame_level else xs.stop - xs.start
+            n = 1 if frame_level else (ys.stop - ys.start) * tw
+            j0 = 0 if frame_level else ys.start * tw  # the tile's first pixel (whole rows)
             if q_all is not None:
                 q, q0 = q_all, j0
             else:
                 raw_buf = _read_tile(probs, raw_buf, frame_level, ys, xs)
                 raw = raw_buf if raw_buf is not None else np.asarray(
                     probs[:, :] if frame_level else probs[:, :, ys, xs])
-                q, q0 = _float32_into(q_buf, raw, n), 0
-                if not np.shares_memory(q, raw):
-                    q_buf = q  # reused for the next tile
+                q, q0 = raw.reshape(t_len, c, n), 0
+                if q.dtype != np.float32 or not q.flags.c_contiguous:
+                    q = q_buf = _cast_into(q_buf, q, np.float32)
             if o_all is not None:
                 o, o0 = o_all, j0
             else:
@@ -657,7 +655,7 @@ def _smooth_numba(probs: Any, out: Any, prior: np.ndarray, transition: np.ndarra
                 kernel.run(q, o, q0, q0 + n, o0, check=False)
             if o_all is None:
                 cast_buf = _store_tile(out, o, frame_level, ys, xs, cast_buf)
-            raw = q = None  # not held while the next tile is read
+            raw = q = o = None  # not held while the next tile is read
             if progress is not None:
                 progress(1)
     finally:
@@ -665,17 +663,12 @@ def _smooth_numba(probs: Any, out: Any, prior: np.ndarray, transition: np.ndarra
         kernel.close()
 
 
-def _float32_into(buf: np.ndarray | None, raw: np.ndarray, n: int) -> np.ndarray:
-    """raw (T, C, h, w) as a C-contiguous (T, C, n) float32 array: raw itself when it is
-    one, else a copy in `buf` (reused when it fits; torch casts float16 ~20x faster than
-    numpy)."""
-    t_len, c = raw.shape[0], raw.shape[1]
-    if raw.dtype == np.float32 and raw.flags.c_contiguous:
-        return raw.reshape(t_len, c, n)
-    if buf is None or buf.shape != (t_len, c, n):
-        buf = np.empty((t_len, c, n), np.float32)
-    src = raw.reshape(t_len, c, n)
-    if src.dtype == np.float16:
+def _cast_into(buf: np.ndarray | None, src: np.ndarray, dtype: Any) -> np.ndarray:
+    """src cast to `dtype` in `buf`, reallocated unless it has src's shape and that dtype.
+    To or from float16 the cast runs on the torch side: numpy's is ~20x slower."""
+    if buf is None or buf.shape != src.shape or buf.dtype != dtype:
+        buf = np.empty(src.shape, dtype)
+    if np.float16 in (src.dtype, buf.dtype):
         import torch
 
         torch.from_numpy(buf).copy_(torch.from_numpy(np.ascontiguousarray(src)))
@@ -706,15 +699,7 @@ def _store_tile(out: Any, tile: np.ndarray, frame_level: bool, ys: slice, xs: sl
         return buf
     t_len, c = out.shape[0], out.shape[1]
     if out.dtype != tile.dtype:
-        if buf is None or buf.shape != tile.shape or buf.dtype != out.dtype:
-            buf = np.empty(tile.shape, out.dtype)
-        if out.dtype == np.float16:
-            import torch
-
-            torch.from_numpy(buf).copy_(torch.from_numpy(tile))
-        else:
-            np.copyto(buf, tile, casting="unsafe")
-        tile = buf
+        tile = buf = _cast_into(buf, tile, out.dtype)
     if frame_level:
         out[:, :] = tile.reshape(t_len, c)
     else:
@@ -789,15 +774,12 @@ class _Recursions:
     over one block of pixels."""
 
     def __init__(self, prior, transition, t_len, dev, dtype, log_space, min_prob, tolerance,
-                 out_dtype, score_prior: str = "hmm") -> None:
+                 score_prior: str = "hmm") -> None:
         import torch
 
         self.dev, self.dtype, self.log_space = dev, dtype, log_space
         self.min_prob, self.tolerance = min_prob, tolerance
         self.itemsize = torch.empty((), dtype=dtype).element_size()
-        # Cast on the torch side: numpy's float16 conversion is ~20x slower.
-        self.host = {np.dtype(np.float16): torch.float16, np.dtype(np.float64): torch.float64}.get(
-            np.dtype(out_dtype), torch.float32)
         p = observation_prior(prior, transition, t_len, score_prior)  # T x C, Eq. (4)
         r = _emission_weights(p)  # T x C ∝ 1 / P(l_t)
         fwd = np.ascontiguousarray(r[:, :, None] * transition.T[None])  # T x C x C: diag(r_t) A^T
@@ -828,10 +810,7 @@ class _Recursions:
             g = _forward_backward_log(qc, self.log_a, self.log_r, self.start)  # T x C x m
         else:
             g = _forward_backward(qc, self.fwd, self.bwd, self.start, self.guard, ws)
-        if self.host == self.dtype and self.dev.type == "cpu":
-            target[...] = g.numpy()
-        else:
-            target[...] = g.to("cpu", self.host).numpy()
+        torch.from_numpy(target).copy_(g)  # to the host, in target's dtype
 
 
 def same_classes(a: Sequence[str] | None, b: Sequence[str] | None) -> str | None:
