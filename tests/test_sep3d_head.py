@@ -553,6 +553,20 @@ def test_head_accuracy_foreground_iou_matches_a_direct_count(joint_set):
     assert union > 0 and 0 < inter < union  # neither empty nor trivial
     assert res["foreground_iou_clips"] == pytest.approx(inter / union, abs=1e-3)
     assert res["segmented_frames"] == 80
+    # A frozen segmenter's features are kept between calls: the second call gives the same
+    # figures without running it, and the head alone changes them.
+    cache: dict = {}
+    first = head_accuracy(model, ds.train, pre, torch.device("cpu"), batch_size=3, feature_cache=cache)
+    assert first == plain and cache
+    runs = []
+    hook = model.segmenter.register_forward_hook(lambda *a: runs.append(1))
+    assert head_accuracy(model, ds.train, pre, torch.device("cpu"), batch_size=3, feature_cache=cache) == plain
+    assert not runs
+    with torch.no_grad():
+        model.head.fc.bias.add_(torch.linspace(-3, 3, model.head.fc.bias.numel()))
+    changed = head_accuracy(model, ds.train, pre, torch.device("cpu"), batch_size=3, feature_cache=cache)
+    assert changed["loss"] != pytest.approx(plain["loss"]) and not runs
+    hook.remove()
 
 
 def test_segmenter_class_weights_where_recorded(tmp_path):

@@ -194,10 +194,9 @@ class Segmenter:
 
     # -- sizes ------------------------------------------------------------------------
     def network_size(self, height: int, width: int) -> tuple[int, int]:
-        from vidseg_cli.datasets.segment_data import scale_for
+        from vidseg_cli.datasets.segment_data import network_size
 
-        f = scale_for(height, width, self.preprocess.get("short_side"))
-        return max(1, int(round(height * f))), max(1, int(round(width * f)))
+        return network_size(height, width, self.preprocess.get("short_side"))
 
     def check_input(self, path: str | os.PathLike, t: int, h: int, w: int) -> None:
         nh, nw = self.network_size(h, w)
@@ -290,12 +289,12 @@ class Segmenter:
         cover have their final posteriors (every clip covering them has run)."""
         import torch
 
+        from vidseg_cli.datasets.segment_data import clip_starts
+
         t = frames.shape[0]
         clip = int(self.preprocess.get("clip_len") or 8)
         n = min(clip, t)
-        starts = list(range(0, t - n + 1, max(1, self.opts.clip_stride)))
-        if starts[-1] != t - n:
-            starts.append(t - n)
+        starts = clip_starts(t, n, self.opts.clip_stride)
         acc = None
         count = torch.zeros(t, device=self.device)
         actions = _ActionScores(self, t, n, frame_size) if self.head is not None and frame_size else None

@@ -287,6 +287,21 @@ def scale_for(height: int, width: int, short_side: int | None) -> float:
     return 1.0 if not short_side else short_side / min(height, width)
 
 
+def network_size(height: int, width: int, short_side: int | None) -> tuple[int, int]:
+    """(h, w) of a height x width frame resized for the network (`scale_for`)."""
+    f = scale_for(height, width, short_side)
+    return max(1, int(round(height * f))), max(1, int(round(width * f)))
+
+
+def clip_starts(num_frames: int, clip_len: int, stride: int) -> list[int]:
+    """First frames of clips of `clip_len` (<= num_frames) every `stride` frames, plus one
+    ending on the last frame, so every frame is covered."""
+    starts = list(range(0, num_frames - clip_len + 1, max(1, stride)))
+    if starts[-1] != num_frames - clip_len:
+        starts.append(num_frames - clip_len)
+    return starts
+
+
 def resize_frames(frames: np.ndarray, size_hw: tuple[int, int], nearest: bool = False) -> np.ndarray:
     """T x H x W (x 3) -> T x h x w, per frame with OpenCV (linear, area when shrinking;
     nearest for labels)."""

@@ -307,8 +307,11 @@ def segmentation_target_name(path: str | os.PathLike, seg_classes: list[str], ds
 
 
 # -- accuracy with ground-truth masks ----------------------------------------------------------
+FEATURE_CACHE_BYTES = 512 << 20  # a frozen segmenter's validation features kept between epochs
+
+
 def head_accuracy(model, videos, preprocess: dict, device, batch_size: int = 4,
-                  segmentation: bool = False) -> dict[str, Any]:
+                  segmentation: bool = False, feature_cache: dict | None = None) -> dict[str, Any]:
     """The head's accuracy with ground-truth masks: every frame with an actor of `videos`,
     whole frames at the network size, clips of `clip_len` frames back to back (the last
     ending on the last frame; each frame counted once). Returns {"accuracy_gt_masks",
@@ -317,11 +320,15 @@ def head_accuracy(model, videos, preprocess: dict, device, batch_size: int = 4,
     segmentation: every clip (with an actor or not) goes through the segmenter, and the
     result adds "foreground_iou_clips": |pred & gt| / |pred | gt| summed over every frame
     of `videos` (each counted once), pred = argmax class != 0 of its clip's logits, gt =
-    label > 0, at the network's input size; and "segmented_frames"."""
+    label > 0, at the network's input size; and "segmented_frames".
+
+    feature_cache: a dict kept between calls while the segmenter is frozen (without
+    `segmentation`): the segmenter's features of each group of clips are then computed
+    once (up to FEATURE_CACHE_BYTES in all; the rest every call) and reused."""
     import torch
     import torch.nn.functional as F
 
-    from vidseg_cli.datasets.segment_data import normalize, resize_frames, scale_for
+    from vidseg_cli.datasets.segment_data import clip_starts, network_size, normalize, resize_frames
 
     n_act = len(model.action_names)
     correct = total = 0
@@ -332,13 +339,10 @@ def head_accuracy(model, videos, preprocess: dict, device, batch_size: int = 4,
     for v in videos:
         frames, labels = v.load()
         t, h, w = labels.shape
-        f = scale_for(h, w, preprocess.get("short_side"))
-        size = (max(1, int(round(h * f))), max(1, int(round(w * f))))
+        size = network_size(h, w, preprocess.get("short_side"))
         frames, labels = resize_frames(frames, size), resize_frames(labels, size, nearest=True)
         n = min(int(preprocess.get("clip_len") or 8), t)
-        starts = list(range(0, t - n + 1, n))
-        if starts[-1] != t - n:
-            starts.append(t - n)
+        starts = clip_starts(t, n, n)
         seen = np.zeros(t, dtype=bool)
         for i in range(0, len(starts), batch_size):
             group = starts[i : i + batch_size]
@@ -350,31 +354,33 @@ def head_accuracy(model, videos, preprocess: dict, device, batch_size: int = 4,
                 target[k, seen[s : s + n]] = IGNORE_FRAME
                 seen[s : s + n] = True
             use = [k for k in range(len(group)) if (target[k] != IGNORE_FRAME).any()]
-            if segmentation:
+            if not segmentation:
+                if not use:
+                    continue  # no actor: nothing to classify, no need to run the segmenter
+                group, boxes, target = [group[k] for k in use], boxes[use], target[use]
+            key = (v.video_id, tuple(group))
+            feats = feature_cache.get(key) if feature_cache is not None and not segmentation else None
+            if feats is None:
                 x = torch.stack([normalize(frames[s : s + n], preprocess["mean"], preprocess["std"])
                                  for s in group]).to(device)  # B x 3 x n x H x W
                 with torch.no_grad():
                     seg_logits, feats = model.segmenter.forward_with_features(x)
-                pred = (seg_logits.argmax(dim=1) != 0).cpu().numpy()[new]  # N x H x W
-                gt = y[new] > 0
-                fg_inter += int(np.count_nonzero(pred & gt))
-                fg_union += int(np.count_nonzero(pred | gt))
-                seg_frames += int(new.sum())
-                if not use:
-                    continue
-                with torch.no_grad():
-                    logits, tg = head_logits_from_features(
-                        model, feats[use], torch.from_numpy(boxes[use]).to(device),
-                        torch.from_numpy(target[use]).to(device), tuple(x.shape[-2:]))
-            else:
-                if not use:
-                    continue  # no actor: nothing to classify, no need to run the segmenter
-                group, boxes, target = [group[k] for k in use], boxes[use], target[use]
-                x = torch.stack([normalize(frames[s : s + n], preprocess["mean"], preprocess["std"])
-                                 for s in group]).to(device)  # B x 3 x n x H x W
-                with torch.no_grad():
-                    logits, tg = head_logits(model, x, torch.from_numpy(boxes).to(device),
-                                             torch.from_numpy(target).to(device))
+                if segmentation:
+                    pred = (seg_logits.argmax(dim=1) != 0).cpu().numpy()[new]  # N x H x W
+                    gt = y[new] > 0
+                    fg_inter += int(np.count_nonzero(pred & gt))
+                    fg_union += int(np.count_nonzero(pred | gt))
+                    seg_frames += int(new.sum())
+                    if not use:
+                        continue
+                    feats, boxes, target = feats[use], boxes[use], target[use]
+                elif feature_cache is not None and (
+                        sum(f.nbytes for f in feature_cache.values()) + feats.nbytes <= FEATURE_CACHE_BYTES):
+                    feature_cache[key] = feats
+            with torch.no_grad():
+                logits, tg = head_logits_from_features(
+                    model, feats, torch.from_numpy(boxes).to(device),
+                    torch.from_numpy(target).to(device), size)
             loss_sum += float(F.cross_entropy(logits.float(), tg, reduction="sum"))
             pred = logits.argmax(dim=1).cpu().numpy()
             tg = tg.cpu().numpy()
@@ -459,9 +465,11 @@ def train_head(opts: HeadTrainOptions, log=print) -> dict[str, Any]:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: r.lr_decay ** (step // steps_per_epoch))
     val = ds.val if opts.val_videos <= 0 else ds.val[: opts.val_videos]
     keys = ("accuracy_gt_masks", "loss", "frames") + (("foreground_iou_clips",) if r.joint else ())
+    frozen_features: dict | None = None if r.joint else {}  # the segmenter's, every epoch the same
 
     def validate(m) -> dict[str, Any]:
-        res = head_accuracy(m, val, pre, device, r.batch_size, segmentation=r.joint)
+        res = head_accuracy(m, val, pre, device, r.batch_size, segmentation=r.joint,
+                            feature_cache=frozen_features)
         return {k: res[k] for k in keys}
 
     last = Path(opts.run_dir) / "last.ckpt"
