@@ -198,3 +198,26 @@ def test_window_center_is_the_receptive_fields_centre(stride):
         centroid = float((profile * torch.arange(len(profile))).sum() / profile.sum())
         want = m.window_center[dim] + m.out_stride[dim] * cell[dim]
         assert abs(centroid - want) < 2.5, (dim, centroid, want)  # seen: within 1.3
+
+
+@pytest.mark.parametrize("name,kwargs,shape", [
+    ("3dfcn-8s", {"width": 1 / 16}, (2, 3, 16, 128, 136)),
+    ("c3d", {"width": 1 / 16, "num_classes": 5}, (2, 3, 16, 112, 112)),
+    ("sep3d", {"width": 1 / 16, "crop_size": 64}, (2, 3, 8, 64, 72)),
+])
+def test_channels_last_on_cpu_changes_no_result(name, kwargs, shape, monkeypatch):
+    """On a CPU the 3D models run channels-last (models/common.conv3d_layout, for speed):
+    the same outputs as the default layout, and their backbone really gets that layout."""
+    from vidseg_cli.models import MODELS, c3d, common, fcn3d, r2plus1d
+
+    torch.manual_seed(0)
+    model = MODELS.build(name, **kwargs).eval()
+    x = torch.randn(*shape)
+    assert common.conv3d_layout(x).is_contiguous(memory_format=torch.channels_last_3d)
+    with torch.no_grad():
+        fast = model(x)
+        for mod in (c3d, fcn3d, r2plus1d):
+            monkeypatch.setattr(mod, "conv3d_layout", lambda v: v)
+        plain = model(x)
+    assert fast.shape == plain.shape
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)

@@ -34,7 +34,7 @@ def triple(v: int | Sequence[int]) -> tuple[int, int, int]:
 def conv3d_layout(x: torch.Tensor) -> torch.Tensor:
     """x (B x C x T x H x W) in the memory layout conv3d runs fastest in on a CPU:
     channels-last, which lets oneDNN skip the im2col path it takes for narrow layers
-    (training steps of the synthetic recipes 1.1-1.4x faster, Sep3D inference 1.8x:
+    (training steps of the synthetic recipes 1.2-1.5x faster, Sep3D inference 1.7x:
     benchmarks/segment3d/bench_layout.py). Convolutions keep the layout, so converting the
     input once is enough. On other devices x is returned as it is (not measured there)."""
     if x.device.type == "cpu" and x.dim() == 5:
