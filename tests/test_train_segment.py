@@ -177,6 +177,33 @@ def test_jhmdb_and_davis_layouts(refdata, tmp_path):
     assert any("validating on the training" in w for w in dv.warnings)
 
 
+def test_unreadable_split_files_are_named(refdata, tmp_path):
+    """A split file that is not text (J-HMDB splits/, DAVIS ImageSets/) is one InputError
+    naming it, not a UnicodeDecodeError from deep inside."""
+    from vidseg_cli.errors import InputError
+
+    jh = tmp_path / "jhmdb"
+    vid = "Goal_Keeping_Tips_catch_f_cm_np1_fr_med_2"
+    (jh / "puppet_mask" / "catch" / vid).mkdir(parents=True)
+    shutil.copy(refdata / "jhmdb" / "puppet_mask" / "catch" / f"{vid}.mat", jh / "puppet_mask" / "catch" / vid / "puppet_mask.mat")
+    (jh / "Rename_Images" / "catch").mkdir(parents=True)
+    (jh / "Rename_Images" / "catch" / vid).symlink_to(refdata / "jhmdb" / "frames" / vid)
+    (jh / "splits").mkdir()
+    bad = jh / "splits" / "catch_test_split1.txt"
+    bad.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(InputError, match="cannot read") as e:
+        open_segment_dataset(jh, target="classes")
+    assert e.value.path == str(bad)
+    dv = tmp_path / "davis"
+    shutil.copytree(refdata / "davis2016", dv, symlinks=True)
+    sets = dv / "ImageSets" / "480p"
+    sets.mkdir(parents=True, exist_ok=True)
+    (sets / "train.txt").write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(InputError, match="cannot read") as e:
+        open_segment_dataset(dv, target="classes")
+    assert e.value.path == str(sets / "train.txt")
+
+
 def test_labels_files_of_another_set_or_out_of_range_are_named(cli, tiny_synth, tmp_path):
     # Found where the file is read (open or first load), not later as a bare ValueError in
     # a batch: one line naming the labels file.

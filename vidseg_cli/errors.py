@@ -12,3 +12,14 @@ class InputError(Exception):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+def read_lines(path: str | os.PathLike) -> list[str]:
+    """The lines of a text file (UTF-8), or an InputError naming it when it cannot be read
+    or decoded (a binary file given for a list, a missing file)."""
+    from pathlib import Path
+
+    try:
+        return Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(path, f"cannot read ({e.__class__.__name__}: {e})") from None

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidseg_cli.errors import InputError
+from vidseg_cli.errors import InputError, read_lines
 
 __all__ = [
     "FrameScores",
@@ -315,12 +315,8 @@ def _read_json(path: str) -> Predictions:
 
 
 def _read_txt(path: str) -> Predictions:
-    try:
-        lines = Path(path).read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(path, f"cannot read ({e.__class__.__name__}: {e})") from None
     vids, segs, idx, scores = [], [], [], []
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(read_lines(path), 1):
         parts = line.split()
         if not parts:
             continue

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidseg_cli.errors import InputError
+from vidseg_cli.errors import InputError, read_lines
 
 IGNORE = 255  # label of pixels that carry no supervision (crop padding)
 TARGETS = ("classes", "foreground")
@@ -168,7 +168,7 @@ def _jhmdb_split(root: Path, split: int) -> tuple[set[str], set[str]] | None:
         return None
     train, test = set(), set()
     for f in files:
-        for line in f.read_text().splitlines():
+        for line in read_lines(f):
             parts = line.split()
             if len(parts) != 2:
                 continue
@@ -217,7 +217,7 @@ def _davis_split(root: Path, name: str) -> set[str] | None:
         f = root / sub / f"{name}.txt"
         if f.is_file():
             seqs = set()
-            for line in f.read_text().split("\n"):
+            for line in read_lines(f):
                 line = line.strip()
                 if not line:
                     continue

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidseg_cli.errors import InputError
+from vidseg_cli.errors import InputError, read_lines
 
 __all__ = [
     "AMBIGUOUS",
@@ -101,11 +101,7 @@ def load_temporal_gt(path: str | os.PathLike, subset: str | None = None) -> Temp
 # -- THUMOS14 ---------------------------------------------------------------------------
 def _read_class_list(path: Path) -> tuple[list[int], list[str]]:
     ids, names = [], []
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(path, f"cannot read ({e.__class__.__name__}: {e})") from None
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(read_lines(path), 1):
         parts = line.split()
         if not parts:
             continue
@@ -122,11 +118,7 @@ def _read_class_list(path: Path) -> tuple[list[int], list[str]]:
 
 def _read_segment_lines(path: Path) -> tuple[list[str], list[tuple[float, float]]]:
     vids, segs = [], []
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(path, f"cannot read ({e.__class__.__name__}: {e})") from None
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(read_lines(path), 1):
         parts = line.split()
         if not parts:
             continue
