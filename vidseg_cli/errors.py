@@ -20,6 +20,6 @@ def read_lines(path: str | os.PathLike) -> list[str]:
     from pathlib import Path
 
     try:
-        return Path(path).read_text().splitlines()
+        return Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(path, f"cannot read ({e.__class__.__name__}: {e})") from None
