@@ -158,11 +158,7 @@ def finish(stage: str, res: BatchResult, n_inputs: int, json_out: str | None = N
         **(summary or {}),
     }
     if json_out:
-        text = json.dumps(payload, indent=2, default=str)
-        if json_out == "-":
-            click.echo(text)
-        else:
-            Path(json_out).write_text(text + "\n")
+        write_json(stage, json_out, payload)
     if res.failed:
         if n_inputs > 1:
             click.echo(
@@ -175,6 +171,22 @@ def finish(stage: str, res: BatchResult, n_inputs: int, json_out: str | None = N
             sys.exit(1)
         sys.exit(2)
     notice(stage, f"{len(res.done)} written, {len(res.skipped)} skipped", quiet)
+
+
+def write_json(stage: str, dest: str, payload: Any) -> None:
+    """The one writer of `--json` summaries: '-' is stdout; a file is written whole or not
+    at all (a temporary file renamed into place); a file that cannot be written is one
+    error line (exit 2)."""
+    text = json.dumps(payload, indent=2, default=str) + "\n"
+    if dest == "-":
+        click.echo(text, nl=False)
+        return
+    from vidseg_cli.core.fs import atomic_write_text
+
+    try:
+        atomic_write_text(dest, text)
+    except OSError as e:
+        fail(stage, f"{dest}: cannot write ({e.strerror or e})")
 
 
 # Options every stage shares, as decorators.
@@ -262,11 +274,7 @@ def run_training(stage: str, call: Callable[[], dict], *, data: str, run_dir: st
         fail(stage, f"{run_dir}: {e}", code=1)
     summary["command"] = command_line()
     if json_out:
-        text = json.dumps(summary, indent=2, default=str)
-        if json_out == "-":
-            click.echo(text)
-        else:
-            Path(json_out).write_text(text + "\n")
+        write_json(stage, json_out, summary)
     return summary
 
 

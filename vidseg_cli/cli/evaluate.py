@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
-from pathlib import Path
 
 import click
 
-from vidseg_cli.cli.common import fail, json_option, warn
+from vidseg_cli.cli.common import fail, json_option, warn, write_json
 
 STAGE = "evaluate"
 
@@ -180,11 +178,4 @@ def _report(res: dict, table, json_out: str | None) -> None:
     # With --json -, stdout carries the JSON alone; the table goes to stderr.
     Console(stderr=json_out == "-", width=200 if not sys.stdout.isatty() else None).print(table)
     if json_out:
-        text = json.dumps(res, indent=2, default=str)
-        if json_out == "-":
-            click.echo(text)
-        else:
-            try:
-                Path(json_out).write_text(text + "\n")
-            except OSError as e:
-                fail(STAGE, f"{json_out}: cannot write ({e.strerror})")
+        write_json(STAGE, json_out, res)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from vidseg_cli.cli.common import fail, json_option, notice, quiet_option, warn
+from vidseg_cli.cli.common import fail, json_option, notice, quiet_option, warn, write_json
 
 STAGE = "export"
 
@@ -45,11 +45,7 @@ def export(detections, out, fmt, time_base, overwrite, quiet, json_out):
     except (InputError, StoreError) as e:
         fail(STAGE, str(e))
     if summary and json_out:
-        text = json.dumps(summary, indent=2)
-        if json_out == "-":
-            click.echo(text)
-        else:
-            Path(json_out).write_text(text + "\n")
+        write_json(STAGE, json_out, summary)
 
 
 def _export(paths, out, fmt, time_base, overwrite, quiet):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import click
 
-from vidseg_cli.cli.common import fail, training_run_options, warn
+from vidseg_cli.cli.common import fail, training_run_options, warn, write_json
 
 
 def _common(*, lr: float, batch_size: int, epochs: int, steps: int) -> Callable:
@@ -62,8 +61,8 @@ def _load_gt(stage: str, gt: str, subset: str, val_subset: str | None):
 
 def _run(stage: str, fn: Callable, kw: dict) -> None:
     """Call a recipe, turn its known errors into one line, print/write the summary."""
+    from vidseg_cli.core.registry import RegistryError
     from vidseg_cli.errors import InputError
-    from vidseg_cli.models.registry import RegistryError
     from vidseg_cli.store.base import StoreError
 
     try:
@@ -79,12 +78,7 @@ def _run(stage: str, fn: Callable, kw: dict) -> None:
         click.echo(f"vidseg {stage}: {last['epoch']} epochs, {last['step']} steps, loss {last['loss']:.4f} "
                    f"{val}; checkpoints in {res['run_dir']}", err=True)
     if kw.get("json_out"):
-        text = json.dumps({"stage": stage, **res}, indent=2, default=str)
-        if kw["json_out"] == "-":
-            click.echo(text)
-        else:
-            with open(kw["json_out"], "w") as f:
-                f.write(text + "\n")
+        write_json("train", kw["json_out"], {"stage": stage, **res})
 
 
 @click.command("backbone")

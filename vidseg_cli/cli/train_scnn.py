@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import click
 
-from vidseg_cli.cli.common import fail, training_run_options
+from vidseg_cli.cli.common import fail, training_run_options, write_json
 
 
 def _size(ctx, param, value):
@@ -102,13 +101,7 @@ def train_scnn(stage, data, out, gt, videos, subset, trimmed, recipe, init, widt
     except (InputError, StoreError, ValueError) as e:
         fail("train", str(e))
     if json_out:
-        text = json.dumps(summary, indent=2, default=str)
-        if json_out == "-":
-            click.echo(text)
-        else:
-            from pathlib import Path
-
-            Path(json_out).write_text(text + "\n")
+        write_json("train", json_out, summary)
     if not quiet:
         best = summary.get("best")
         click.echo(f"vidseg train: scnn {stage}: {summary['steps']} steps in {summary['seconds']} s"

@@ -7,6 +7,7 @@ Build one with `MODELS.build(name, **config)`, or from a checkpoint with
 `build_from_checkpoint(path)`. See docs/models.md.
 """
 
+from vidseg_cli.core.registry import Registry, RegistryError
 from vidseg_cli.models import backbones2d, c3d, fcn3d, fsn, r2plus1d, scnn, sep3d  # noqa: F401  (register)
 from vidseg_cli.models.checkpoint import (
     LAYOUTS,
@@ -17,7 +18,7 @@ from vidseg_cli.models.checkpoint import (
     save_checkpoint,
 )
 from vidseg_cli.models.common import ModelInputError
-from vidseg_cli.models.registry import MODELS, Registry, RegistryError
+from vidseg_cli.models.registry import MODELS
 
 __all__ = [
     "LAYOUTS",

@@ -1,0 +1,1 @@
+"""What every layer shares and nothing else: errors, file writing, registries, runtime."""
