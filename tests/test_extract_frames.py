@@ -195,7 +195,7 @@ def test_memory_flat_in_video_length(tmp_path):
     """Peak Python-side memory does not grow with the number of frames."""
     import tracemalloc
 
-    from vidseg_cli.video.extract import ExtractOptions, extract_frames
+    from vidseg_cli.api import extract_frames as api
 
     def make(n):
         p = tmp_path / f"v{n}.avi"
@@ -210,7 +210,7 @@ def test_memory_flat_in_video_length(tmp_path):
     for n in (60, 480):
         src = make(n)
         tracemalloc.start()
-        extract_frames(src, tmp_path / f"o{n}.h5", ExtractOptions())
+        api.load(api.Options()).run({"video": src}, {"frames": tmp_path / f"o{n}.h5"})
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
         assert store.read_frames(tmp_path / f"o{n}.h5").num_frames == n

@@ -41,7 +41,9 @@ def _opencv_loop() -> int:
 
 
 def run(quick: bool = False) -> list[dict]:
-    from vidseg_cli.video.extract import ExtractOptions, extract_frames
+    from vidseg_cli.api import extract_frames as api
+
+    runner = api.load(api.Options())
 
     repeats = 2 if quick else 5
     with tempfile.TemporaryDirectory() as tmp:
@@ -49,7 +51,7 @@ def run(quick: bool = False) -> list[dict]:
 
         def ours():
             out.unlink(missing_ok=True)
-            extract_frames(VIDEO, out, ExtractOptions())
+            runner.run({"video": VIDEO}, {"frames": out})
 
         _opencv_loop()  # warm the page cache and FFmpeg's first-use costs
         t_cv = _best(_opencv_loop, repeats)

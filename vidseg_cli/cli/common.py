@@ -77,6 +77,23 @@ def resolve_outputs(
 
 
 @dataclass
+class Job:
+    """One unit of a batch: the files it reads and the files it writes, by kind."""
+
+    inputs: dict[str, Any]  # kind -> path (the first is the one named in messages)
+    outputs: dict[str, Path]  # kind -> path
+
+    @property
+    def source(self) -> str:
+        return str(next(iter(self.inputs.values()))) if self.inputs else ""
+
+
+def jobs_for(inputs: Sequence[Any], outputs: Sequence[Path], in_kind: str, out_kind: str) -> list[Job]:
+    """One job per input of a one-input, one-output stage."""
+    return [Job({in_kind: i}, {out_kind: Path(o)}) for i, o in zip(inputs, outputs)]
+
+
+@dataclass
 class BatchResult:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -84,10 +101,11 @@ class BatchResult:
     results: list[Any] = field(default_factory=list)
 
 
-def _run_one(fn: Callable[..., Any], item: Any) -> tuple[str, Any]:
-    """Run one unit of work, turning known errors into ('error', line)."""
+def _run_one(fn: Callable[[Job], Any], job: Job) -> tuple[str, Any]:
+    """Run one job, turning known errors into ('error', line)."""
     try:
-        return "ok", fn(item)
+        value = fn(job)
+        return "ok", value.to_json() if hasattr(value, "to_json") else value
     except _known_errors() as e:
         return "error", str(e)
     except KeyboardInterrupt:
@@ -95,54 +113,59 @@ def _run_one(fn: Callable[..., Any], item: Any) -> tuple[str, Any]:
     except Exception as e:  # unexpected: still one line, with the traceback on request
         if os.environ.get("VIDSEG_DEBUG"):
             traceback.print_exc()
-        src = item[0] if isinstance(item, tuple) and item else item  # (input, output) pairs
-        return "error", f"{src}: {e.__class__.__name__}: {e}"
+        return "error", f"{job.source}: {e.__class__.__name__}: {e}"
 
 
 def run_batch(
     stage: str,
-    items: Sequence[tuple[str, Path]],
-    fn: Callable[[tuple[str, Path]], Any],
+    work: Sequence[Job],
+    fn: Callable[[Job], Any],
     *,
     overwrite: bool,
     jobs: int = 1,
     quiet: bool = False,
     describe: str = "videos",
 ) -> BatchResult:
-    """Run `fn((input, output))` over items, skipping existing outputs unless overwrite.
+    """Run `fn(job)` over `work`, skipping a job whose outputs all exist unless overwrite
+    (a job with some of its outputs missing is redone whole).
 
     Each failure prints its one line as it happens; the rest of the batch goes on.
     """
     res = BatchResult()
     todo = []
-    for inp, outp in items:
-        if outp.exists() and not overwrite:
-            notice(stage, f"{outp}: exists, skipped (use --overwrite to redo)", quiet)
-            res.skipped.append(str(outp))
+    for job in work:
+        outs = list(job.outputs.values())
+        present = [o for o in outs if o.exists()]
+        if present and len(present) == len(outs) and not overwrite:
+            notice(stage, f"{outs[0]}: exists, skipped (use --overwrite to redo)", quiet)
+            res.skipped.append(str(outs[0]))
         else:
-            todo.append((inp, outp))
+            if present and not overwrite:
+                missing = ", ".join(str(o) for o in outs if not o.exists())
+                notice(stage, f"{present[0]}: exists but {missing} does not: redone", quiet)
+            todo.append(job)
 
-    def record(item: tuple[str, Path], status: str, value: Any) -> None:
+    def record(job: Job, status: str, value: Any) -> None:
         if status == "ok":
-            res.done.append(str(item[1]))
+            res.done.append(str(next(iter(job.outputs.values()))))
             res.results.append(value)
         else:
             click.echo(err_line(stage, value), err=True)
-            res.failed.append((item[0], value))
+            res.failed.append((job.source, value))
 
     with progress_bar(len(todo), f"{stage} ({describe})", quiet) as advance:
         if jobs > 1 and len(todo) > 1:
             from joblib import Parallel, delayed
 
             par = Parallel(n_jobs=min(jobs, len(todo)), return_as="generator")
-            outs = par(delayed(_run_one)(fn, it) for it in todo)
-            for it, (status, value) in zip(todo, outs):
-                record(it, status, value)
+            outs = par(delayed(_run_one)(fn, job) for job in todo)
+            for job, (status, value) in zip(todo, outs):
+                record(job, status, value)
                 advance(1)
         else:
-            for it in todo:
-                status, value = _run_one(fn, it)
-                record(it, status, value)
+            for job in todo:
+                status, value = _run_one(fn, job)
+                record(job, status, value)
                 advance(1)
     return res
 

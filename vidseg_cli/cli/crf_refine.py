@@ -9,9 +9,11 @@ from typing import Any
 import click
 
 from vidseg_cli.cli.common import (
+    Job,
     expand_inputs,
     fail,
     finish,
+    jobs_for,
     json_option,
     overwrite_option,
     quiet_option,
@@ -94,16 +96,16 @@ def crf_refine(scores, frames_args, out, w1, theta_alpha, theta_beta, w2, theta_
     frames = _frames_by_id(list(frames_args), quiet)
     outputs = resolve_outputs(STAGE, [str(f) for f in files], out, "labels", ids)
 
-    def one(item: tuple[str, Path]) -> dict[str, Any]:
-        src = Path(item[0])
+    def one(job: Job) -> dict[str, Any]:
+        src = Path(job.inputs["scores"])
         vid = ids[files.index(src)]
         if vid not in frames:
             raise InputError(src, f"no frames file for video '{vid}' among --frames")
         from vidseg_cli.api.post import refine_file
 
-        return refine_file(src, frames[vid], item[1], params=params, jobs=jobs,
+        return refine_file(src, frames[vid], job.outputs["labels"], params=params, jobs=jobs,
                            keep_probs=keep_probs, tolerance=tolerance, quiet=quiet)
 
-    res = run_batch(STAGE, list(zip([str(f) for f in files], outputs)), one,
+    res = run_batch(STAGE, jobs_for([str(f) for f in files], outputs, "scores", "labels"), one,
                     overwrite=overwrite, jobs=1, quiet=quiet, describe="videos")
     finish(STAGE, res, len(files), json_out, {"results": res.results}, quiet=quiet)

@@ -98,9 +98,13 @@ def evaluate(predictions, gt_path, protocol, tiou, subset, time_base, max_propos
     end <= start, an empty file: one warning line with a count, handled as the
     official scorer would (an error under --strict). Exit 0 done, 2 bad input.
     """
+    from vidseg_cli.api import evaluate as api
+
+    opts = api.Options(protocol=protocol, tiou=tiou, subset=subset, time_base=time_base,
+                       max_proposals=max_proposals, davis_task=davis_task, strict=strict,
+                       on_warning=lambda line: warn(STAGE, line))
     try:
-        _evaluate(list(predictions), gt_path, protocol, tiou, subset, time_base, max_proposals,
-                  davis_task, strict, json_out)
+        summary = api.load(opts).run({"predictions": list(predictions), "ground-truth": gt_path})
     except _known_errors() as e:
         fail(STAGE, str(e))
     except (KeyboardInterrupt, SystemExit):
@@ -109,6 +113,7 @@ def evaluate(predictions, gt_path, protocol, tiou, subset, time_base, max_propos
         if os.environ.get("VIDSEG_DEBUG"):
             raise
         fail(STAGE, f"{predictions[0]}: {e.__class__.__name__}: {e}")
+    _report(summary, json_out)
 
 
 def _known_errors():
@@ -118,64 +123,18 @@ def _known_errors():
     return (InputError, StoreError)
 
 
-def _evaluate(predictions, gt_path, protocol, tiou, subset, time_base, max_proposals, davis_task,
-              strict, json_out):
-    from vidseg_cli.datasets.predictions import classify_inputs
-
-    kind, files = classify_inputs(predictions)
-    if kind == "pixel":
-        res = _pixel(predictions, gt_path, davis_task, strict)
-        from vidseg_cli.metrics.pixel_report import pixel_table
-
-        _report(res, pixel_table(res), json_out)
-        return
-
-    from vidseg_cli.datasets import predictions as P
-    from vidseg_cli.datasets.temporal_gt import load_temporal_gt
-    from vidseg_cli.metrics import temporal_report as R
-
-    gt = load_temporal_gt(gt_path, subset)
-    for w in gt.warnings:
-        warn(STAGE, w)
-    if len(gt) == 0:
-        warn(STAGE, f"{gt.path}: no ground-truth segments in subset '{gt.subset}': no AP can be computed")
-    if protocol is None:
-        protocol = "thumos14" if gt.format == "thumos14" else "activitynet"
-    if kind == "frame_scores":
-        fs = P.read_frame_scores(files, time_base)
-        res = R.evaluate_frames(fs, gt)
-        issues = fs.issues
-    else:
-        pred = P.read_predictions(kind, files, time_base)
-        if pred.kind == "proposals":
-            res = R.evaluate_proposals(pred, gt, tiou, max_proposals)
-        else:
-            res = R.evaluate_detections(pred, gt, protocol, tiou)
-        issues = pred.issues
-    for where, text in R.issue_lines(issues, protocol):
-        if strict:
-            fail(STAGE, f"{where}: {text} (--strict)")
-        warn(STAGE, f"{where}: {text}")
-    res["predictions"] = files if len(files) <= 20 else files[:20] + [f"... {len(files) - 20} more"]
-    _report(res, R.result_table(res), json_out)
-
-
-def _pixel(predictions, gt_path, davis_task, strict) -> dict:
-    try:
-        from vidseg_cli.metrics.pixel_report import evaluate_pixel
-    except ImportError:
-        fail(STAGE, f"{predictions[0]}: pixel-level evaluation (masks, labels, scores) is not "
-                    "available in this build (vidseg_cli.metrics.pixel_report is missing)")
-    res = evaluate_pixel(list(predictions), gt_path, davis_task=davis_task, strict=strict)
-    for w in res.get("warnings", []):
-        warn(STAGE, w)
-    return res
-
-
-def _report(res: dict, table, json_out: str | None) -> None:
+def _report(summary, json_out: str | None) -> None:
     from rich.console import Console
 
+    if summary.kind == "pixel":
+        from vidseg_cli.metrics.pixel_report import pixel_table
+
+        table = pixel_table(summary.metrics)
+    else:
+        from vidseg_cli.metrics.temporal_report import result_table
+
+        table = result_table(summary.metrics)
     # With --json -, stdout carries the JSON alone; the table goes to stderr.
     Console(stderr=json_out == "-", width=200 if not sys.stdout.isatty() else None).print(table)
     if json_out:
-        write_json(STAGE, json_out, res)
+        write_json(STAGE, json_out, summary.to_json())

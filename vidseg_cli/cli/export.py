@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -37,85 +34,22 @@ def export(detections, out, fmt, time_base, overwrite, quiet, json_out):
     Segments [start, end) in frames become seconds (frame / fps); labels become the
     file's class names; background (class 0) detections are left out, with a warning.
     """
+    from vidseg_cli.api import export as api
     from vidseg_cli.errors import InputError
     from vidseg_cli.store.base import StoreError
 
-    try:
-        summary = _export(list(detections), out, fmt, time_base, overwrite, quiet)
-    except (InputError, StoreError) as e:
-        fail(STAGE, str(e))
-    if summary and json_out:
-        write_json(STAGE, json_out, summary)
-
-
-def _export(paths, out, fmt, time_base, overwrite, quiet):
-    from vidseg_cli import store
-    from vidseg_cli.datasets.predictions import classify_inputs, read_predictions
-    from vidseg_cli.errors import InputError
-
     o = Path(out)
-    if fmt is None:
-        fmt = "thumos14" if o.suffix.lower() == ".txt" else "activitynet"
     if o.exists() and not overwrite:
         notice(STAGE, f"{o}: exists, skipped (use --overwrite to redo)", quiet)
-        return None
-    kind, files = classify_inputs(paths)
-    if kind != "detections":
-        raise InputError(files[0], f"expected detections files, found {kind}")
-    pred = read_predictions(kind, files, time_base)
-    for where, text in _export_issue_lines(pred.issues):
-        warn(STAGE, f"{where}: {text}")
-
-    bg = pred.label == "background"
-    if bg.any():
-        warn(STAGE, f"{pred.sources[0] if len(files) == 1 else f'{len(files)} files'}: "
-                    f"{int(bg.sum())} background detections left out")
-    keep = ~bg
-    if fmt == "activitynet":
-        results: dict[str, list] = {v: [] for v in sorted(pred.videos_seen)}
-        for v, (s, e), c, sc in zip(pred.video[keep], pred.segments[keep], pred.label[keep],
-                                    pred.score[keep]):
-            results[str(v)].append({"segment": [float(s), float(e)], "label": str(c), "score": float(sc)})
-        text = json.dumps({"version": "vidseg", "external_data": {}, "results": results})
-    else:
-        index = {}
-        for f in files:
-            names = store.read_detections(f).class_names
-            for k, c in enumerate(names):
-                if index.setdefault(c, k) != k:
-                    raise InputError(f, f"class '{c}' has index {k} here but {index[c]} in another file")
-        lines = [
-            f"{v} {s:.6g} {e:.6g} {index[str(c)]} {sc:.9g}\n"
-            for v, (s, e), c, sc in zip(pred.video[keep], pred.segments[keep], pred.label[keep],
-                                        pred.score[keep])
-        ]
-        text = "".join(lines)
-    _atomic_write(o, text)
-    n = int(keep.sum())
-    notice(STAGE, f"{o}: {n} detections of {len(pred.videos_seen)} videos written ({fmt})", quiet)
-    return {"stage": STAGE, "output": str(o), "format": fmt, "videos": len(pred.videos_seen),
-            "detections": n, "background_left_out": int(bg.sum()),
-            "warnings": dict(pred.issues.counts)}
-
-
-def _export_issue_lines(issues):
-    from vidseg_cli.metrics.temporal_report import issue_lines
-
-    out = []
-    for where, text in issue_lines(issues):
-        # the evaluation's wording about scoring does not apply here; keep the count part
-        out.append((where, text.split(";")[0] + "; written as they are"))
-    return out
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
+        return
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".vidseg-tmp-{path.name}.", dir=folder)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as e:
-        fail(STAGE, f"{path}: cannot write ({e.strerror})")
+        summary = api.load(api.Options(fmt=fmt, time_base=time_base)).run(
+            {"detections": list(detections)}, {"results": o})
+    except (InputError, StoreError) as e:
+        fail(STAGE, str(e))
+    for line in summary.warning_lines:
+        warn(STAGE, line)
+    notice(STAGE, f"{o}: {summary.detections} detections of {summary.videos} videos written "
+                  f"({summary.format})", quiet)
+    if json_out:
+        write_json(STAGE, json_out, summary.to_json())

@@ -9,6 +9,7 @@ from vidseg_cli.cli.common import (
     expand_inputs,
     fail,
     finish,
+    jobs_for,
     json_option,
     overwrite_option,
     quiet_option,
@@ -74,13 +75,13 @@ def extract_features(inputs, out, weights, backbone, stream, snippet, stride, fl
     except (InputError, StoreError, ValueError) as e:
         fail("extract-features", str(e))
 
-    def one(item):
-        res = extractor.run(item[0], item[1])
+    def one(job):
+        res = extractor.run(job.inputs["frames"], job.outputs["features"])
         for line in res.pop("warnings"):
             warn("extract-features", line)
         return res
 
-    res = run_batch("extract-features", list(zip(inputs, outputs)), one,
+    res = run_batch("extract-features", jobs_for(inputs, outputs, "frames", "features"), one,
                     overwrite=overwrite, jobs=1, quiet=quiet)
     finish("extract-features", res, len(inputs), json_out,
            {"backbone": extractor.name, "stream": extractor.stream, "results": res.results}, quiet=quiet)

@@ -9,6 +9,7 @@ import click
 from vidseg_cli.cli.common import (
     fail,
     finish,
+    jobs_for,
     jobs_option,
     json_option,
     overwrite_option,
@@ -63,14 +64,14 @@ def extract_frames(videos, out, fps, size, short_side, start, end, folder_fps, c
     """
     if size is not None and short_side is not None:
         fail("extract-frames", "--size and --short-side are exclusive; give one")
-    from vidseg_cli.video.extract import ExtractOptions
-    from vidseg_cli.video.extract import extract_frames as run
+    from vidseg_cli.api import extract_frames as api
 
     outputs = resolve_outputs("extract-frames", list(videos), out, "frames")
-    opts = ExtractOptions(fps=fps, size=size, short_side=short_side, start=start, end=end,
-                          folder_fps=folder_fps, codec=codec, command=command_line())
-    res = run_batch("extract-frames", list(zip(videos, outputs)),
-                    lambda item: run(item[0], item[1], opts),
+    runner = api.load(api.Options(fps=fps, size=size, short_side=short_side, start=start,
+                                  end=end, folder_fps=folder_fps, codec=codec,
+                                  command=command_line()))
+    res = run_batch("extract-frames", jobs_for(videos, outputs, "video", "frames"),
+                    lambda job: runner.run(job.inputs, job.outputs),
                     overwrite=overwrite, jobs=jobs, quiet=quiet)
     finish("extract-frames", res, len(videos), json_out,
            {"results": res.results}, quiet=quiet)

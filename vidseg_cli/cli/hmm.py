@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from vidseg_cli.cli.common import (
+    Job,
     device_option,
     expand_inputs,
     fail,
@@ -73,8 +74,9 @@ def hmm_fit(gt, out, smoothing, subset, fps, foreground, overwrite, quiet, json_
     if o.is_dir() or o.suffix not in _H5:
         o = o / "hmm.h5"
     resolve_outputs(FIT, [str(o)], str(o), "hmm")  # creates and checks the folder
-    res = run_batch(FIT, [(", ".join(gt), o)],
-                    lambda item: _api().fit_hmm(list(gt), item[1], smoothing, subset, fps, foreground),
+    res = run_batch(FIT, [Job({"ground-truth": ", ".join(gt)}, {"hmm": o})],
+                    lambda job: _api().fit_hmm(list(gt), job.outputs["hmm"], smoothing, subset, fps,
+                                               foreground),
                     overwrite=overwrite, quiet=True, describe="ground truth")
     if res.skipped:
         notice(FIT, f"{o}: exists, skipped (use --overwrite to redo)", quiet)
@@ -174,8 +176,9 @@ def hmm_smooth(scores, hmm_path, out, max_memory, min_prob, tolerance, log_space
         outputs = [o.parent / store.output_name(i, k) for o, i, k in zip(outputs, ids, kinds)]
     threads = jobs if len(files) == 1 else 1
     res = run_batch(
-        SMOOTH, list(zip([str(f) for f in files], outputs)),
-        lambda item: _api().smooth_file(Path(item[0]), item[1], hmm_rec, device=dev,
+        SMOOTH, [Job({k: str(f)}, {k: o}) for f, k, o in zip(files, kinds, outputs)],
+        lambda job: _api().smooth_file(Path(job.source), next(iter(job.outputs.values())), hmm_rec,
+                                       device=dev,
                                  max_memory=max_memory, min_prob=min_prob,
                                  tolerance=tolerance, threads=threads, quiet=quiet,
                                  log_space=log_space, score_prior=score_prior),

@@ -8,6 +8,7 @@ from vidseg_cli.cli.common import (
     device_option,
     fail,
     finish,
+    jobs_for,
     json_option,
     overwrite_option,
     quiet_option,
@@ -80,7 +81,9 @@ def localize(inputs, method, weights, out, nms_iou, top_k, fuse_features, fuse_w
         run = make_localizer(method, opts)
     except (InputError, StoreError, ValueError) as e:
         fail("localize", str(e))
-    res = run_batch("localize", list(zip(inputs, outputs)), lambda item: run(item[0], item[1]),
+    in_kind = "proposals" if method == "scnn" else "features"
+    res = run_batch("localize", jobs_for(inputs, outputs, in_kind, "detections"),
+                    lambda job: run(job.inputs[in_kind], job.outputs["detections"]),
                     overwrite=overwrite, jobs=1, quiet=quiet)
     finish("localize", res, len(inputs), json_out, {"method": method, "results": res.results},
            quiet=quiet)

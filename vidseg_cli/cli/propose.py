@@ -8,6 +8,7 @@ from vidseg_cli.cli.common import (
     device_option,
     fail,
     finish,
+    jobs_for,
     json_option,
     overwrite_option,
     quiet_option,
@@ -77,11 +78,11 @@ def propose(inputs, weights, out, method, threshold, lengths, overlap, batch_siz
     except (InputError, ValueError) as e:
         fail("propose", str(e))
 
-    def one(item):
-        info = run(item[0], item[1])
+    def one(job):
+        info = run(job.inputs["frames"], job.outputs["proposals"])
         for w in info.pop("warnings"):
             warn("propose", w)
         return info
 
-    res = run_batch("propose", list(zip(inputs, outputs)), one, overwrite=overwrite, jobs=1, quiet=quiet)
+    res = run_batch("propose", jobs_for(inputs, outputs, "frames", "proposals"), one, overwrite=overwrite, jobs=1, quiet=quiet)
     finish("propose", res, len(inputs), json_out, {"method": method, "results": res.results}, quiet=quiet)

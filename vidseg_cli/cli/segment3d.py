@@ -9,6 +9,7 @@ from vidseg_cli.cli.common import (
     expand_inputs,
     fail,
     finish,
+    jobs_for,
     json_option,
     overwrite_option,
     parse_bytes,
@@ -90,6 +91,7 @@ def segment_3d(frames, model, weights, out, out_stride, max_memory, clip_stride,
     except ValueError as e:
         fail(STAGE, str(e))
     outputs = resolve_outputs(STAGE, inputs, out, "scores", _video_ids(inputs))
-    res = run_batch(STAGE, list(zip(inputs, outputs)), lambda it: seg.segment_file(it[0], it[1]),
+    res = run_batch(STAGE, jobs_for(inputs, outputs, "frames", "scores"),
+                    lambda job: seg.segment_file(job.inputs["frames"], job.outputs["scores"]),
                     overwrite=overwrite, jobs=1, quiet=quiet)
     finish(STAGE, res, len(inputs), json_out, {"results": res.results}, quiet=quiet)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from vidseg_cli.cli.common import (
+    Job,
     fail,
     finish,
     jobs_option,
@@ -157,11 +158,12 @@ def synth(out, seed, num_classes, num_train, num_test, size, fps, speed, duratio
     _prepare_folder(outdir, overwrite, ids)
     command = command_line()
 
-    items = [(lib.video_id(s, i), outdir / "videos" / f"{lib.video_id(s, i)}.mp4") for s, i in plan]
+    items = [Job({"seed": lib.video_id(s, i)}, {"video": outdir / "videos" / f"{lib.video_id(s, i)}.mp4"})
+             for s, i in plan]
     by_id = {lib.video_id(s, i): (s, i) for s, i in plan}
     res = run_batch(
         STAGE, items,
-        lambda item: lib.generate_video(cfg, seed, *by_id[item[0]], outdir, command=command),
+        lambda job: lib.generate_video(cfg, seed, *by_id[job.source], outdir, command=command),
         overwrite=True, jobs=jobs, quiet=quiet,
     )
     summary = {"output": str(outdir), "seed": seed}

@@ -1,19 +1,19 @@
-"""Video (or frame folder) to frames file, streaming, with decode and write overlapped.
+"""extract-frames: a video (or frame folder) to a frames file, streaming, with decode and
+write overlapped.
 
 OpenCV releases the GIL while it decodes, converts and resizes, so a reader thread keeps
 the decoder busy while this thread compresses and writes: the cost is close to the
-larger of the two rather than their sum (benchmarks/extract_frames.py).
+larger of the two rather than their sum (benchmarks/video/bench_extract_frames.py).
 """
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from vidseg_cli.api.base import Ports, Summary, one
 from vidseg_cli.errors import InputError
 from vidseg_cli.store import FramesWriter, video_id_of
 from vidseg_cli.video.decode import DEFAULT_FOLDER_FPS, iter_frames, output_size, probe
@@ -21,8 +21,11 @@ from vidseg_cli.video.decode import DEFAULT_FOLDER_FPS, iter_frames, output_size
 _END = object()
 
 
+STAGE = "extract-frames"
+
+
 @dataclass
-class ExtractOptions:
+class Options:
     fps: float | None = None
     size: tuple[int, int] | None = None
     short_side: int | None = None
@@ -50,8 +53,33 @@ def _producer(gen, q: queue.Queue, stop: threading.Event) -> None:
         q.put(e)
 
 
-def extract_frames(source: str | os.PathLike, out: str | os.PathLike, opts: ExtractOptions) -> dict[str, Any]:
-    """Decode `source` into the frames file `out`; return a summary dict."""
+@dataclass
+class FramesSummary(Summary):
+    input: str
+    output: str
+    video_id: str
+    num_frames: int
+    fps: float
+    size: list[int]
+    uid: str
+
+
+def load(opts: Options) -> ExtractFrames:
+    return ExtractFrames(opts)
+
+
+class ExtractFrames:
+    """Decodes videos into frames files with one set of options."""
+
+    def __init__(self, opts: Options):
+        self.opts = opts
+
+    def run(self, inputs: Ports, outputs: Ports) -> FramesSummary:
+        """Decode inputs["video"] into the frames file outputs["frames"]."""
+        return _extract(one(inputs, "video", STAGE), one(outputs, "frames", STAGE), self.opts)
+
+
+def _extract(source: Path, out: Path, opts: Options) -> FramesSummary:
     info = probe(source, opts.folder_fps)
     if opts.end is not None and opts.end <= opts.start:
         raise InputError(source, f"--end {opts.end} is not after --start {opts.start}")
@@ -102,12 +130,5 @@ def extract_frames(source: str | os.PathLike, out: str | os.PathLike, opts: Extr
     finally:
         stop.set()
         th.join(timeout=5)
-    return {
-        "input": str(source),
-        "output": str(out),
-        "video_id": vid,
-        "num_frames": writer.count,
-        "fps": opts.fps or info.fps,
-        "size": [w, h],
-        "uid": uid,
-    }
+    return FramesSummary(input=str(source), output=str(out), video_id=vid,
+                         num_frames=writer.count, fps=opts.fps or info.fps, size=[w, h], uid=uid)

@@ -1,0 +1,107 @@
+"""evaluate: predictions of one kind scored against ground truth.
+
+Temporal predictions (detections, proposals, frame scores; our .h5 files, result JSON or
+THUMOS14 text) go to metrics/temporal_report.py under the chosen protocol; pixel
+predictions (labels, scores, mask folders) go to metrics/pixel_report.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vidseg_cli.api.base import Ports, Summary, many, one
+from vidseg_cli.errors import InputError
+
+STAGE = "evaluate"
+
+
+@dataclass
+class Options:
+    protocol: str | None = None  # "activitynet" | "thumos14"; None: from the ground truth
+    tiou: Any = None  # thresholds (array); None: the protocol's
+    subset: str | None = None
+    time_base: str = "fps"
+    max_proposals: float = 100.0
+    davis_task: str = "unsupervised"
+    strict: bool = False  # a questionable record is an error, not a warning
+    on_warning: Callable[[str], None] | None = None  # each warning line as it arises
+
+
+@dataclass
+class EvaluateSummary(Summary):
+    kind: str  # "pixel", "detections", "proposals" or "frame_scores"
+    metrics: dict[str, Any]  # the --json record
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.metrics
+
+
+def load(opts: Options) -> Evaluator:
+    return Evaluator(opts)
+
+
+class Evaluator:
+    def __init__(self, opts: Options):
+        self.opts = opts
+        self.warnings: list[str] = []
+
+    def _warn(self, line: str) -> None:
+        self.warnings.append(line)
+        if self.opts.on_warning is not None:
+            self.opts.on_warning(line)
+
+    def run(self, inputs: Ports, outputs: Ports | None = None) -> EvaluateSummary:
+        """Score inputs["predictions"] (files or folders) against inputs["ground-truth"]."""
+        from vidseg_cli.datasets.predictions import classify_inputs
+
+        self.warnings = []
+        predictions = many(inputs, "predictions")
+        gt_path = str(one(inputs, "ground-truth", STAGE))
+        kind, files = classify_inputs(predictions)
+        if kind == "pixel":
+            return self._pixel(predictions, gt_path)
+        return self._temporal(kind, files, gt_path)
+
+    def _pixel(self, predictions: list[str], gt_path: str) -> EvaluateSummary:
+        from vidseg_cli.metrics.pixel_report import evaluate_pixel
+
+        o = self.opts
+        res = evaluate_pixel(predictions, gt_path, davis_task=o.davis_task, strict=o.strict)
+        for w in res.get("warnings", []):
+            self._warn(w)
+        return EvaluateSummary("pixel", res, self.warnings)
+
+    def _temporal(self, kind: str, files: list[str], gt_path: str) -> EvaluateSummary:
+        from vidseg_cli.datasets import predictions as P
+        from vidseg_cli.datasets.temporal_gt import load_temporal_gt
+        from vidseg_cli.metrics import temporal_report as R
+
+        o = self.opts
+        gt = load_temporal_gt(gt_path, o.subset)
+        for w in gt.warnings:
+            self._warn(w)
+        if len(gt) == 0:
+            self._warn(f"{gt.path}: no ground-truth segments in subset '{gt.subset}': no AP can "
+                       "be computed")
+        protocol = o.protocol or ("thumos14" if gt.format == "thumos14" else "activitynet")
+        if kind == "frame_scores":
+            fs = P.read_frame_scores(files, o.time_base)
+            res = R.evaluate_frames(fs, gt)
+            issues = fs.issues
+        else:
+            pred = P.read_predictions(kind, files, o.time_base)
+            kind = pred.kind
+            if pred.kind == "proposals":
+                res = R.evaluate_proposals(pred, gt, o.tiou, o.max_proposals)
+            else:
+                res = R.evaluate_detections(pred, gt, protocol, o.tiou)
+            issues = pred.issues
+        for where, text in R.issue_lines(issues, protocol):
+            if o.strict:
+                raise InputError(where, f"{text} (--strict)")
+            self._warn(f"{where}: {text}")
+        res["predictions"] = files if len(files) <= 20 else files[:20] + [f"... {len(files) - 20} more"]
+        return EvaluateSummary(kind, res, self.warnings)
