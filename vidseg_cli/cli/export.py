@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import click
 
 from vidseg_cli.cli.common import fail, json_option, notice, quiet_option, warn
+from vidseg_cli.core.fs import write_text
 
 STAGE = "export"
 
@@ -113,13 +112,8 @@ def _export_issue_lines(issues):
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".vidseg-tmp-{path.name}.", dir=folder)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        (path.parent if str(path.parent) else Path(".")).mkdir(parents=True, exist_ok=True)
+        write_text(path, text)
     except OSError as e:
         fail(STAGE, f"{path}: cannot write ({e.strerror})")

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +36,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from vidseg_cli.core.fs import write_with
 from vidseg_cli.errors import InputError
 from vidseg_cli.models.registry import MODELS, Registry
-from vidseg_cli.store.base import _UMASK
 
 FORMAT_KEY = "vidseg_checkpoint"
 FORMAT_VERSION = 1
@@ -135,15 +134,7 @@ def save_checkpoint(
     _check_plain(ckpt, "checkpoint")
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    os.close(fd)
-    try:
-        torch.save(ckpt, tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a checkpoint is shared like any output
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_with(p, lambda tmp: torch.save(ckpt, tmp))
     return p
 
 

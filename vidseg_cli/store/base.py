@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,12 +23,9 @@ import numpy as np
 
 from vidseg_cli import __version__
 from vidseg_cli.cmdline import command_line
+from vidseg_cli.core.fs import atomic_path
 
 SCHEMA_VERSION = 1
-
-# mkstemp creates files 0600; outputs should get the usual umask-derived mode instead.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 # Root attributes every file must carry (besides the optional class_names and extras).
 REQUIRED_ATTRS = (
@@ -315,24 +311,15 @@ def set_attrs(f: h5py.File, attrs: Mapping[str, Any]) -> None:
 
 @contextlib.contextmanager
 def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
-    """Write an HDF5 file under a temporary name in the same folder; rename when complete.
+    """Write an HDF5 file under a temporary name in the same folder; rename when complete
+    (`core.fs.atomic_path`).
 
     An exception (or an interrupt) removes the temporary file, so no stage ever finds a
     half-written output under the final name.
     """
-    final = Path(path)
-    folder = final.parent if str(final.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".vidseg-tmp-{final.name}.", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         f = h5py.File(tmp, "w")
         try:
             yield f
         finally:
             f.close()
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

@@ -1,0 +1,1 @@
+"""Plumbing every layer may use and that uses no other vidseg_cli layer: file writing."""
