@@ -52,7 +52,7 @@ def main(argv: list[str]) -> None:
     import torch
 
     from vidseg_cli.datasets.segment_data import open_segment_dataset
-    from vidseg_cli.models.checkpoint import build_from_checkpoint
+    from vidseg_cli.models.checkpoint.format import build_from_checkpoint
     from vidseg_cli.train.segment_head import head_accuracy
 
     cmd, t0, t1, s0, s1, l0, l1, run, out, ckpt = argv
