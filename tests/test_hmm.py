@@ -1,4 +1,4 @@
-"""stages/hmm.py: counting, Eq. (4), and the forward-backward belief of 3DFCN §3.5
+"""stages/hmm/: counting, Eq. (4), and the forward-backward belief of 3DFCN §3.5
 checked against brute-force enumeration of every label path and a log-space reference."""
 
 from __future__ import annotations
@@ -8,7 +8,10 @@ import itertools
 import numpy as np
 import pytest
 
-from vidseg_cli.stages import hmm
+from vidseg_cli.stages.hmm.fit import TransitionCounts, check_hmm
+from vidseg_cli.stages.hmm.recursions import DEFAULT_MIN_PROB, ProbabilityError, prior_sequence
+from vidseg_cli.stages.hmm.smooth import smooth
+from vidseg_cli.stages.hmm.tiles import TileInfo, plan_tiles
 
 
 # -- references -----------------------------------------------------------------------
@@ -84,7 +87,7 @@ def test_frame_scores_match_enumeration(t_len, c, zeros):
         q[0] /= q[0].sum()
     want = brute_force(q, prior, trans, 1e-6)
     for log in (None, False):  # frame scores default to log space; scaled as well
-        got = hmm.smooth(q, prior, trans, min_prob=1e-6, log_space=log)
+        got = smooth(q, prior, trans, min_prob=1e-6, log_space=log)
         np.testing.assert_allclose(got, want, atol=1e-6)
         assert got.shape == (t_len, c)
 
@@ -98,9 +101,9 @@ def test_pixel_scores_match_enumeration(t_len, c):
     want = np.empty_like(q)
     for y in range(h):
         for x in range(w):
-            want[:, :, y, x] = brute_force(q[:, :, y, x], prior, trans, hmm.DEFAULT_MIN_PROB)
+            want[:, :, y, x] = brute_force(q[:, :, y, x], prior, trans, DEFAULT_MIN_PROB)
     for log in (False, True):
-        got = hmm.smooth(q.astype(np.float32), prior, trans, log_space=log)
+        got = smooth(q.astype(np.float32), prior, trans, log_space=log)
         np.testing.assert_allclose(got, want, atol=2e-6)
 
 
@@ -110,7 +113,7 @@ def test_belief_differs_from_input_and_from_plain_forward_backward():
     prior = np.array([0.9, 0.1])
     trans = np.array([[0.95, 0.05], [0.2, 0.8]])
     q = rng.dirichlet(np.ones(2), size=5)
-    got = hmm.smooth(q, prior, trans)
+    got = smooth(q, prior, trans)
     assert not np.allclose(got, q, atol=1e-3)
     # A plain HMM with q as likelihood = brute force with p_t replaced by 1.
     t_len, c = q.shape
@@ -127,7 +130,7 @@ def test_belief_differs_from_input_and_from_plain_forward_backward():
 def test_prior_sequence_is_eq4():
     rng = np.random.default_rng(0)
     prior, trans = random_hmm(rng, 4)
-    p = hmm.prior_sequence(prior, trans, 6)
+    p = prior_sequence(prior, trans, 6)
     for t in range(6):
         np.testing.assert_allclose(p[t], prior @ np.linalg.matrix_power(trans, t))
 
@@ -135,7 +138,7 @@ def test_prior_sequence_is_eq4():
 def test_single_frame_belief_is_the_posterior():
     """T = 1: Eq. (1) reduces to P(l_1 | z_1), the network's own posterior."""
     q = np.array([[0.2, 0.5, 0.3]])
-    got = hmm.smooth(q, np.array([0.5, 0.3, 0.2]), np.full((3, 3), 1 / 3))
+    got = smooth(q, np.array([0.5, 0.3, 0.2]), np.full((3, 3), 1 / 3))
     np.testing.assert_allclose(got, q, atol=1e-7)
 
 
@@ -145,28 +148,28 @@ def test_tiled_equals_untiled_and_threads_equal_one_thread():
     t_len, c, h, w = 6, 4, 37, 150
     prior, trans = random_hmm(rng, c)
     q = rng.dirichlet(np.ones(c), size=(t_len, h, w)).transpose(0, 3, 1, 2).astype(np.float32)
-    whole = hmm.smooth(q, prior, trans, max_memory=None)
-    per_px = hmm.plan_tiles(q.shape, 4, None).bytes_per_pixel
+    whole = smooth(q, prior, trans, max_memory=None)
+    per_px = plan_tiles(q.shape, 4, None).bytes_per_pixel
     for budget in (per_px * 150 * 5, per_px * 40, per_px * 1):  # rows, part rows, 1 pixel
-        plan = hmm.plan_tiles(q.shape, 4, budget)
+        plan = plan_tiles(q.shape, 4, budget)
         assert plan.count > 1
-        tiled = hmm.smooth(q, prior, trans, max_memory=budget)
+        tiled = smooth(q, prior, trans, max_memory=budget)
         np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-6)
         # The torch path (log space), whose tile buffer is reused across part-row tiles of
         # two sizes: the same. A pixel costs it more, so not at the one-pixel budget.
         if budget > per_px:
-            tiled_log = hmm.smooth(q, prior, trans, max_memory=budget, log_space=True)
+            tiled_log = smooth(q, prior, trans, max_memory=budget, log_space=True)
             np.testing.assert_allclose(tiled_log, whole, rtol=0, atol=1e-5)
-    threaded = hmm.smooth(q, prior, trans, threads=2)
+    threaded = smooth(q, prior, trans, threads=2)
     np.testing.assert_allclose(threaded, whole, rtol=0, atol=1e-6)
 
 
 def test_plan_tiles_respects_budget_and_refuses_too_small():
-    plan = hmm.plan_tiles((40, 22, 240, 320), 4, 64 << 20)
+    plan = plan_tiles((40, 22, 240, 320), 4, 64 << 20)
     assert plan.rows * plan.cols * plan.bytes_per_pixel <= 64 << 20
     assert plan.cols == 320 and plan.count == -(-240 // plan.rows)
     with pytest.raises(ValueError, match="too small"):
-        hmm.plan_tiles((40, 22, 240, 320), 4, 100)
+        plan_tiles((40, 22, 240, 320), 4, 100)
 
 
 def test_reads_only_tiles_of_a_lazy_array():
@@ -183,9 +186,9 @@ def test_reads_only_tiles_of_a_lazy_array():
             return q[idx]
 
     prior, trans = random_hmm(rng, 3)
-    budget = hmm.plan_tiles(q.shape, 4, None).bytes_per_pixel * 9 * 2
-    got = hmm.smooth(Lazy(), prior, trans, max_memory=budget)
-    np.testing.assert_allclose(got, hmm.smooth(q, prior, trans), atol=1e-6)
+    budget = plan_tiles(q.shape, 4, None).bytes_per_pixel * 9 * 2
+    got = smooth(Lazy(), prior, trans, max_memory=budget)
+    np.testing.assert_allclose(got, smooth(q, prior, trans), atol=1e-6)
     assert len(seen) == 4  # 8 rows in tiles of 2
 
 
@@ -197,10 +200,10 @@ def test_other_input_and_output_dtypes(backend, in_dtype, out_dtype):
     rng = np.random.default_rng(4)
     q = rng.dirichlet(np.ones(3), size=(4, 5, 6)).transpose(0, 3, 1, 2).astype(in_dtype)
     prior, trans = random_hmm(rng, 3)
-    ref = hmm.smooth(q.astype(np.float32), prior, trans)
-    for plan in (None, hmm.TileInfo(rows=2, cols=4, count=6, bytes_per_pixel=1)):
+    ref = smooth(q.astype(np.float32), prior, trans)
+    for plan in (None, TileInfo(rows=2, cols=4, count=6, bytes_per_pixel=1)):
         out = np.empty(q.shape, out_dtype)
-        hmm.smooth(q, prior, trans, out=out, backend=backend, plan=plan)
+        smooth(q, prior, trans, out=out, backend=backend, plan=plan)
         np.testing.assert_allclose(out.astype(np.float32), ref, atol=2e-3)
 
 
@@ -209,8 +212,8 @@ def test_cuda_equals_cpu():
     rng = np.random.default_rng(5)
     q = rng.dirichlet(np.ones(5), size=(7, 16, 16)).transpose(0, 3, 1, 2).astype(np.float32)
     prior, trans = random_hmm(rng, 5, zeros=True)
-    np.testing.assert_allclose(hmm.smooth(q, prior, trans, device="cuda"),
-                               hmm.smooth(q, prior, trans), atol=1e-5)
+    np.testing.assert_allclose(smooth(q, prior, trans, device="cuda"),
+                               smooth(q, prior, trans), atol=1e-5)
 
 
 # -- long videos, zeros ---------------------------------------------------------------------
@@ -222,10 +225,10 @@ def test_long_frame_sequence_with_zeros_matches_log_space():
     q[rng.random((t_len, c)) < 0.2] = 0.0  # many exact zeros
     q[:, 1] += (q.sum(1) == 0)  # keep rows nonzero before renormalising
     q /= q.sum(1, keepdims=True)
-    got = hmm.smooth(q, prior, trans)
+    got = smooth(q, prior, trans)
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got.sum(1), 1, atol=1e-5)
-    np.testing.assert_allclose(got, log_space(q, prior, trans, hmm.DEFAULT_MIN_PROB), atol=1e-5)
+    np.testing.assert_allclose(got, log_space(q, prior, trans, DEFAULT_MIN_PROB), atol=1e-5)
     assert np.all(got[0, c - 1] == 0)  # impossible first state stays impossible
 
 
@@ -242,11 +245,11 @@ def test_long_pixel_sequence_with_zeros_matches_log_space():
     q[:, 0] += q.sum(1) == 0
     q /= q.sum(1, keepdims=True)
     q[100:110, :, 0, 0] = [0, 0, 0, 1]  # observations that contradict the chain
-    got = hmm.smooth(q.astype(np.float32), prior, trans)
+    got = smooth(q.astype(np.float32), prior, trans)
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got.sum(1), 1, atol=1e-5)
     for y, x in [(0, 0), (1, 2)]:
-        ref = log_space(q[:, :, y, x], prior, trans, hmm.DEFAULT_MIN_PROB)
+        ref = log_space(q[:, :, y, x], prior, trans, DEFAULT_MIN_PROB)
         np.testing.assert_allclose(got[:, :, y, x], ref, atol=1e-4)
 
 
@@ -260,11 +263,11 @@ def test_absorbing_hmm_over_long_video_in_log_space():
     q = np.zeros((t_len, c, 1, 2), np.float32)
     q[:, 2] = 1.0
     q[:, 0, 0, 1], q[:, 2, 0, 1] = 1.0, 0.0
-    ref = log_space(q[:, :, 0, 0].astype(np.float64), prior, trans, hmm.DEFAULT_MIN_PROB)
-    exact = hmm.smooth(q, prior, trans, log_space=True)
+    ref = log_space(q[:, :, 0, 0].astype(np.float64), prior, trans, DEFAULT_MIN_PROB)
+    exact = smooth(q, prior, trans, log_space=True)
     np.testing.assert_allclose(exact[:, :, 0, 0], ref, atol=1e-6)
     assert exact[:, 0, 0, 1].min() > 0.999  # the pixel that agrees with the chain
-    fast = hmm.smooth(q, prior, trans)
+    fast = smooth(q, prior, trans)
     assert np.all(np.isfinite(fast))
     np.testing.assert_allclose(fast.sum(1), 1, atol=1e-5)
 
@@ -281,15 +284,15 @@ def test_absorbing_hmm_over_long_video_in_log_space():
 def test_bad_probabilities_are_refused(edit, match):
     q = np.full((3, 3, 2, 4), 1 / 3, np.float32)
     edit(q)
-    with pytest.raises(hmm.ProbabilityError, match=match):
-        hmm.smooth(q, np.full(3, 1 / 3), np.full((3, 3), 1 / 3))
+    with pytest.raises(ProbabilityError, match=match):
+        smooth(q, np.full(3, 1 / 3), np.full((3, 3), 1 / 3))
 
 
 def test_tolerance_allows_rounding():
     q = np.full((2, 3, 2, 2), 1 / 3, np.float32) * (1 + 5e-4)
-    hmm.smooth(q, np.full(3, 1 / 3), np.full((3, 3), 1 / 3))  # within 1e-3
-    with pytest.raises(hmm.ProbabilityError):
-        hmm.smooth(q, np.full(3, 1 / 3), np.full((3, 3), 1 / 3), tolerance=1e-4)
+    smooth(q, np.full(3, 1 / 3), np.full((3, 3), 1 / 3))  # within 1e-3
+    with pytest.raises(ProbabilityError):
+        smooth(q, np.full(3, 1 / 3), np.full((3, 3), 1 / 3), tolerance=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -304,17 +307,17 @@ def test_tolerance_allows_rounding():
 )
 def test_check_hmm(prior, trans, match):
     with pytest.raises(ValueError, match=match):
-        hmm.check_hmm(np.array(prior), np.array(trans))
+        check_hmm(np.array(prior), np.array(trans))
 
 
 def test_class_count_mismatch():
     with pytest.raises(ValueError, match="the HMM has 2 classes"):
-        hmm.smooth(np.full((2, 3), 1 / 3), np.array([0.5, 0.5]), np.full((2, 2), 0.5))
+        smooth(np.full((2, 3), 1 / 3), np.array([0.5, 0.5]), np.full((2, 2), 0.5))
 
 
 # -- fitting ---------------------------------------------------------------------------------
 def test_counts_by_hand():
-    c = hmm.TransitionCounts(3)
+    c = TransitionCounts(3)
     c.add(np.array([0, 0, 1, 1, 2]))  # 0->0, 0->1, 1->1, 1->2
     c.add(np.array([[[1, 0]], [[1, 0]]], np.uint8))  # two pixels: 1->1, 0->0
     np.testing.assert_array_equal(c.first, [2, 1, 0])
@@ -327,13 +330,13 @@ def test_counts_by_hand():
     np.testing.assert_allclose(prior, [3 / 6, 2 / 6, 1 / 6])
     np.testing.assert_allclose(trans[0], [3 / 6, 2 / 6, 1 / 6])
     np.testing.assert_allclose(trans[2], [1 / 3, 1 / 3, 1 / 3])
-    hmm.check_hmm(prior, trans)
+    check_hmm(prior, trans)
 
 
 def test_counts_chunked_equal_direct():
     rng = np.random.default_rng(8)
     lab = rng.integers(0, 4, size=(50, 6, 7)).astype(np.uint8)
-    a, b = hmm.TransitionCounts(4), hmm.TransitionCounts(4)
+    a, b = TransitionCounts(4), TransitionCounts(4)
     a.add(lab, frames_per_chunk=3)
     b.add(lab, frames_per_chunk=1000)
     np.testing.assert_array_equal(a.pairs, b.pairs)
@@ -345,7 +348,7 @@ def test_counts_chunked_equal_direct():
 
 def test_counts_refuse_out_of_range_labels():
     with pytest.raises(ValueError, match="label value 5 is outside the 3 classes"):
-        hmm.TransitionCounts(3).add(np.array([0, 5, 1]))
+        TransitionCounts(3).add(np.array([0, 5, 1]))
 
 
 @pytest.mark.parametrize("backend,log", [("numba", False), ("torch", False), ("torch", True)])
@@ -356,8 +359,8 @@ def test_uniform_score_prior_uses_posteriors_as_likelihoods(backend, log):
     want = np.empty_like(q)
     for y in range(2):
         for x in range(3):
-            want[:, :, y, x] = brute_force(q[:, :, y, x], prior, trans, hmm.DEFAULT_MIN_PROB, divide=False)
-    got = hmm.smooth(q.astype(np.float32), prior, trans, score_prior="uniform", backend=backend,
+            want[:, :, y, x] = brute_force(q[:, :, y, x], prior, trans, DEFAULT_MIN_PROB, divide=False)
+    got = smooth(q.astype(np.float32), prior, trans, score_prior="uniform", backend=backend,
                      log_space=log)
     np.testing.assert_allclose(got, want, atol=2e-6)
-    assert not np.allclose(hmm.smooth(q.astype(np.float32), prior, trans), want, atol=1e-3)
+    assert not np.allclose(smooth(q.astype(np.float32), prior, trans), want, atol=1e-3)

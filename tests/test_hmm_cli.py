@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from vidseg_cli import store
-from vidseg_cli.stages import hmm
+from vidseg_cli.stages.hmm.fit import TransitionCounts
+from vidseg_cli.stages.hmm.smooth import smooth
 
 NAMES = ["background", "walk", "run"]
 
@@ -114,7 +115,7 @@ def test_fit_from_jhmdb_puppet_masks(cli, refdata, tmp_path):
     # Count directly from the .mat files.
     import scipy.io
 
-    counts = hmm.TransitionCounts(len(JHMDB_CLASS_NAMES))
+    counts = TransitionCounts(len(JHMDB_CLASS_NAMES))
     for mat in sorted(folder.glob("*.mat")):
         pm = scipy.io.loadmat(str(mat))["part_mask"]
         counts.add(np.moveaxis(pm, 2, 0).astype(np.uint8) * JHMDB_CLASS_NAMES.index("catch"))
@@ -162,7 +163,7 @@ def test_smooth_pixel_and_frame_scores(cli, tmp_path, fitted):
               "--device", "cpu", "--json", "-")
     assert res.exit_code == 0, res.stderr
     out = store.read_scores(tmp_path / "s.h5")
-    np.testing.assert_allclose(out["probs"], hmm.smooth(p, rec["prior"], rec["transition"]), atol=1e-6)
+    np.testing.assert_allclose(out["probs"], smooth(p, rec["prior"], rec["transition"]), atol=1e-6)
     assert out.attrs["spatial_stride"] == 4 and out.class_names == NAMES
     assert [i["path"].rsplit("/", 1)[-1] for i in out.attrs["inputs"]] == ["v.scores.h5", "hmm.h5"]
     assert out.attrs["inputs"][1]["uid"] == rec.uid
@@ -172,7 +173,7 @@ def test_smooth_pixel_and_frame_scores(cli, tmp_path, fitted):
     res = cli("hmm-smooth", tmp_path / "f.frame_scores.h5", "--hmm", fitted, "-o", tmp_path / "o")
     assert res.exit_code == 0, res.stderr
     got = store.read_frame_scores(tmp_path / "o" / "f.frame_scores.h5")["probs"]
-    np.testing.assert_allclose(got, hmm.smooth(f, rec["prior"], rec["transition"]), atol=1e-6)
+    np.testing.assert_allclose(got, smooth(f, rec["prior"], rec["transition"]), atol=1e-6)
 
 
 def test_smooth_a_folder_with_tiles_and_jobs(cli, tmp_path, fitted):
@@ -188,7 +189,7 @@ def test_smooth_a_folder_with_tiles_and_jobs(cli, tmp_path, fitted):
     rec = store.read_hmm(fitted)
     for v, p in ps.items():
         got = store.read_scores(tmp_path / "out" / f"{v}.scores.h5")["probs"]
-        np.testing.assert_allclose(got, hmm.smooth(p, rec["prior"], rec["transition"]), atol=1e-6)
+        np.testing.assert_allclose(got, smooth(p, rec["prior"], rec["transition"]), atol=1e-6)
 
 
 def test_a_broken_file_named_as_an_input_kind_in_a_folder_fails_alone(cli, tmp_path, fitted):

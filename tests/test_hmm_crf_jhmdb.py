@@ -79,7 +79,7 @@ def test_hmm_smooth_raises_iou_on_flickering_scores(cli, jhmdb, tmp_path):
     import torch
 
     from vidseg_cli.datasets.masks import JHMDB_CLASS_NAMES
-    from vidseg_cli.stages.hmm import prior_sequence
+    from vidseg_cli.stages.hmm.recursions import prior_sequence
 
     _, mat, gt = jhmdb
     res = cli("hmm-fit", mat, "-o", tmp_path / "hmm.h5", "-q")

@@ -1,4 +1,4 @@
-"""stages/hmm_kernel.py, the fused numba kernel behind hmm.smooth on CPU: the A = B + u 1^T
+"""stages/hmm/kernel.py, the fused numba kernel behind hmm.smooth on CPU: the A = B + u 1^T
 split is exact, and the belief equals brute-force enumeration and the torch path on
 dense, sparse-plus-floor (hmm-fit's) and zero-holding HMMs, on awkward shapes."""
 
@@ -8,13 +8,17 @@ import numpy as np
 import pytest
 
 from tests.test_hmm import brute_force, random_hmm
-from vidseg_cli.stages import hmm, hmm_kernel
+from vidseg_cli.stages.hmm import kernel as hmm_kernel
+from vidseg_cli.stages.hmm.fit import TransitionCounts
+from vidseg_cli.stages.hmm.recursions import DEFAULT_MIN_PROB, ProbabilityError
+from vidseg_cli.stages.hmm.smooth import smooth
+from vidseg_cli.stages.hmm.tiles import plan_tiles
 
 
 def fitted_hmm(rng, c: int, t_len: int = 30, seen: int = 2):
     """An HMM as hmm-fit makes it (Lidstone s = 1) from label volumes that use only
     `seen` of the C classes besides background: most rows are the floor alone."""
-    counts = hmm.TransitionCounts(c)
+    counts = TransitionCounts(c)
     for k in rng.choice(np.arange(1, c), size=min(seen, c - 1), replace=False):
         lab = np.zeros((t_len, 4, 5), np.uint8)
         t0 = int(rng.integers(0, t_len // 2))
@@ -105,8 +109,8 @@ def test_kernel_matches_enumeration(t_len, c, kind):
     for y in range(3):
         for x in range(7):
             want[:, :, y, x] = brute_force(q[:, :, y, x].astype(np.float64), prior, trans,
-                                           hmm.DEFAULT_MIN_PROB)
-    got = hmm.smooth(q, prior, trans, backend="numba")
+                                           DEFAULT_MIN_PROB)
+    got = smooth(q, prior, trans, backend="numba")
     np.testing.assert_allclose(got, want, atol=3e-6)
 
 
@@ -121,10 +125,10 @@ def test_kernel_matches_torch(t_len, c, h, w, kind):
     rng = np.random.default_rng(t_len * 1000 + c * 10 + w)
     prior, trans = make(kind, rng, c)
     q = pixels(rng, t_len, c, h, w, zeros=0.1)
-    ref = hmm.smooth(q, prior, trans, backend="torch")
-    got = hmm.smooth(q, prior, trans, backend="numba")
+    ref = smooth(q, prior, trans, backend="torch")
+    got = smooth(q, prior, trans, backend="numba")
     np.testing.assert_allclose(got, ref, atol=2e-6)
-    two = hmm.smooth(q, prior, trans, backend="numba", threads=2)
+    two = smooth(q, prior, trans, backend="numba", threads=2)
     np.testing.assert_array_equal(two, got)  # pixels are independent: same numbers
 
 
@@ -135,11 +139,11 @@ def test_kernel_min_prob_flooring():
     prior, trans = sparse_hmm(rng, 4)
     q = pixels(rng, 6, 4, 2, 5, zeros=0.4)
     for floor in (1e-6, 1e-2):
-        ref = hmm.smooth(q, prior, trans, min_prob=floor, backend="torch")
-        got = hmm.smooth(q, prior, trans, min_prob=floor, backend="numba")
+        ref = smooth(q, prior, trans, min_prob=floor, backend="torch")
+        got = smooth(q, prior, trans, min_prob=floor, backend="numba")
         np.testing.assert_allclose(got, ref, atol=2e-6)
-    assert not np.allclose(hmm.smooth(q, prior, trans, min_prob=1e-2),
-                           hmm.smooth(q, prior, trans, min_prob=1e-6), atol=1e-3)
+    assert not np.allclose(smooth(q, prior, trans, min_prob=1e-2),
+                           smooth(q, prior, trans, min_prob=1e-6), atol=1e-3)
 
 
 def test_kernel_float16_in_and_out():
@@ -147,8 +151,8 @@ def test_kernel_float16_in_and_out():
     prior, trans = fitted_hmm(rng, 7)
     q = pixels(rng, 8, 7, 5, 13, dtype=np.float16)
     out = np.empty(q.shape, np.float16)
-    hmm.smooth(q, prior, trans, out=out, backend="numba", max_memory=20_000)  # several tiles
-    ref = hmm.smooth(q.astype(np.float32), prior, trans, backend="torch")
+    smooth(q, prior, trans, out=out, backend="numba", max_memory=20_000)  # several tiles
+    ref = smooth(q.astype(np.float32), prior, trans, backend="torch")
     np.testing.assert_allclose(out.astype(np.float32), ref, atol=1e-3)
 
 
@@ -158,9 +162,9 @@ def test_tiled_equals_untiled_in_every_layout():
     rng = np.random.default_rng(5)
     prior, trans = fitted_hmm(rng, 6)
     q = pixels(rng, 9, 6, 11, 23)
-    whole = hmm.smooth(q, prior, trans, max_memory=None)
+    whole = smooth(q, prior, trans, max_memory=None)
     # through an output buffer a pixel costs the most: every budget fits one pixel
-    per_px = hmm.plan_tiles(q.shape, 4, None, out_itemsize=4).bytes_per_pixel
+    per_px = plan_tiles(q.shape, 4, None, out_itemsize=4).bytes_per_pixel
 
     class Lazy:  # an h5py dataset in all that smooth uses: shape, dtype, slicing
         def __init__(self, a):
@@ -173,10 +177,10 @@ def test_tiled_equals_untiled_in_every_layout():
             self.a[idx] = v
 
     for budget in (per_px * 23 * 4, per_px * 7, per_px):  # rows, part rows, one pixel
-        assert hmm.plan_tiles(q.shape, 4, budget).count > 1
-        np.testing.assert_array_equal(hmm.smooth(q, prior, trans, max_memory=budget), whole)
+        assert plan_tiles(q.shape, 4, budget).count > 1
+        np.testing.assert_array_equal(smooth(q, prior, trans, max_memory=budget), whole)
         target = Lazy(np.full(q.shape, np.nan, np.float32))
-        hmm.smooth(Lazy(q), prior, trans, out=target, max_memory=budget, threads=2)
+        smooth(Lazy(q), prior, trans, out=target, max_memory=budget, threads=2)
         np.testing.assert_array_equal(target.a, whole)
 
 
@@ -188,31 +192,31 @@ def test_kernel_refuses_bad_scores_with_the_first_bad_place(c):
         bad = q.copy()
         bad[3, k, 1, 1] = -1e-9
         bad[3, (k + 1) % c, 1, 1] = 2 / c
-        with pytest.raises(hmm.ProbabilityError,
+        with pytest.raises(ProbabilityError,
                            match=r"frame 3: negative score .* at pixel \(y=1, x=1\)"):
-            hmm.smooth(bad, *hmm_ok, backend="numba")
+            smooth(bad, *hmm_ok, backend="numba")
     q[4, :, 0, 0] = 0.9  # a bad sum; and a NaN later in the tile, then earlier
-    with pytest.raises(hmm.ProbabilityError, match=r"frame 4: class probabilities sum to"):
-        hmm.smooth(q, *hmm_ok, backend="numba")
+    with pytest.raises(ProbabilityError, match=r"frame 4: class probabilities sum to"):
+        smooth(q, *hmm_ok, backend="numba")
     q[4, 0, 3, 5] = np.nan
-    with pytest.raises(hmm.ProbabilityError,
+    with pytest.raises(ProbabilityError,
                        match=r"frame 4: NaN or infinite score at pixel \(y=3, x=5\)"):
-        hmm.smooth(q, *hmm_ok, backend="numba")
+        smooth(q, *hmm_ok, backend="numba")
     q[1, c - 1, 2, 2] = np.inf
-    with pytest.raises(hmm.ProbabilityError,
+    with pytest.raises(ProbabilityError,
                        match=r"frame 1: NaN or infinite score at pixel \(y=2, x=2\)"):
-        hmm.smooth(q, *hmm_ok, backend="numba")
-    hmm.smooth(q, *hmm_ok, backend="numba", tolerance=None)  # unchecked: runs
+        smooth(q, *hmm_ok, backend="numba")
+    smooth(q, *hmm_ok, backend="numba", tolerance=None)  # unchecked: runs
 
 
 def test_backend_choice():
     q = np.full((2, 2, 1, 3), 0.5, np.float32)
     a = (np.full(2, 0.5), np.full((2, 2), 0.5))
     with pytest.raises(ValueError, match="backend must be one of"):
-        hmm.smooth(q, *a, backend="cuda")
+        smooth(q, *a, backend="cuda")
     with pytest.raises(ValueError, match="backend='torch'"):
-        hmm.smooth(q, *a, backend="numba", log_space=True)
-    np.testing.assert_allclose(hmm.smooth(q, *a, backend="torch"), hmm.smooth(q, *a), atol=1e-7)
+        smooth(q, *a, backend="numba", log_space=True)
+    np.testing.assert_allclose(smooth(q, *a, backend="torch"), smooth(q, *a), atol=1e-7)
 
 
 def test_forward_backward_checks_its_arrays():

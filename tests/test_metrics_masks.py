@@ -10,6 +10,7 @@ import pytest
 
 from vidseg_cli.datasets import masks as mio
 from vidseg_cli.errors import InputError
+from vidseg_cli.geometry import box_iou, boxes_from_masks
 from vidseg_cli.metrics import masks as mm
 
 JHMDB = Path(__file__).resolve().parents[2] / "shared" / "refdata" / "jhmdb" / "puppet_mask"
@@ -78,15 +79,15 @@ def test_boxes_from_masks():
     m = np.zeros((2, 5, 6), bool)
     m[0, 1:3, 2:5] = True
     m[0, 4, 0] = True
-    b = mm.boxes_from_masks(m)
+    b = boxes_from_masks(m)
     assert b[0].tolist() == [0, 1, 4, 4]  # x1 y1 x2 y2, inclusive
     assert np.isnan(b[1]).all()  # empty frame
 
 
 def test_box_iou_by_hand():
     # 2x2 boxes overlapping in one pixel: 1 / (4 + 4 - 1)
-    assert mm.box_iou([[0, 0, 1, 1]], [[1, 1, 2, 2]])[0] == pytest.approx(1 / 7)
-    assert mm.box_iou([[0, 0, 1, 1]], [[2, 2, 3, 3]])[0] == 0.0
+    assert box_iou([[0, 0, 1, 1]], [[1, 1, 2, 2]])[0] == pytest.approx(1 / 7)
+    assert box_iou([[0, 0, 1, 1]], [[2, 2, 3, 3]])[0] == 0.0
 
 
 def test_average_precision_by_hand():
@@ -114,7 +115,7 @@ def test_frame_map_by_hand():
     }
     pred = {"v1": _box_mask(2, [(0, 0, 1, 1), (1, 1, 2, 2)]), "v2": _box_mask(1, [(2, 2, 3, 3)])}
     scores = {"v1": np.array([0.9, 0.2]), "v2": np.array([0.6, 0.7])}
-    gt_boxes = {v: mm.boxes_from_masks(m) for v, m in gt_masks.items()}
+    gt_boxes = {v: boxes_from_masks(m) for v, m in gt_masks.items()}
     r = mm.frame_map(pred, scores, gt_boxes, {"v1": 0, "v2": 1}, ["a", "b"])
     # class a, 2 ground truths: v1f0 (.9, IoU 1: TP), v1f1 (.9, IoU 1/7: FP), v2f0 (.6, FP)
     #   PR: (0,1) (.5,1) (.5,.5) (.5,1/3) -> AP .5
@@ -124,7 +125,7 @@ def test_frame_map_by_hand():
 
 
 def test_frame_map_empty_prediction_frames_and_bad_scores():
-    gt = {"v": mm.boxes_from_masks(_box_mask(2, [(0, 0, 1, 1), None]))}
+    gt = {"v": boxes_from_masks(_box_mask(2, [(0, 0, 1, 1), None]))}
     pred = {"v": _box_mask(2, [None, (0, 0, 1, 1)])}  # box only where there is no truth
     r = mm.frame_map(pred, {"v": np.array([1.0])}, gt, {"v": 0}, ["a"])
     assert r["AP"]["a"] == 0.0
@@ -137,8 +138,8 @@ def test_frame_map_per_frame_classes_and_scores_by_hand():
     # actor of b whose predicted box has no scores (NaN row). Video w: one frame of b,
     # given as a per-video class with per-video scores.
     box = (0, 0, 1, 1)
-    gt = {"v": mm.boxes_from_masks(_box_mask(4, [box, box, None, box])),
-          "w": mm.boxes_from_masks(_box_mask(1, [box]))}
+    gt = {"v": boxes_from_masks(_box_mask(4, [box, box, None, box])),
+          "w": boxes_from_masks(_box_mask(1, [box]))}
     pred = {"v": _box_mask(4, [box, box, (3, 3, 4, 4), box]), "w": _box_mask(1, [box])}
     scores = {"v": np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [np.nan, np.nan]]),
               "w": np.array([0.9, 0.1])}
@@ -156,7 +157,7 @@ def test_frame_map_per_frame_classes_and_scores_by_hand():
 
 def test_frame_map_constant_per_frame_class_is_the_per_video_call():
     rng = np.random.default_rng(5)
-    gt = {f"v{i}": mm.boxes_from_masks(rng.random((3, 6, 6)) < 0.3) for i in range(3)}
+    gt = {f"v{i}": boxes_from_masks(rng.random((3, 6, 6)) < 0.3) for i in range(3)}
     pred = {f"v{i}": rng.random((3, 6, 6)) < 0.3 for i in range(3)}
     vs = {f"v{i}": rng.random(4) for i in range(3)}
     cls = {"v0": 2, "v1": 0, "v2": 2}

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from vidseg_cli.models import ModelInputError
 from vidseg_cli.models.c3d import C3D
-from vidseg_cli.models.checkpoint import load_public_weights
+from vidseg_cli.models.checkpoint.layouts import load_public_weights
 from vidseg_cli.models.fcn3d import FCN3D
 
 W = 1 / 16  # CPU-sized width: channels 4 ... 32, fc 256; sizes do not depend on it

@@ -12,7 +12,11 @@ import torch
 
 from vidseg_cli.errors import InputError
 from vidseg_cli.models import MODELS, Registry, RegistryError
-from vidseg_cli.models.checkpoint import build_from_checkpoint, read_checkpoint, save_checkpoint
+from vidseg_cli.models.checkpoint.format import (
+    build_from_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
 
 CLASSES = ["background", "jump", "run"]
 
@@ -141,7 +145,7 @@ def test_a_pickle_that_is_not_plain_data_is_refused_not_run(tmp_path, how):
         build_from_checkpoint(path)
     assert str(e.value).startswith(f"{path}: ") and "\n" not in str(e.value)
     assert not marker.exists()
-    from vidseg_cli.models.checkpoint import load_public_weights
+    from vidseg_cli.models.checkpoint.layouts import load_public_weights
 
     with pytest.raises(InputError, match="refused to load"):
         load_public_weights(path, good)

@@ -18,7 +18,7 @@ from vidseg_cli.errors import InputError
 from vidseg_cli.models import MODELS
 from vidseg_cli.models.backbones2d import VGG16, ResNet2D
 from vidseg_cli.models.c3d import C3D
-from vidseg_cli.models.checkpoint import detect_layout, load_public_weights
+from vidseg_cli.models.checkpoint.layouts import detect_layout, load_public_weights
 from vidseg_cli.models.fcn3d import FCN3D
 from vidseg_cli.models.r2plus1d import R2Plus1D18
 from vidseg_cli.models.sep3d import Sep3D

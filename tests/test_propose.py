@@ -26,7 +26,7 @@ def write_frames(path, t, h=24, w=32, seed=0, fps=10.0):
 def tiny_network(path, stage, classes, seed=0, **cfg):
     """A small S-CNN checkpoint: 24 x 32 frames, whole-frame crop, width 1/16."""
     from vidseg_cli.models import MODELS
-    from vidseg_cli.models.checkpoint import save_checkpoint
+    from vidseg_cli.models.checkpoint.format import save_checkpoint
     from vidseg_cli.train import scnn  # noqa: F401  registers "scnn"
 
     torch.manual_seed(seed)

@@ -158,7 +158,7 @@ def test_frequency_lookup():
 def test_c3d_sports1m_port_initializes_a_full_size_stage_network():
     from tests.test_models_layouts import fake
     from vidseg_cli.errors import InputError
-    from vidseg_cli.models.checkpoint import load_public_weights
+    from vidseg_cli.models.checkpoint.layouts import load_public_weights
 
     sd = fake("c3d_sports1m_pytorch_port")
     with torch.device("meta"):

@@ -25,7 +25,7 @@ def _setup(cli, tmp_path, t=80):
     logp = np.log(brute_force_probs(model, frames, multiscale_windows(t, (16, 32, 64))))
     with torch.no_grad():
         model.fc8.bias[0] -= float(np.median(logp[:, 0] - logp[:, 1:].max(1)))
-    from vidseg_cli.models.checkpoint import save_checkpoint
+    from vidseg_cli.models.checkpoint.format import save_checkpoint
 
     save_checkpoint(tmp_path / "loc.ckpt", model, CLASSES)
     r = cli("propose", tmp_path / "v1.frames.h5", "--method", "sliding", "--lengths", "16,32,64",
@@ -93,7 +93,7 @@ def test_wrong_stage_or_classes(cli, tmp_path):
     assert r.exit_code == 2
     assert "checkpoint is the S-CNN proposal network; this needs the localization or classification" in r.stderr
     from vidseg_cli.models import MODELS
-    from vidseg_cli.models.checkpoint import read_checkpoint, save_checkpoint
+    from vidseg_cli.models.checkpoint.format import read_checkpoint, save_checkpoint
 
     ck = read_checkpoint(tmp_path / "loc.ckpt")
     m = MODELS.build("scnn", **ck["config"])

@@ -102,7 +102,7 @@ def test_proposal_stage_and_init_checks(cli, synth, tmp_path):
     assert "checkpoint is the S-CNN proposal network; this needs the classification network" in r.stderr
     # ... of the same classes.
     from vidseg_cli.models import MODELS
-    from vidseg_cli.models.checkpoint import save_checkpoint
+    from vidseg_cli.models.checkpoint.format import save_checkpoint
 
     m = MODELS.build("scnn", stage="classification", num_classes=4, width=0.0625, frame_size=[32, 24],
                      crop_size=[24, 32])

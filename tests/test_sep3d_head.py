@@ -66,7 +66,7 @@ def test_frame_targets_by_hand():
 
 def test_sep3d_with_head_round_trip_and_frozen_segmenter(tmp_path):
     from vidseg_cli.models import MODELS, save_checkpoint
-    from vidseg_cli.models.checkpoint import build_from_checkpoint
+    from vidseg_cli.models.checkpoint.format import build_from_checkpoint
 
     torch.manual_seed(0)
     cfg = {"segmenter": {"num_classes": 2, "width": 1 / 16, "crop_size": 32},
@@ -145,7 +145,7 @@ def _log(run: Path) -> list[dict]:
 
 def test_head_training_learns_its_training_clips(tiny):
     from vidseg_cli.datasets.segment_data import open_segment_dataset
-    from vidseg_cli.models.checkpoint import read_checkpoint
+    from vidseg_cli.models.checkpoint.format import read_checkpoint
     from vidseg_cli.runtime import seed_everything
     from vidseg_cli.train.segment_head import (
         HeadRecipe,
@@ -246,7 +246,7 @@ def test_segment3d_writes_action_scores_and_evaluate_reports_frame_map(tiny, sco
 
 def test_head_with_other_actions_is_one_line_naming_the_file(tiny, scored, tmp_path):
     from vidseg_cli.models import MODELS, save_checkpoint
-    from vidseg_cli.models.checkpoint import read_checkpoint
+    from vidseg_cli.models.checkpoint.format import read_checkpoint
 
     ck = read_checkpoint(tiny / "run" / "last.ckpt")
     cfg = {**ck["config"], "action_names": ["run", "jump"]}
@@ -360,7 +360,7 @@ def joint_runs(joint_set):
 
 
 def test_joint_fine_tunes_the_segmenter_and_frozen_keeps_it(joint_runs):
-    from vidseg_cli.models.checkpoint import read_checkpoint
+    from vidseg_cli.models.checkpoint.format import read_checkpoint
 
     seg = read_checkpoint(joint_runs / "seg" / "seg.ckpt")["state_dict"]
     frozen = read_checkpoint(joint_runs / "frozen" / "last.ckpt")
@@ -398,7 +398,7 @@ def test_joint_fine_tunes_the_segmenter_and_frozen_keeps_it(joint_runs):
 def test_joint_with_frozen_batchnorm_statistics(joint_set):
     """--segmenter-bn frozen: every segmenter weight (BatchNorm scales and shifts included)
     still trains, its BatchNorm running statistics stay those it was trained with."""
-    from vidseg_cli.models.checkpoint import read_checkpoint
+    from vidseg_cli.models.checkpoint.format import read_checkpoint
 
     res = _run("train", "sep3d-head", "--segmenter", joint_set / "seg" / "seg.ckpt", "--data",
                joint_set / "synth", *JOINT, "-o", joint_set / "bnfrozen", "--joint",
@@ -427,7 +427,7 @@ def _sep3d_like(state_dict):
 
 
 def test_joint_resume_is_exact_and_refuses_a_switch(joint_runs, tmp_path):
-    from vidseg_cli.models.checkpoint import read_checkpoint
+    from vidseg_cli.models.checkpoint.format import read_checkpoint
 
     a = read_checkpoint(joint_runs / "a" / "last.ckpt")
     b = read_checkpoint(joint_runs / "b" / "last.ckpt")

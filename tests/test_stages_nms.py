@@ -6,8 +6,9 @@ import itertools
 
 import numpy as np
 
+from vidseg_cli.geometry import tiou
 from vidseg_cli.stages.grouping import group_frames, runs_above
-from vidseg_cli.stages.nms import nms, nms_per_class, tiou
+from vidseg_cli.stages.nms import nms, nms_per_class
 from vidseg_cli.stages.windows import multiscale_windows, sample_clip_indices
 
 

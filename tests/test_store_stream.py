@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from vidseg_cli import store
-from vidseg_cli.stages import hmm
+from vidseg_cli.stages.hmm.smooth import smooth
+from vidseg_cli.stages.hmm.tiles import file_reserve, plan_tiles
 from vidseg_cli.store import StoreError
 
 NAMES = ["background", "walk", "run"]
@@ -94,17 +95,17 @@ def test_killed_writer_leaves_no_file_under_the_final_name(tmp_path):
 
 
 def test_smooth_writes_into_the_writer_tile_by_tile(tmp_path):
-    """hmm.smooth with the writer's dataset as `out`: never an array of the whole
+    """smooth with the writer's dataset as `out`: never an array of the whole
     output, and the same numbers as in memory."""
     p = _probs(6, 3, 11, 13, seed=1)
     prior, trans = np.array([0.6, 0.3, 0.1]), np.full((3, 3), 0.1) + np.eye(3) * 0.7
-    budget = hmm.plan_tiles(p.shape, 4, None).bytes_per_pixel * 13 * 3  # 3 rows a tile
-    plan = hmm.plan_tiles(p.shape, 4, budget)
+    budget = plan_tiles(p.shape, 4, None).bytes_per_pixel * 13 * 3  # 3 rows a tile
+    plan = plan_tiles(p.shape, 4, budget)
     with store.ScoresWriter(tmp_path / "s.h5", p.shape, chunks=(1, 3, plan.rows, plan.cols),
                             **META) as w:
-        hmm.smooth(p, prior, trans, out=w.probs, max_memory=budget)
+        smooth(p, prior, trans, out=w.probs, max_memory=budget)
     got = store.read_scores(tmp_path / "s.h5")["probs"]
-    np.testing.assert_array_equal(got, hmm.smooth(p, prior, trans))
+    np.testing.assert_array_equal(got, smooth(p, prior, trans))
 
 
 def test_hmm_smooth_cli_streams_with_chunks_of_its_tiles(cli, tmp_path):
@@ -116,14 +117,14 @@ def test_hmm_smooth_cli_streams_with_chunks_of_its_tiles(cli, tmp_path):
               tmp_path / "o.h5", "--max-memory", "4K", "--json", "-")
     assert res.exit_code == 0, res.stderr
     with store.open_record(tmp_path / "v.scores.h5", "scores") as rec:
-        reserve = hmm.file_reserve(rec["probs"])  # the input's chunk, decompressed and cached
+        reserve = file_reserve(rec["probs"])  # the input's chunk, decompressed and cached
     assert reserve == 2 * 3 * 10 * 12 * 4
-    plan = hmm.plan_tiles(p.shape, 4, 4096, out_itemsize=4, reserve=reserve)
+    plan = plan_tiles(p.shape, 4, 4096, out_itemsize=4, reserve=reserve)
     assert plan.count > 1
     with store.open_record(tmp_path / "o.h5", "scores") as rec:
         assert rec["probs"].chunks == (1, 3, plan.rows, plan.cols)
         assert rec.attrs["postprocess"] == "hmm-smooth"
-        np.testing.assert_allclose(rec["probs"][()], hmm.smooth(p, prior, trans), atol=1e-6)
+        np.testing.assert_allclose(rec["probs"][()], smooth(p, prior, trans), atol=1e-6)
 
 
 def test_crf_refine_keep_probs_streams_and_leaves_nothing_on_error(cli, tmp_path):

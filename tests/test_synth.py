@@ -16,7 +16,17 @@ import numpy as np
 import pytest
 
 from vidseg_cli import store
-from vidseg_cli.datasets import synth as lib
+from vidseg_cli.datasets.synth.config import MOTIONS, SYNTH_VERSION, SynthConfig
+from vidseg_cli.datasets.synth.render import render_frame
+from vidseg_cli.datasets.synth.sample import (
+    VideoSpec,
+    class_look,
+    sample_actor,
+    sample_background,
+    sample_motion,
+    sample_shake,
+    sample_video,
+)
 
 # A tiny set: five short videos, a second or two to make.
 SMALL = ["--size", "64x48", "--duration", "6,8", "--action-length", "2,3", "--train", "3",
@@ -49,7 +59,7 @@ def test_layout_mp4_and_labels(small_set):
     ids = sorted(gt["database"])
     assert ids == ["synth_test_0000", "synth_test_0001", "synth_train_0000", "synth_train_0001",
                    "synth_train_0002"]
-    assert gt["version"] == f"vidseg-synth-{lib.SYNTH_VERSION}"
+    assert gt["version"] == f"vidseg-synth-{SYNTH_VERSION}"
     assert gt["taxonomy"] == ["SlideHorizontal", "BounceVertical", "Orbit", "Pulse"]
     for vid, entry in gt["database"].items():
         assert entry["subset"] == ("training" if "_train_" in vid else "testing")
@@ -69,7 +79,7 @@ def test_layout_mp4_and_labels(small_set):
         assert rec["labels"].shape == (T, 48, 64) and rec["labels"].dtype == np.uint8
         assert rec.video_id == vid and rec.fps == 10.0 and rec.num_frames == T
         assert rec.class_names == ["background", *gt["taxonomy"]]
-        assert rec.attrs["synth_version"] == lib.SYNTH_VERSION
+        assert rec.attrs["synth_version"] == SYNTH_VERSION
 
 
 def test_segments_agree_with_pixel_labels(small_set):
@@ -116,15 +126,15 @@ def test_thumos_files_agree_with_gt_json(small_set):
 
 def test_synth_json_records_everything(small_set):
     p = json.loads((small_set / "synth.json").read_text())
-    assert p["synth_version"] == lib.SYNTH_VERSION and p["seed"] == 5
+    assert p["synth_version"] == SYNTH_VERSION and p["seed"] == 5
     assert p["train"] == 3 and p["test"] == 2 and p["config"]["appearance"] == "random"
-    cfg = lib.SynthConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in p["config"].items()})
+    cfg = SynthConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in p["config"].items()})
     assert (cfg.width, cfg.height, cfg.duration, cfg.action_length) == (64, 48, (6.0, 8.0), (2.0, 3.0))
     # The record is enough to make the same videos again.
-    again = lib.sample_video(cfg, p["seed"], "train", 1)
+    again = sample_video(cfg, p["seed"], "train", 1)
     labels = store.read_labels(small_set / "labels" / "synth_train_0001.labels.h5")["labels"]
     for t in (0, again.num_frames // 2, again.num_frames - 1):
-        np.testing.assert_array_equal(lib.render_frame(again, t)[1], labels[t])
+        np.testing.assert_array_equal(render_frame(again, t)[1], labels[t])
 
 
 # -- determinism ----------------------------------------------------------------------
@@ -145,28 +155,28 @@ def test_same_seed_same_set_whatever_jobs(cli, small_set, tmp_path):
 
 def test_one_class_per_video():
     # --classes-per-video 1: every action of a video is of one class, drawn per video.
-    cfg = lib.SynthConfig(width=64, height=48, duration=(15.0, 20.0), action_length=(2.0, 3.0),
+    cfg = SynthConfig(width=64, height=48, duration=(15.0, 20.0), action_length=(2.0, 3.0),
                           classes_per_video=1)
     seen = set()
     for i in range(12):
-        labels = {c for c, _, _ in lib.sample_video(cfg, 5, "train", i).segments}
+        labels = {c for c, _, _ in sample_video(cfg, 5, "train", i).segments}
         assert len(labels) == 1
         seen |= labels
     assert len(seen) >= 3
     two = dataclasses.replace(cfg, classes_per_video=2)
-    counts = [len({c for c, _, _ in lib.sample_video(two, 5, "train", i).segments}) for i in range(12)]
+    counts = [len({c for c, _, _ in sample_video(two, 5, "train", i).segments}) for i in range(12)]
     assert max(counts) == 2 and min(counts) >= 1
 
 
 def test_different_seed_different_set():
-    cfg = lib.SynthConfig(width=64, height=48, duration=(6.0, 8.0), action_length=(2.0, 3.0))
-    a, b, a2 = (lib.sample_video(cfg, s, "train", 0) for s in (5, 6, 5))
+    cfg = SynthConfig(width=64, height=48, duration=(6.0, 8.0), action_length=(2.0, 3.0))
+    a, b, a2 = (sample_video(cfg, s, "train", 0) for s in (5, 6, 5))
     assert a.segments == a2.segments
-    np.testing.assert_array_equal(lib.render_frame(a, 10)[0], lib.render_frame(a2, 10)[0])
+    np.testing.assert_array_equal(render_frame(a, 10)[0], render_frame(a2, 10)[0])
     assert a.segments != b.segments or a.num_frames != b.num_frames
-    assert not np.array_equal(lib.render_frame(a, 10)[0], lib.render_frame(b, 10)[0])
+    assert not np.array_equal(render_frame(a, 10)[0], render_frame(b, 10)[0])
     # Videos do not depend on each other: test video 0 is not train video 0.
-    assert lib.sample_video(cfg, 5, "test", 0).segments != a.segments
+    assert sample_video(cfg, 5, "test", 0).segments != a.segments
 
 
 # -- the CLI's refusals ----------------------------------------------------------------
@@ -212,11 +222,11 @@ def test_bad_options_exit_2(cli, tmp_path, args, needle):
 # -- semantics of actors ---------------------------------------------------------------
 def test_patterns_start_at_rest_and_differ():
     rng = np.random.default_rng(0)
-    cfg = lib.SynthConfig(num_classes=len(lib.MOTIONS))
+    cfg = SynthConfig(num_classes=len(MOTIONS))
     t = np.arange(0, 2.0, 0.1)
     paths = []
-    for name in lib.MOTIONS:
-        m = lib.sample_motion(rng, name, cfg, 2.0, 10.0)
+    for name in MOTIONS:
+        m = sample_motion(rng, name, cfg, 2.0, 10.0)
         dx, dy, sc, da = m.offsets(t)
         assert (dx[0], dy[0], sc[0], da[0]) == (0, 0, 1, 0), name
         paths.append(np.stack([dx, dy, sc, da]))
@@ -226,9 +236,9 @@ def test_patterns_start_at_rest_and_differ():
 
 
 def test_still_actor_is_background_acting_actor_is_labelled():
-    cfg = lib.SynthConfig()
+    cfg = SynthConfig()
     for i in range(50):
-        spec = lib.sample_video(cfg, 0, "train", i)
+        spec = sample_video(cfg, 0, "train", i)
         waiting = [a for a in spec.actors if a.label and a.appear < a.start]
         if waiting:
             break
@@ -236,13 +246,13 @@ def test_still_actor_is_background_acting_actor_is_labelled():
     x, y, _, _ = (float(v) for v in a.poses(np.asarray(a.appear), cfg.fps))
     sx, sy = spec.shake[a.appear]
     xi, yi = int(round(x - sx)), int(round(y - sy))
-    rgb, labels = lib.render_frame(spec, a.appear)
+    rgb, labels = render_frame(spec, a.appear)
     others = tuple(o for o in spec.actors if o is not a)
-    rgb_without, _ = lib.render_frame(dataclasses.replace(spec, actors=others), a.appear)
+    rgb_without, _ = render_frame(dataclasses.replace(spec, actors=others), a.appear)
     near = np.s_[yi - 1 : yi + 2, xi - 1 : xi + 2]
     assert np.abs(rgb[near].astype(int) - rgb_without[near]).max() > 0      # visible...
     assert labels[yi, xi] == 0                                                # ...but background
-    _, labels = lib.render_frame(spec, a.start)
+    _, labels = render_frame(spec, a.start)
     assert labels[yi, xi] == a.label
 
 
@@ -266,7 +276,7 @@ def _trimmed_features(n: int, length: int, seed: int, colour_by_class: bool = Fa
     the library with its backgrounds, camera shake and noise. Two views of each clip, made
     alike: one frame's RGB crop centred on the actor, and the |differences| of consecutive
     frames, cropped around the actor's mean position. Returns (single, diffs, classes)."""
-    cfg = lib.SynthConfig(width=96, height=72, num_classes=4, appearance=appearance)
+    cfg = SynthConfig(width=96, height=72, num_classes=4, appearance=appearance)
     palette = [(220, 40, 40), (40, 200, 40), (40, 40, 220), (220, 220, 40)]
     single, diffs, classes = [], [], []
     for i in range(n):
@@ -275,16 +285,16 @@ def _trimmed_features(n: int, length: int, seed: int, colour_by_class: bool = Fa
         T = int(rng.integers(24, 40))
         actor = None
         while actor is None:
-            actor = lib.sample_actor(rng, cfg, label, 0, 0, T, T)
+            actor = sample_actor(rng, cfg, label, 0, 0, T, T)
         if colour_by_class:
             rgb = palette[label - 1]
             look = dataclasses.replace(actor.appearance, color=rgb,
                                        color2=tuple(0.6 * c for c in rgb))
             actor = dataclasses.replace(actor, appearance=look)
-        spec = lib.VideoSpec("clip", cfg, T, lib.sample_background(rng, cfg),
-                             lib.sample_shake(rng, cfg, T), (actor,), int(rng.integers(2**62)))
+        spec = VideoSpec("clip", cfg, T, sample_background(rng, cfg),
+                             sample_shake(rng, cfg, T), (actor,), int(rng.integers(2**62)))
         t0 = int(rng.integers(0, T - length + 1))
-        clip = [lib.render_frame(spec, t) for t in range(t0, t0 + length)]
+        clip = [render_frame(spec, t) for t in range(t0, t0 + length)]
         centres = [(xs.mean(), ys.mean()) for ys, xs in (np.nonzero(lab) for _, lab in clip)]
         k = int(rng.integers(length))
         single.append(_down(_crop(clip[k][0], *centres[k])))                            # (G*G*3,)
@@ -358,11 +368,11 @@ def test_class_appearance_changes_only_the_look():
     # placements (so the same ground truth). An actor takes its class's shape, texture and
     # hue band, vividly; distractors keep their shapes and, like the backgrounds, take hues
     # between the bands.
-    base = lib.SynthConfig(width=64, height=48, duration=(6.0, 8.0), action_length=(2.0, 3.0))
+    base = SynthConfig(width=64, height=48, duration=(6.0, 8.0), action_length=(2.0, 3.0))
     cls = dataclasses.replace(base, appearance="class")
     looks, distractors = {}, 0
     for i in range(8):
-        a, b = lib.sample_video(base, 5, "train", i), lib.sample_video(cls, 5, "train", i)
+        a, b = sample_video(base, 5, "train", i), sample_video(cls, 5, "train", i)
         assert a.segments == b.segments and a.num_frames == b.num_frames
         for x, y in zip(a.actors, b.actors):
             assert (x.anchor, x.appearance.radius, x.motion) == (y.anchor, y.appearance.radius, y.motion)
@@ -372,7 +382,7 @@ def test_class_appearance_changes_only_the_look():
                 distractors += 1
                 assert y.appearance.shape == x.appearance.shape and sector % 2 == 1 and sector2 == sector
                 continue
-            assert (y.appearance.shape, y.appearance.texture) == lib.class_look(y.label)
+            assert (y.appearance.shape, y.appearance.texture) == class_look(y.label)
             assert sector == sector2 == 2 * (y.label - 1)
             assert s >= 0.6 - 1e-6 and v >= 0.55 - 1e-6
             looks.setdefault(y.label, set()).add((y.appearance.shape, y.appearance.texture))
@@ -383,14 +393,14 @@ def test_class_appearance_changes_only_the_look():
         assert not hues & {0, 2, 4, 6}, hues
     assert len(looks) == 4 and all(len(v) == 1 for v in looks.values()) and distractors >= 2
     with pytest.raises(ValueError, match="appearance"):
-        lib.SynthConfig(appearance="shiny")
+        SynthConfig(appearance="shiny")
 
 
 def _mean_step_iou(spec) -> float:
     """Mean IoU of the action masks of consecutive frames: how far actors move per frame."""
     ious, prev = [], None
     for t in range(spec.num_frames):
-        _, labels = lib.render_frame(spec, t)
+        _, labels = render_frame(spec, t)
         fg = labels > 0
         if prev is not None and (fg | prev).any():
             ious.append((fg & prev).sum() / (fg | prev).sum())
@@ -401,10 +411,10 @@ def _mean_step_iou(spec) -> float:
 def test_speed_slows_motion_on_the_same_path():
     # --speed s: an actor's pose at frame start + k is its pose at full speed after s * k
     # frames' worth of seconds (the same path, covered more slowly).
-    base = lib.SynthConfig(width=64, height=48, duration=(6.0, 8.0), action_length=(2.0, 3.0),
+    base = SynthConfig(width=64, height=48, duration=(6.0, 8.0), action_length=(2.0, 3.0),
                            jitter=0.0)
     slow = dataclasses.replace(base, speed=0.25)
-    a, b = lib.sample_video(base, 3, "train", 0), lib.sample_video(slow, 3, "train", 0)
+    a, b = sample_video(base, 3, "train", 0), sample_video(slow, 3, "train", 0)
     actor = next(x for x in a.actors if x.motion is not None)
     k = np.arange(actor.start, actor.end, 4)
     fast_frames = actor.start + (k - actor.start) // 4
@@ -415,4 +425,4 @@ def test_speed_slows_motion_on_the_same_path():
     # and the masks of consecutive frames overlap more than at full speed
     assert _mean_step_iou(b) > _mean_step_iou(a) + 0.1
     with pytest.raises(ValueError, match="speed must be positive"):
-        lib.SynthConfig(speed=0.0)
+        SynthConfig(speed=0.0)

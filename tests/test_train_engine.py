@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from vidseg_cli.models import MODELS
-from vidseg_cli.models.checkpoint import build_from_checkpoint
+from vidseg_cli.models.checkpoint.format import build_from_checkpoint
 from vidseg_cli.train.engine import Trainer, TrainSettings
 
 CLASSES = ["background", "a", "b"]

@@ -17,7 +17,7 @@ from vidseg_cli.datasets.segment_data import (
     open_segment_dataset,
     sample_clip,
 )
-from vidseg_cli.models.checkpoint import read_checkpoint
+from vidseg_cli.models.checkpoint.format import read_checkpoint
 from vidseg_cli.train.segment import class_weight_vector, weighted_cross_entropy
 
 torch.set_num_threads(1)

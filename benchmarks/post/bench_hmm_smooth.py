@@ -8,7 +8,7 @@ T*C*H*W*4 bytes; the bound is that traffic at the bandwidth of a large numpy cop
 measured here. Target: at least 30% of the bound for the fitted HMM: it is what users
 run (hmm-smooth loads hmm-fit's output), and its transition matrix is a row floor plus
 a few entries per observed transition, which the kernel uses exactly (stages/
-hmm_kernel.py: A = B + u 1^T). It is made here by hmm-fit's own code
+hmm/kernel.py: A = B + u 1^T). It is made here by hmm-fit's own code
 (`TransitionCounts` + `estimate()`, smoothing 1.0) from J-HMDB-like label volumes:
 background plus one of the 21 actions per video, an actor mask that appears, moves and
 leaves. The dense random HMM (every transition distinct) is the worst case, reported
@@ -85,7 +85,7 @@ def jhmdb_like_labels(rng, videos: int = 6) -> list[np.ndarray]:
 
 def _fitted_hmm(rng):
     """The HMM hmm-fit writes for jhmdb_like_labels (its counting and estimate code)."""
-    from vidseg_cli.stages.hmm import TransitionCounts
+    from vidseg_cli.stages.hmm.fit import TransitionCounts
 
     counts = TransitionCounts(C)
     for lab in jhmdb_like_labels(rng):
@@ -122,11 +122,11 @@ _PEAK = r"""
 import json, sys
 import torch, h5py, numpy  # the imports every run pays, outside the figure
 from vidseg_cli.cli.main import cli
-from vidseg_cli.stages import hmm, hmm_kernel
+from vidseg_cli.stages.hmm.smooth import smooth
 
 # Load the kernel's compiled code (~60 MiB of LLVM and numba, the same for any input)
 # before the mark, so that the figure is what the data costs.
-hmm.smooth(numpy.full((2, 2, 2, 2), 0.5, numpy.float32), numpy.full(2, 0.5),
+smooth(numpy.full((2, 2, 2, 2), 0.5, numpy.float32), numpy.full(2, 0.5),
            numpy.full((2, 2), 0.5))
 
 def status(key):
@@ -154,11 +154,12 @@ def _peak_kib(args: list[str]) -> int:
 
 
 def _throughput(probs, prior, trans, out, threads, repeats, bound, must, extra=None):
-    from vidseg_cli.stages import hmm, hmm_kernel
+    from vidseg_cli.stages.hmm import kernel as hmm_kernel
+    from vidseg_cli.stages.hmm.smooth import smooth
 
-    hmm.smooth(probs, prior, trans, out=out, threads=threads)  # warm up (compiles once)
-    t = _best(lambda: hmm.smooth(probs, prior, trans, out=out, threads=threads), repeats)
-    t_one = _best(lambda: hmm.smooth(probs, prior, trans, out=out, threads=1), max(1, repeats // 2))
+    smooth(probs, prior, trans, out=out, threads=threads)  # warm up (compiles once)
+    t = _best(lambda: smooth(probs, prior, trans, out=out, threads=threads), repeats)
+    t_one = _best(lambda: smooth(probs, prior, trans, out=out, threads=1), max(1, repeats // 2))
     nnz = int(hmm_kernel.sparse_split(trans)[0].size)
     px_frames = T * H * W
     detail = {
@@ -178,7 +179,7 @@ def run(quick: bool) -> list[dict]:
     import torch
 
     from vidseg_cli import store
-    from vidseg_cli.stages import hmm
+    from vidseg_cli.stages.hmm.smooth import smooth
 
     load_before = _loadavg()
     rng = np.random.default_rng(0)
@@ -195,8 +196,8 @@ def run(quick: bool) -> list[dict]:
     t_fit, d_fit = _throughput(probs, fit_prior, fit_trans, out, threads, repeats,
                                bound, must)
     # The torch path (backend="torch", what CPU runs used before the kernel) for scale.
-    hmm.smooth(probs, dense_prior, dense_trans, out=out, threads=threads, backend="torch")
-    t_torch = _best(lambda: hmm.smooth(probs, dense_prior, dense_trans, out=out,
+    smooth(probs, dense_prior, dense_trans, out=out, threads=threads, backend="torch")
+    t_torch = _best(lambda: smooth(probs, dense_prior, dense_trans, out=out,
                                        threads=threads, backend="torch"), max(1, repeats // 3))
     t_dense, d_dense = _throughput(probs, dense_prior, dense_trans, out, threads,
                                    repeats, bound, must,

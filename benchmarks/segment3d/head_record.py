@@ -19,6 +19,7 @@ def localisation_bound(out: str) -> dict:
     boxes would get from a perfect classifier (score 1 for the true class on frames with an
     actor, 1/A for every class on frames without one)."""
     from vidseg_cli.datasets import masks as mio
+    from vidseg_cli.geometry import box_iou
     from vidseg_cli.metrics import masks as mm
     from vidseg_cli.metrics import pixel_report as pr
 
@@ -34,7 +35,7 @@ def localisation_bound(out: str) -> dict:
         ok, has = ~np.isnan(gb[:, 0]), ~np.isnan(pb[:, 0])
         both = ok & has
         iou = np.zeros(len(gb))
-        iou[both] = mm.box_iou(pb[both], gb[both])
+        iou[both] = box_iou(pb[both], gb[both])
         total += int(ok.sum())
         hit += int((iou[ok] >= 0.5).sum())
         o = np.full_like(sc, np.nan)
@@ -52,7 +53,7 @@ def main(argv: list[str]) -> None:
     import torch
 
     from vidseg_cli.datasets.segment_data import open_segment_dataset
-    from vidseg_cli.models.checkpoint import build_from_checkpoint
+    from vidseg_cli.models.checkpoint.format import build_from_checkpoint
     from vidseg_cli.train.segment_head import head_accuracy
 
     cmd, t0, t1, s0, s1, l0, l1, run, out, ckpt = argv

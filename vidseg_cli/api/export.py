@@ -51,7 +51,7 @@ class Exporter:
     def run(self, inputs: Ports, outputs: Ports) -> ExportSummary:
         """Write inputs["detections"] (files or folders) to outputs["results"]."""
         from vidseg_cli import store
-        from vidseg_cli.core.fs import atomic_write_text
+        from vidseg_cli.core.fs import write_text
         from vidseg_cli.datasets.predictions import classify_inputs, read_predictions
 
         out = one(outputs, "results", STAGE)
@@ -85,7 +85,7 @@ class Exporter:
                            for v, (s, e), c, sc in rows)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(out, text)
+            write_text(out, text)
         except OSError as e:
             raise InputError(out, f"cannot write ({e.strerror or e})") from None
         return ExportSummary(stage=STAGE, output=str(out), format=fmt,

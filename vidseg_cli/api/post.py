@@ -1,5 +1,5 @@
 """File-level functions behind hmm-fit, hmm-smooth and crf-refine (3DFCN §3.5–3.6): they
-read the HDF5 inputs, call stages/hmm.py and stages/crf.py, and write the outputs."""
+read the HDF5 inputs, call stages/hmm/ and stages/crf.py, and write the outputs."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def fit_hmm(gt_paths: list[str], out: Path, smoothing: float, subset: str | None
 
     from vidseg_cli import store
     from vidseg_cli.datasets.segment_data import FOREGROUND_CLASSES, to_target
-    from vidseg_cli.stages.hmm import TransitionCounts, check_labels, same_classes
+    from vidseg_cli.stages.hmm.fit import TransitionCounts, check_labels, same_classes
 
     sources = _gt_sources(gt_paths)
     counts: TransitionCounts | None = None
@@ -205,7 +205,9 @@ def smooth_file(src: Path, dst: Path, hmm_rec: Any, *, device: str, max_memory: 
     import numpy as np
 
     from vidseg_cli import store
-    from vidseg_cli.stages.hmm import file_reserve, plan_tiles, same_classes, smooth
+    from vidseg_cli.stages.hmm.fit import same_classes
+    from vidseg_cli.stages.hmm.smooth import smooth
+    from vidseg_cli.stages.hmm.tiles import file_reserve, plan_tiles
 
     if src.resolve() == dst.resolve():
         raise InputError(src, "the output would replace this input; choose another -o")
@@ -277,7 +279,7 @@ def refine_file(src: Path, frames_path: Path, dst: Path, *, params: Any, jobs: i
 
     from vidseg_cli import store
     from vidseg_cli.stages.crf import refine_frames
-    from vidseg_cli.stages.hmm import ProbabilityError, check_probs
+    from vidseg_cli.stages.hmm.recursions import ProbabilityError, check_probs
 
     with store.open_record(src, "scores") as rec, store.open_record(frames_path, "frames") as fr:
         probs_dst = dst.parent / store.output_name(rec.video_id, "scores") if keep_probs else None

@@ -46,9 +46,7 @@ def notice(stage: str, message: str, quiet: bool = False) -> None:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    from vidseg_cli.store.base import StoreError
-
-    return (InputError, StoreError)
+    return (InputError,)  # StoreError included: it is a kind of InputError
 
 
 def resolve_outputs(
@@ -204,10 +202,10 @@ def write_json(stage: str, dest: str, payload: Any) -> None:
     if dest == "-":
         click.echo(text, nl=False)
         return
-    from vidseg_cli.core.fs import atomic_write_text
+    from vidseg_cli.core.fs import write_text
 
     try:
-        atomic_write_text(dest, text)
+        write_text(dest, text)
     except OSError as e:
         fail(stage, f"{dest}: cannot write ({e.strerror or e})")
 
@@ -283,11 +281,10 @@ def run_training(stage: str, call: Callable[[], dict], *, data: str, run_dir: st
     for a diverged loss, exit 1), and the summary, with the command line, goes to --json."""
     from vidseg_cli.cmdline import command_line
     from vidseg_cli.models.common import ModelInputError
-    from vidseg_cli.store.base import StoreError
 
     try:
         summary = call()
-    except (InputError, StoreError) as e:
+    except InputError as e:  # StoreError included
         fail(stage, str(e))
     except ModelInputError as e:
         fail(stage, f"{data}: {e}")

@@ -1,4 +1,4 @@
-"""`vidseg hmm-fit` and `vidseg hmm-smooth`: the HMM of 3DFCN §3.5 (stages/hmm.py)."""
+"""`vidseg hmm-fit` and `vidseg hmm-smooth`: the HMM of 3DFCN §3.5 (stages/hmm/)."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ SMOOTH = "hmm-smooth"
 
 def _load_hmm(path: str) -> Any:
     from vidseg_cli import store
-    from vidseg_cli.stages.hmm import check_hmm
+    from vidseg_cli.stages.hmm.fit import check_hmm
 
     try:
         rec = store.read_hmm(path)

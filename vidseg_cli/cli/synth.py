@@ -138,10 +138,12 @@ def synth(out, seed, num_classes, num_train, num_test, size, fps, speed, duratio
     under a minute and train small models on a CPU in minutes. The same seed and options
     give the same labels and ground truth, whatever --jobs.
     """
-    from vidseg_cli.datasets import synth as lib
+    from vidseg_cli.datasets.synth.config import SynthConfig
+    from vidseg_cli.datasets.synth.sample import video_id
+    from vidseg_cli.datasets.synth.write import generate_video, set_params, write_set_files
 
     try:
-        cfg = lib.SynthConfig(
+        cfg = SynthConfig(
             width=size[0], height=size[1], fps=fps, duration=duration, num_classes=num_classes,
             max_actors=max_actors, max_distractors=max_distractors, noise=noise, jitter=jitter,
             action_length=action_length, appearance=appearance,
@@ -153,23 +155,23 @@ def synth(out, seed, num_classes, num_train, num_test, size, fps, speed, duratio
         fail(STAGE, "nothing to generate: give --train and/or --test a positive count")
 
     plan = [("train", i) for i in range(num_train)] + [("test", i) for i in range(num_test)]
-    ids = {lib.video_id(s, i) for s, i in plan}
+    ids = {video_id(s, i) for s, i in plan}
     outdir = Path(out)
     _prepare_folder(outdir, overwrite, ids)
     command = command_line()
 
-    items = [Job({"seed": lib.video_id(s, i)}, {"video": outdir / "videos" / f"{lib.video_id(s, i)}.mp4"})
+    items = [Job({"seed": video_id(s, i)}, {"video": outdir / "videos" / f"{video_id(s, i)}.mp4"})
              for s, i in plan]
-    by_id = {lib.video_id(s, i): (s, i) for s, i in plan}
+    by_id = {video_id(s, i): (s, i) for s, i in plan}
     res = run_batch(
         STAGE, items,
-        lambda job: lib.generate_video(cfg, seed, *by_id[job.source], outdir, command=command),
+        lambda job: generate_video(cfg, seed, *by_id[job.source], outdir, command=command),
         overwrite=True, jobs=jobs, quiet=quiet,
     )
     summary = {"output": str(outdir), "seed": seed}
     if not res.failed:
-        params = lib.set_params(cfg, seed, num_train, num_test, command=command)
-        lib.write_set_files(outdir, cfg, res.results, params)
+        params = set_params(cfg, seed, num_train, num_test, command=command)
+        write_set_files(outdir, cfg, res.results, params)
         n_actions = sum(len(v["segments"]) for v in res.results)
         summary["actions"] = n_actions
         notice(STAGE, f"{outdir}: {num_train} training + {num_test} test videos, "

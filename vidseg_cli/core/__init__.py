@@ -1,1 +1,2 @@
-"""What every layer shares and nothing else: errors, file writing, registries, runtime."""
+"""Plumbing every layer may use and that uses no other vidseg_cli layer: file writing
+(fs.py) and name registries (registry.py)."""

@@ -1,28 +1,92 @@
-"""Writing a file whole or not at all."""
+"""Writing a file so that it exists whole or not at all: every file vidseg writes (HDF5,
+checkpoints, videos, JSON, text) goes through `atomic_path`.
+
+The content goes to a temporary file `.vidseg-tmp-<name>.<random><suffix>` in the final
+file's folder (a rename is atomic only within one file system), which is fsynced, given
+the mode a plain `open()` would give it (mkstemp makes 0600, and outputs are shared like
+any other file), and renamed over the final name; the folder is then fsynced so that the
+rename itself survives a crash. Any exception, an interrupt included, removes the
+temporary file, so no reader ever finds a half-written file under the final name.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
+
+TMP_PREFIX = ".vidseg-tmp-"
+
+# The process's umask, read once (it can only be read by setting it).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` (UTF-8) to a temporary file beside `path`, fsync it, rename it into place."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".vidseg-tmp", dir=path.parent or ".")
+def file_mode() -> int:
+    """The permission bits `open()` gives a new file: 0o666 less the umask."""
+    return 0o666 & ~_UMASK
+
+
+def _fsync_path(path: str | os.PathLike, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path next to `path` for the caller to write (h5py, torch.save,
+    an OpenCV writer); when the block ends normally, put it in place as `path`.
+
+    `suffix` ends the temporary name, for writers that choose a format by extension
+    (OpenCV's ".mp4")."""
+    final = Path(path)
+    folder = final.parent if str(final.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{final.name}.", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        _fsync_path(tmp)
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    # Not every platform or file system can fsync a folder; the file is in place anyway.
+    with contextlib.suppress(OSError):
+        _fsync_path(folder, directory=True)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
+    """An open file ("w": UTF-8 text, "wb": bytes) that becomes `path` when the block
+    ends normally."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, encoding="utf-8" if mode == "w" else None) as f:
+            yield f
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write `text` (UTF-8) to `path` atomically."""
+    with atomic_write(path, "w") as f:
+        f.write(text)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` atomically."""
+    with atomic_write(path, "wb") as f:
+        f.write(data)
+
+
+def write_with(path: str | os.PathLike, write: Callable[[Path], object], suffix: str = "") -> None:
+    """Call `write(tmp)` to write a temporary file (`torch.save(obj, tmp)`), then put it in
+    place as `path`."""
+    with atomic_path(path, suffix) as tmp:
+        write(tmp)

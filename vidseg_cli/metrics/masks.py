@@ -32,12 +32,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vidseg_cli.geometry import box_iou, boxes_from_masks
+
 __all__ = [
     "VideoCounts",
     "accumulate",
     "average_precision",
-    "box_iou",
-    "boxes_from_masks",
     "foreground_counts",
     "frame_map",
     "frame_map_boxes",
@@ -150,38 +150,6 @@ def accumulate(
 
 
 # -- frame-mAP of boxes around masks (Sep3D Table 3) -----------------------------------
-def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
-    """(T, H, W) masks -> (T, 4) float boxes [x1, y1, x2, y2], the tightest rectangle
-    around each frame's foreground in inclusive pixel coordinates; NaN rows for empty
-    frames."""
-    m = np.asarray(masks) > 0
-    if m.ndim == 2:
-        m = m[None]
-    t = m.shape[0]
-    cols = m.any(axis=1)  # T x W
-    rows = m.any(axis=2)  # T x H
-    has = cols.any(axis=1)
-    boxes = np.full((t, 4), np.nan)
-    w, h = cols.shape[1], rows.shape[1]
-    boxes[has, 0] = np.argmax(cols[has], axis=1)
-    boxes[has, 2] = w - 1 - np.argmax(cols[has, ::-1], axis=1)
-    boxes[has, 1] = np.argmax(rows[has], axis=1)
-    boxes[has, 3] = h - 1 - np.argmax(rows[has, ::-1], axis=1)
-    return boxes
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Element-wise IoU of (N, 4) inclusive-pixel boxes (areas count pixels: x2 - x1 + 1)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    iw = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]) + 1
-    ih = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]) + 1
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    area_a = (a[:, 2] - a[:, 0] + 1) * (a[:, 3] - a[:, 1] + 1)
-    area_b = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
-    return inter / (area_a + area_b - inter)
-
-
 def average_precision(scores: np.ndarray, is_tp: np.ndarray, num_gt: int) -> float:
     """AP as the trapezoid area under the precision-recall curve, starting from
     (recall 0, precision 1), detections in descending score order (ties: stable, input

@@ -61,6 +61,8 @@ THUMOS14_TIOU = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
 
 
 # -- overlaps -------------------------------------------------------------------------
+# Not geometry.tiou_matrix: this one keeps the official scorer's float operations, so that
+# our figures match the scorer's to the last digit.
 def segment_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N, M) temporal IoU of segments a (N, 2) and b (M, 2), the ActivityNet way."""
     a = np.asarray(a, np.float64).reshape(-1, 2)

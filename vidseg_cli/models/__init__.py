@@ -9,14 +9,13 @@ Build one with `MODELS.build(name, **config)`, or from a checkpoint with
 
 from vidseg_cli.core.registry import Registry, RegistryError
 from vidseg_cli.models import backbones2d, c3d, fcn3d, fsn, r2plus1d, scnn, sep3d  # noqa: F401  (register)
-from vidseg_cli.models.checkpoint import (
-    LAYOUTS,
+from vidseg_cli.models.checkpoint.format import (
     build_from_checkpoint,
-    load_public_weights,
-    load_state_dict_checked,
     read_checkpoint,
     save_checkpoint,
 )
+from vidseg_cli.models.checkpoint.layouts import LAYOUTS, load_public_weights
+from vidseg_cli.models.checkpoint.weights import load_state_dict_checked
 from vidseg_cli.models.common import ModelInputError
 from vidseg_cli.models.registry import MODELS
 

@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def tiou(segment: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Temporal IoU of one [start, end) segment against (N, 2) segments."""
-    inter = np.clip(np.minimum(segment[1], others[:, 1]) - np.maximum(segment[0], others[:, 0]), 0, None)
-    union = (segment[1] - segment[0]) + (others[:, 1] - others[:, 0]) - inter
-    return np.divide(inter, union, out=np.zeros_like(inter, dtype=np.float64), where=union > 0)
+from vidseg_cli.geometry import tiou
 
 
 def nms(segments: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int | None = None) -> np.ndarray:

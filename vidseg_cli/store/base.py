@@ -11,10 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,12 +22,11 @@ import numpy as np
 
 from vidseg_cli import __version__
 from vidseg_cli.cmdline import command_line
+from vidseg_cli.core.fs import atomic_path
+from vidseg_cli.errors import InputError
+from vidseg_cli.store.kinds import KINDS, KindSpec
 
 SCHEMA_VERSION = 1
-
-# mkstemp creates files 0600; outputs should get the usual umask-derived mode instead.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 # Root attributes every file must carry (besides the optional class_names and extras).
 REQUIRED_ATTRS = (
@@ -46,42 +43,9 @@ REQUIRED_ATTRS = (
 )
 
 
-class StoreError(Exception):
-    """A file that breaks the contract. `str()` is the one line shown to the user."""
-
-    def __init__(self, path: str | os.PathLike, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """Shape and dtype rules of one dataset of a kind.
-
-    `shape` holds ints (fixed sizes) and names (symbolic sizes, bound across all datasets
-    of a file, e.g. "T" must be the same in frames and timestamps); `dtype_kinds` is a
-    string of numpy dtype kind codes accepted ("u" unsigned, "i" signed, "f" float).
-    """
-
-    shape: tuple[int | str, ...]
-    dtype_kinds: str
-    optional: bool = False  # a file may leave it out; when present it is checked like any
-
-
-@dataclass(frozen=True)
-class KindSpec:
-    name: str
-    datasets: Mapping[str, DatasetSpec]
-    # Symbols bound by root attributes: "T" -> num_frames, "C" -> len(class_names).
-    needs_class_names: bool = False
-    binds_num_frames: str | None = "T"
-    description: str = ""
-    extra_attrs: tuple[str, ...] = field(default_factory=tuple)
-    # More symbols sized by a root attribute that lists names, e.g. {"A": "action_names"}:
-    # a file holding a dataset whose shape uses the symbol must carry the attribute, and
-    # the symbol is its length (an optional dataset brings its own list of names).
-    names_attrs: Mapping[str, str] = field(default_factory=dict)
+class StoreError(InputError):
+    """A file that breaks the contract. `str()` is the one line shown to the user:
+    `<file>: <problem>`."""
 
 
 def _shape_text(spec_shape: Sequence[int | str], bound: Mapping[str, int]) -> str:
@@ -190,8 +154,6 @@ def read_attrs(f: h5py.File) -> dict[str, Any]:
 
 def validate_open_file(path: str | os.PathLike, f: h5py.File, kind: str | None) -> dict[str, Any]:
     """Check root attributes, kind, schema and datasets of an open file; return attrs."""
-    from vidseg_cli.store.kinds import KINDS
-
     attrs = read_attrs(f)
     found_kind = attrs.get("vidseg_kind")
     if found_kind is None:
@@ -315,24 +277,15 @@ def set_attrs(f: h5py.File, attrs: Mapping[str, Any]) -> None:
 
 @contextlib.contextmanager
 def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
-    """Write an HDF5 file under a temporary name in the same folder; rename when complete.
+    """Write an HDF5 file under a temporary name in the same folder; rename when complete
+    (`core.fs.atomic_path`).
 
     An exception (or an interrupt) removes the temporary file, so no stage ever finds a
     half-written output under the final name.
     """
-    final = Path(path)
-    folder = final.parent if str(final.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".vidseg-tmp-{final.name}.", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         f = h5py.File(tmp, "w")
         try:
             yield f
         finally:
             f.close()
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

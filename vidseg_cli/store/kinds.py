@@ -9,8 +9,40 @@ way (and a symbol it uses from `names_attrs` requires that attribute).
 
 from __future__ import annotations
 
-from vidseg_cli.store.base import DatasetSpec as D
-from vidseg_cli.store.base import KindSpec
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Shape and dtype rules of one dataset of a kind.
+
+    `shape` holds ints (fixed sizes) and names (symbolic sizes, bound across all datasets
+    of a file, e.g. "T" must be the same in frames and timestamps); `dtype_kinds` is a
+    string of numpy dtype kind codes accepted ("u" unsigned, "i" signed, "f" float).
+    """
+
+    shape: tuple[int | str, ...]
+    dtype_kinds: str
+    optional: bool = False  # a file may leave it out; when present it is checked like any
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    name: str
+    datasets: Mapping[str, DatasetSpec]
+    # Symbols bound by root attributes: "T" -> num_frames, "C" -> len(class_names).
+    needs_class_names: bool = False
+    binds_num_frames: str | None = "T"
+    description: str = ""
+    extra_attrs: tuple[str, ...] = field(default_factory=tuple)
+    # More symbols sized by a root attribute that lists names, e.g. {"A": "action_names"}:
+    # a file holding a dataset whose shape uses the symbol must carry the attribute, and
+    # the symbol is its length (an optional dataset brings its own list of names).
+    names_attrs: Mapping[str, str] = field(default_factory=dict)
+
+
+D = DatasetSpec  # short, for the table below
 
 KINDS: dict[str, KindSpec] = {
     k.name: k

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from vidseg_cli.errors import InputError
-from vidseg_cli.models.checkpoint import read_checkpoint, save_checkpoint
+from vidseg_cli.models.checkpoint.format import read_checkpoint, save_checkpoint
 from vidseg_cli.runtime import autocast
 
 

@@ -37,7 +37,8 @@ from torch import nn
 from vidseg_cli.datasets import fsn_data as fd
 from vidseg_cli.errors import InputError
 from vidseg_cli.models import MODELS, build_from_checkpoint, load_public_weights
-from vidseg_cli.models.checkpoint import is_checkpoint, read_weights, save_checkpoint
+from vidseg_cli.models.checkpoint.format import save_checkpoint
+from vidseg_cli.models.checkpoint.weights import is_checkpoint, read_weights
 from vidseg_cli.runtime import resolve_device, seed_everything
 from vidseg_cli.train.engine import Trainer, TrainSettings
 

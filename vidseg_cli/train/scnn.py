@@ -117,9 +117,9 @@ def _paths(opts: SCNNTrainOptions) -> tuple[Path, Path]:
 
 def _init_weights(model: SCNNNet, opts: SCNNTrainOptions, classes: list[str]) -> str:
     """Load --init: an S-CNN classification checkpoint (for localization) or public C3D."""
-    from vidseg_cli.models.checkpoint import (
+    from vidseg_cli.models.checkpoint.layouts import load_public_weights
+    from vidseg_cli.models.checkpoint.weights import (
         is_checkpoint,
-        load_public_weights,
         load_state_dict_checked,
         read_weights,
     )
@@ -140,7 +140,7 @@ def _arch_from_init(opts: SCNNTrainOptions) -> dict[str, Any] | None:
     """The localization network takes the classification network's architecture."""
     if opts.stage != "localization" or not opts.init:
         return None
-    from vidseg_cli.models.checkpoint import is_checkpoint, read_weights
+    from vidseg_cli.models.checkpoint.weights import is_checkpoint, read_weights
 
     obj = read_weights(opts.init)
     if not is_checkpoint(obj) or obj.get("model") != "scnn":

@@ -211,10 +211,10 @@ def _optimizer(model, r: Recipe):
 
 def _init_weights(model, path: str, classes: list[str]) -> str:
     """--init: public weights by layout (checkpoint.load_public_weights) or one of ours."""
-    from vidseg_cli.models.checkpoint import (
-        check_checkpoint_fits,
+    from vidseg_cli.models.checkpoint.format import check_checkpoint_fits
+    from vidseg_cli.models.checkpoint.layouts import load_public_weights
+    from vidseg_cli.models.checkpoint.weights import (
         is_checkpoint,
-        load_public_weights,
         load_state_dict_checked,
         read_weights,
     )
@@ -272,7 +272,7 @@ def train_segment(opts: SegmentTrainOptions, log=print) -> dict[str, Any]:
         collate,
         open_segment_dataset,
     )
-    from vidseg_cli.models.checkpoint import check_checkpoint_fits, read_checkpoint
+    from vidseg_cli.models.checkpoint.format import check_checkpoint_fits, read_checkpoint
     from vidseg_cli.runtime import resolve_device, seed_everything
     from vidseg_cli.train.engine import Trainer, TrainSettings
 

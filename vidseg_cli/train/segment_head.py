@@ -134,7 +134,8 @@ def build_head_model(segmenter_path: str, action_names: list[str], recipe: HeadR
     Returns (model, segmenter classes); `model.preprocess` is the segmenter's."""
     from vidseg_cli.api.segment3d import default_preprocess
     from vidseg_cli.models import MODELS
-    from vidseg_cli.models.checkpoint import build_from_checkpoint, load_state_dict_checked
+    from vidseg_cli.models.checkpoint.format import build_from_checkpoint
+    from vidseg_cli.models.checkpoint.weights import load_state_dict_checked
 
     seg, ckpt = build_from_checkpoint(segmenter_path, expect_model="sep3d")
     source = {"path": str(Path(segmenter_path).resolve()), "sha256": file_sha256(segmenter_path)}
@@ -264,7 +265,7 @@ def segmenter_class_weights(path: str | os.PathLike) -> tuple[tuple[float, float
     DEFAULT_SEG_CLASS_WEIGHTS. None = unweighted (recorded as such)."""
     import json
 
-    from vidseg_cli.models.checkpoint import read_checkpoint
+    from vidseg_cli.models.checkpoint.format import read_checkpoint
     from vidseg_cli.train.engine import checkpoint_settings
 
     def weights(recipe):
@@ -414,7 +415,7 @@ def train_head(opts: HeadTrainOptions, log=print) -> dict[str, Any]:
         collate,
         open_segment_dataset,
     )
-    from vidseg_cli.models.checkpoint import check_checkpoint_fits, read_checkpoint
+    from vidseg_cli.models.checkpoint.format import check_checkpoint_fits, read_checkpoint
     from vidseg_cli.runtime import resolve_device, seed_everything
     from vidseg_cli.train.engine import Trainer, TrainSettings, checkpoint_settings
     from vidseg_cli.train.segment import class_weight_vector

@@ -1,13 +1,4 @@
-"""Checkpoints: ours, and the public weight layouts a user may already have, mapped by key.
-
-Our checkpoint (DESIGN.md, "Weights") is one file holding a plain dict:
-    {"vidseg_checkpoint": 1, "model": name in MODELS, "classes": [str, ...],
-     "config": {plain JSON-able constructor arguments}, "state_dict": {key: tensor},
-     "preprocess": {...},  # optional: input preprocessing (mean/std, resize), JSON data
-     "training": {...},  # optional: the run's settings (recipe...), epoch and step, JSON data
-     "train_state": {...}}  # optional, for resume: tensors, numbers, strings, lists, dicts
-Everything is read with `torch.load(weights_only=True)`: a file that holds anything but
-plain data (a pickled object whose `__reduce__` would run code) is refused, never executed.
+"""Public weight layouts a user may already have, mapped onto our models by key.
 
 Public layouts (`load_public_weights`), each a bare state_dict, detected by its keys:
 - "c3d-sports1m-port": the PyTorch port of C3D Sports-1M (conv1 .. conv5b, fc6 .. fc8),
@@ -25,237 +16,24 @@ and shape, or the load fails with one line naming the missing, unexpected and mi
 
 from __future__ import annotations
 
-import json
 import os
-import pickle
-import tempfile
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from vidseg_cli.errors import InputError
-from vidseg_cli.models.registry import MODELS, Registry
-from vidseg_cli.store.base import _UMASK
-
-FORMAT_KEY = "vidseg_checkpoint"
-FORMAT_VERSION = 1
-_REQUIRED = {"model": str, "classes": list, "config": dict, "state_dict": Mapping}
-_MAX_NAMED = 8  # keys named in one error line before "(+N more)"
-
-
-# -- reading any weights file -------------------------------------------------------------
-def read_weights(path: str | os.PathLike) -> Any:
-    """torch.load(weights_only=True) on CPU, with one-line InputErrors.
-
-    A pickle that is not plain data (tensors, numbers, strings, lists, dicts) is refused by
-    the restricted unpickler before any of its code can run.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(path, "no such weights file")
-    try:
-        return torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(
-            path,
-            "refused to load: not plain weights data (tensors, numbers, strings, lists, dicts); "
-            f"nothing in it was run ({first[:160]})",
-        ) from None
-    except Exception as e:  # zip errors, truncated files, not a torch file at all
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(path, f"not a readable torch weights file ({first[:160]})") from None
+from vidseg_cli.models.checkpoint.weights import (
+    is_checkpoint,
+    list_keys,
+    load_state_dict_checked,
+    read_weights,
+)
+from vidseg_cli.models.registry import Registry
 
 
-def _check_plain(obj: Any, where: str) -> None:
-    """Refuse anything `torch.load(weights_only=True)` would refuse, before saving it."""
-    if obj is None or isinstance(obj, (bool, int, float, str, torch.Tensor)):
-        return
-    if isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            _check_plain(v, f"{where}[{i}]")
-        return
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if not isinstance(k, (str, int)):
-                raise TypeError(f"{where}: key {k!r} is a {type(k).__name__}, not a str or int")
-            _check_plain(v, f"{where}[{k!r}]")
-        return
-    raise TypeError(
-        f"{where} is a {type(obj).__name__}; a checkpoint holds only tensors, numbers, "
-        "strings, lists and dicts"
-    )
-
-
-# -- our checkpoints ----------------------------------------------------------------------
-def save_checkpoint(
-    path: str | os.PathLike,  # file to write (atomically: a temporary file, then renamed)
-    model: nn.Module,  # the model whose state_dict is saved
-    classes: Sequence[str],  # class names, index 0 = background (DESIGN.md)
-    *,
-    name: str | None = None,  # registry name; default model.model_name (set by MODELS.build)
-    config: Mapping[str, Any] | None = None,  # constructor kwargs; default model.model_config
-    train_state: Mapping[str, Any] | None = None,  # optimizer, epoch, RNG... for resume
-    preprocess: Mapping[str, Any] | None = None,  # input preprocessing; default model.preprocess
-    training: Mapping[str, Any] | None = None,  # how the weights were trained (JSON data)
-) -> Path:
-    """Write our checkpoint format (module docstring); returns the path.
-
-    `preprocess` (optional, plain JSON data) records how inputs are prepared for the
-    model (e.g. mean/std, resize), so training and inference apply the same; it defaults
-    to the model's `preprocess` attribute when it has one (the Trainer saves through here).
-    """
-    name = name if name is not None else getattr(model, "model_name", None)
-    config = config if config is not None else getattr(model, "model_config", None)
-    if name is None or config is None:
-        raise ValueError("save_checkpoint needs the model's registry name and config "
-                         "(build it with MODELS.build or pass name= and config=)")
-    MODELS.get(name)  # the name must be rebuildable
-    config = json.loads(json.dumps(dict(config), allow_nan=False))
-    classes = [str(c) for c in classes]
-    ckpt: dict[str, Any] = {
-        FORMAT_KEY: FORMAT_VERSION,
-        "model": name,
-        "classes": classes,
-        "config": config,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
-    if preprocess is None:
-        preprocess = getattr(model, "preprocess", None)
-    if preprocess is not None:
-        ckpt["preprocess"] = json.loads(json.dumps(dict(preprocess), allow_nan=False))
-    if training is not None:  # kept in best.ckpt too, which has no train_state
-        ckpt["training"] = json.loads(json.dumps(dict(training), allow_nan=False))
-    if train_state is not None:
-        ckpt["train_state"] = dict(train_state)
-    _check_plain(ckpt, "checkpoint")
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    os.close(fd)
-    try:
-        torch.save(ckpt, tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a checkpoint is shared like any output
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
-
-
-def is_checkpoint(obj: Any) -> bool:
-    return isinstance(obj, Mapping) and FORMAT_KEY in obj
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and check one of our checkpoints (not yet built into a model)."""
-    ckpt = read_weights(path)
-    if not is_checkpoint(ckpt):
-        layout = detect_layout(ckpt) if isinstance(ckpt, Mapping) else None
-        hint = f" (it looks like public '{layout}' weights; use them as initial weights)" if layout else ""
-        raise InputError(path, f"not a vidseg checkpoint: no '{FORMAT_KEY}' key{hint}")
-    version = ckpt[FORMAT_KEY]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise InputError(path, f"checkpoint format {version!r} is newer than this vidseg reads ({FORMAT_VERSION})")
-    for key, typ in _REQUIRED.items():
-        if not isinstance(ckpt.get(key), typ):
-            raise InputError(path, f"checkpoint lacks '{key}' (a {typ.__name__})")
-    bad = [k for k, v in ckpt["state_dict"].items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise InputError(path, f"checkpoint state_dict has non-tensor entries: {_names(bad)}")
-    return ckpt
-
-
-def check_checkpoint_fits(
-    path: str | os.PathLike,
-    ckpt: Mapping[str, Any],
-    expect_model: str | Collection[str] | None = None,  # model name(s) the caller can use
-    expect_classes: Sequence[str] | None = None,  # class list the caller's data has
-) -> None:
-    """One-line InputError when a checkpoint was made for another model or class list."""
-    if expect_model is not None:
-        allowed = [expect_model] if isinstance(expect_model, str) else list(expect_model)
-        if ckpt["model"] not in allowed:
-            raise InputError(
-                path, f"checkpoint is for model '{ckpt['model']}', not {' or '.join(repr(a) for a in allowed)}"
-            )
-    if expect_classes is not None and list(ckpt["classes"]) != [str(c) for c in expect_classes]:
-        have, want = list(ckpt["classes"]), [str(c) for c in expect_classes]
-        raise InputError(
-            path,
-            f"checkpoint classes differ from the expected ones: checkpoint has {len(have)} "
-            f"{_short(have)}, expected {len(want)} {_short(want)}",
-        )
-
-
-def build_from_checkpoint(
-    path: str | os.PathLike,  # our checkpoint file
-    *,
-    expect_model: str | Collection[str] | None = None,  # refuse a checkpoint of another model
-    expect_classes: Sequence[str] | None = None,  # refuse a checkpoint of another class list
-) -> tuple[nn.Module, dict[str, Any]]:
-    """Build the model named in the checkpoint from its config and load its weights.
-
-    Returns (model on CPU in eval mode, checkpoint dict); `model.classes` is the class list.
-    """
-    ckpt = read_checkpoint(path)
-    check_checkpoint_fits(path, ckpt, expect_model, expect_classes)
-    if ckpt["model"] not in MODELS:
-        raise InputError(path, f"checkpoint is for model '{ckpt['model']}', which this vidseg does not know")
-    try:
-        model = MODELS.build(ckpt["model"], **ckpt["config"])
-    except (TypeError, ValueError) as e:
-        raise InputError(path, f"checkpoint config does not build '{ckpt['model']}': {e}") from None
-    load_state_dict_checked(model, ckpt["state_dict"], path)
-    model.classes = list(ckpt["classes"])
-    return model.eval(), ckpt
-
-
-def load_state_dict_checked(
-    model: nn.Module,
-    state_dict: Mapping[str, torch.Tensor],
-    path: str | os.PathLike,  # the file the weights came from, named in the error
-    *,
-    assign: bool = False,  # load_state_dict(assign=True): take the tensors (meta-built models)
-) -> None:
-    """load_state_dict(strict=True), but a mismatch is one InputError line naming the missing,
-    unexpected and misshapen keys."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
-    shapes = [
-        f"{k} {list(state_dict[k].shape)} (model {list(own[k].shape)})"
-        for k in own
-        if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
-    ]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {_names(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys {_names(unexpected)}")
-        if shapes:
-            parts.append(f"shape mismatch {_names(shapes)}")
-        what = getattr(model, "model_name", type(model).__name__)
-        raise InputError(path, f"weights do not fit {what}: " + "; ".join(parts))
-    model.load_state_dict(state_dict, strict=True, assign=assign)
-
-
-def _names(keys: Sequence[str]) -> str:
-    shown = ", ".join(keys[:_MAX_NAMED])
-    more = f" (+{len(keys) - _MAX_NAMED} more)" if len(keys) > _MAX_NAMED else ""
-    return f"[{shown}]{more}"
-
-
-def _short(names: Sequence[str]) -> str:
-    return _names([repr(n) for n in names])
-
-
-# -- public layouts -------------------------------------------------------------------------
 @dataclass
 class Layout:
     """A public state_dict layout: how to recognize it and how to map it onto our models."""
@@ -310,7 +88,7 @@ def _unwrap(obj: Any, path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise InputError(path, f"holds a {type(obj).__name__}, not a state_dict (key -> tensor)")
     bad = [str(k) for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
     if bad:
-        raise InputError(path, f"not a state_dict: non-tensor entries {_names(bad)}")
+        raise InputError(path, f"not a state_dict: non-tensor entries {list_keys(bad)}")
     sd = dict(obj)
     if all(k.startswith("module.") for k in sd):
         sd = {k[len("module."):]: v for k, v in sd.items()}
@@ -336,7 +114,7 @@ def load_public_weights(
     if name is None:
         raise InputError(
             where,
-            f"unknown weight layout (first keys {_names(list(sd)[:3])}); known layouts: "
+            f"unknown weight layout (first keys {list_keys(list(sd)[:3])}); known layouts: "
             + ", ".join(f"{n} ({LAYOUTS.get(n).description})" for n in LAYOUTS.names()),
         )
     spec: Layout = LAYOUTS.get(name)
@@ -527,3 +305,4 @@ LAYOUTS.register("torchvision-resnet", Layout(
     "torchvision-resnet", "torchvision resnet18/resnet50 ImageNet", _detect_resnet, _convert_resnet))
 LAYOUTS.register("torchvision-vgg16", Layout(
     "torchvision-vgg16", "torchvision vgg16 ImageNet", _detect_vgg16, _convert_vgg16))
+

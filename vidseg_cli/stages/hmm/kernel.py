@@ -1,5 +1,5 @@
 """The scaled forward-backward recursions of 3DFCN §3.5 (Eq. (1)-(4)) as a fused CPU
-kernel (numba), for `stages/hmm.smooth`.
+kernel (numba), for `stages/hmm/smooth.py`.
 
 Why compiled: per frame and pixel the recursions are a C x C product and ~10 elementwise
 passes (floor, emission weight, normaliser, scale, check, ...). In torch each pass is its
@@ -8,8 +8,9 @@ three passes per frame over a block of pixels that stays in cache (its forward m
 take 2 MiB where T x C allows), the pixel loop innermost and contiguous, vectorised by
 LLVM.
 
-Maths (the same as `hmm._forward_backward`, in the notation of hmm.py's docstring): with
-r_t ∝ 1 / P(l_t) (Eq. (4)) the observation term is e_t = max(q_t, min_prob) * r_t and
+Maths (the same as `recursions._forward_backward`, in the notation of the hmm package's
+docstring): with r_t ∝ 1 / P(l_t) (Eq. (4)) the observation term is
+e_t = max(q_t, min_prob) * r_t and
 
     alpha_1 = max(q_1, min_prob) * [pi > 0] / c_1
     alpha_t = e_t * (A^T alpha_{t-1}) / c_t                                      Eq. (2)
@@ -47,7 +48,7 @@ import numpy as np
 from numba import njit
 
 # Clamp for beta when the HMM has zeros: states the HMM makes unreachable carry alpha = 0
-# and an unbounded beta; a finite beta keeps 0 * beta at 0 (hmm._forward_backward).
+# and an unbounded beta; a finite beta keeps 0 * beta at 0 (recursions._forward_backward).
 BETA_MAX = np.float32(1e30)
 # float32 constants: a float64 literal would promote the arithmetic around it to float64.
 ZERO = np.float32(0.0)
@@ -116,7 +117,7 @@ class Model(NamedTuple):
 def model(prior: np.ndarray, transition: np.ndarray, r: np.ndarray,
           start: np.ndarray | None = None) -> Model:
     """The kernel's view of an HMM: prior (C,), transition (C, C), the (T, C)
-    emission weights r_t ∝ 1 / P(l_t) (hmm._emission_weights), and the (C,) weights of
+    emission weights r_t ∝ 1 / P(l_t) (recursions.emission_weights), and the (C,) weights of
     alpha_1 ∝ q_1 * start (pi * r_1; [pi > 0] when r_1 ∝ 1 / pi, the default)."""
     prior = np.asarray(prior, np.float64)
     transition = np.asarray(transition, np.float64)
@@ -417,7 +418,7 @@ def forward_backward(q: np.ndarray, out: np.ndarray, hmm: Model, min_prob: float
 
     Returns False when `tolerance` is given and some pixel-frame's class sum differs from
     1 by more than it, or is NaN, or holds a negative score: the kernel stops there (the
-    output is incomplete) and only flags; the caller names the place (hmm.check_probs).
+    output is incomplete) and only flags; the caller names the place (recursions.check_probs).
     """
     t_len, c, n = q.shape
     j_stop = n if j_stop is None else int(j_stop)
