@@ -2,7 +2,7 @@
 
 OpenCV releases the GIL while it decodes, converts and resizes, so a reader thread keeps
 the decoder busy while this thread compresses and writes: the cost is close to the
-larger of the two rather than their sum (benchmarks/extract_frames.py).
+larger of the two rather than their sum (benchmarks/video/bench_extract_frames.py).
 """
 
 from __future__ import annotations

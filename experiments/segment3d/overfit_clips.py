@@ -5,7 +5,7 @@ the budget): the synthetic recipe's clips, action-centred, without jitter or fli
 fixed batch, Adam at the recipe's rate, and the foreground IoU over the batch's labelled
 pixels every 25 steps.
 
-    python -m benchmarks.segment3d.overfit_clips OUT/synth [--model 3dfcn-8s] [--clips 2]
+    python -m experiments.segment3d.overfit_clips OUT/synth [--model 3dfcn-8s] [--clips 2]
         [--steps 100]
 
 Stop 12, default seed-0 set: 3DFCN-8s fits its two clips to a foreground IoU of 0.57 after
