@@ -1,4 +1,4 @@
-"""The S-CNN learning check (issue 7, docs/scnn.md): train the CPU-sized networks with
+"""The S-CNN learning check (docs/scnn.md): train the CPU-sized networks with
 scripts/sample_weights/scnn.sh, then run extract-frames -> propose -> localize (scnn) ->
 evaluate on the synthetic test videos, and record times, load and mAP in
 experiments/scnn/learning.json. Baselines from the same run: S-CNN without the proposal

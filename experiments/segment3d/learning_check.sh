@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Learning check of issue 5 (docs/segment3d.md): CPU-sized Sep3D and 3DFCN-8s trained with
+# The segment-3d learning check (docs/segment3d.md): CPU-sized Sep3D and 3DFCN-8s trained with
 # the synthetic recipe on the default `vidseg synth` set, then scored on its 16 held-out
 # test videos: extract-frames -> segment-3d (last.ckpt) -> evaluate, and the same scores
 # through crf-refine (3DFCN §3.6, its defaults) -> evaluate. Appends one JSON line per
