@@ -5,8 +5,9 @@
 # The same training commands as the learning check (experiments/segment3d/learning_check.sh)
 # on the seed-0 synthetic set; best.ckpt (best validation foreground IoU, no optimizer
 # state) is copied. Seeded: a rerun gives the same files up to floating-point differences
-# between machines and memory layouts (the shipped Sep3D file was trained before the models
-# ran channels-last on CPUs, stop 12; the 3DFCN-8s file after). About 7 (Sep3D) + 10
+# between machines and memory layouts (the shipped Sep3D file was trained in the default
+# layout at commit a03421d, the 3DFCN-8s file channels-last at commit 6a47af4; on a CPU the
+# models run channels-last from commit 9827984 on). About 7 (Sep3D) + 10
 # (3DFCN-8s) minutes on 2 idle CPU cores.
 # Usage: scripts/sample_weights/segment.sh [WORK_DIR]   (default runs/sample_weights)
 set -euo pipefail
