@@ -40,7 +40,7 @@ sample-weights: install
 	for s in scripts/sample_weights/*.sh; do PATH="$(CURDIR)/$(BIN):$$PATH" bash "$$s" || exit 1; done
 
 lint: install
-	$(BIN)/ruff check vidseg_cli tests benchmarks scripts
+	$(BIN)/ruff check vidseg_cli tests benchmarks experiments scripts
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -55,7 +55,7 @@ def steps(out: Path) -> list[Step]:
         Step("extract-frames: the synthetic test videos, 2 jobs",
              lambda: ["extract-frames", *g(synth / "videos", "synth_test_*.mp4"), "-o", str(fr), "--jobs", "2",
                       "--overwrite", "-q"]),
-        # -- FSN (issue 6): features -> frame scores and detections -> evaluate
+        # -- FSN: features -> frame scores and detections -> evaluate
         Step("extract-features: flow-stream CNN features per 5-frame snippet",
              lambda: ["extract-features", *g(fr, "synth_*.frames.h5"), "--weights",
                       str(W / "backbone_synth.ckpt"), "-o", str(fsn), "--overwrite", "-q"],
@@ -72,7 +72,7 @@ def steps(out: Path) -> list[Step]:
              lambda: ["evaluate", *g(fsn, "*.frame_scores.h5"), "--gt", str(synth), "--subset", "testing",
                       "--json", str(out / "eval_fsn_frames.json")],
              "eval_fsn_frames.json", "fsn_frame_ap", needs=(W / "fsn_synth.ckpt",)),
-        # -- HMM on frame scores (issue 4): fit on the temporal ground truth, smooth, evaluate
+        # -- HMM on frame scores: fit on the temporal ground truth, smooth, evaluate
         Step("hmm-fit: transitions counted from the synthetic temporal ground truth",
              lambda: ["hmm-fit", str(synth), "--subset", "training", "-o", str(post / "hmm_temporal.h5"),
                       "--overwrite", "-q"]),
@@ -84,7 +84,7 @@ def steps(out: Path) -> list[Step]:
              lambda: ["evaluate", *g(post / "fsn_smoothed", "*.h5"), "--gt", str(synth), "--subset",
                       "testing", "--json", str(out / "eval_fsn_frames_hmm.json")],
              "eval_fsn_frames_hmm.json", "fsn_frame_ap_after_hmm", needs=(W / "fsn_synth.ckpt",)),
-        # -- S-CNN (issue 7): proposals -> localization -> evaluate
+        # -- S-CNN: proposals -> localization -> evaluate
         Step("propose: S-CNN proposal network over multi-scale windows",
              lambda: ["propose", *g(fr, "synth_*.frames.h5"), "--weights",
                       str(W / "scnn_proposal_synth.ckpt"), "-o", str(scnn), "--overwrite", "-q"],
@@ -97,7 +97,7 @@ def steps(out: Path) -> list[Step]:
              lambda: ["evaluate", *g(scnn, "*.detections.h5"), "--gt", str(synth), "--subset", "testing",
                       "--tiou", "0.3,0.5,0.7", "--json", str(out / "eval_scnn.json")],
              "eval_scnn.json", "scnn_detection", needs=(W / "scnn_localization_synth.ckpt",)),
-        # -- 3DFCN (issue 5) and its post-processing (issue 4): pixels
+        # -- 3DFCN and its post-processing: pixels
         Step("segment-3d: 3DFCN-8s per-pixel posteriors",
              lambda: ["segment-3d", str(fr / f"{test0}.frames.h5"), "--model", "3dfcn-8s", "--weights",
                       str(W / "3dfcn8s_synth.ckpt"), "-o", str(seg / f"{test0}.scores.h5"),

@@ -1,5 +1,5 @@
 """The model registry and our checkpoints: build by name, save/load round trips for every
-model, resume state, and the bad inputs of issue 5 (another model or class list, a pickle
+model, resume state, and the bad inputs segment-3d refuses (another model or class list, a pickle
 that is not plain data, key mismatches)."""
 
 from __future__ import annotations

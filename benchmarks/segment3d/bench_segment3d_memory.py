@@ -1,7 +1,7 @@
 """Peak memory of segment-3d (3DFCN-8s) at 320x240, each run in a fresh process; the peak is
 the growth of the process's maximum resident set during `Segmenter.predict` (CPU).
 
-- A 40-frame video (issue 5's case) in one pass, against the estimate segment-3d plans its
+- A 40-frame video (a J-HMDB clip's length) in one pass, against the estimate segment-3d plans its
   tiles with (`fcn_trunk_bytes_per_frame`). A 40-frame video cannot be tiled exactly: a
   3DFCN-8s class-map cell depends on 76 frames (`temporal_reach`), so the shortest exact
   tile is 80 frames and segment-3d runs such a video in one pass whatever --max-memory says.

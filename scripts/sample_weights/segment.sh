@@ -2,11 +2,12 @@
 # Small synthetic-trained segment-3d weights for the demo (docs/segment3d.md):
 #   sample_data/weights/sep3d_synth.ckpt    Sep3D, width 1/8, synthetic recipe (16-frame clips, 26 epochs, ~2 MB)
 #   sample_data/weights/3dfcn8s_synth.ckpt  3DFCN-8s, width 1/16, synthetic recipe (20 epochs, ~1.3 MB)
-# The same training commands as the learning check (benchmarks/segment3d/learning_check.sh)
+# The same training commands as the learning check (experiments/segment3d/learning_check.sh)
 # on the seed-0 synthetic set; best.ckpt (best validation foreground IoU, no optimizer
 # state) is copied. Seeded: a rerun gives the same files up to floating-point differences
-# between machines and memory layouts (the shipped Sep3D file was trained before the models
-# ran channels-last on CPUs, stop 12; the 3DFCN-8s file after). About 7 (Sep3D) + 10
+# between machines and memory layouts (the shipped Sep3D file was trained in the default
+# layout at commit a03421d, the 3DFCN-8s file channels-last at commit 6a47af4; on a CPU the
+# models run channels-last from commit 9827984 on). About 7 (Sep3D) + 10
 # (3DFCN-8s) minutes on 2 idle CPU cores.
 # Usage: scripts/sample_weights/segment.sh [WORK_DIR]   (default runs/sample_weights)
 set -euo pipefail

@@ -47,7 +47,7 @@ def c3d_pools(pooling: str) -> list[nn.MaxPool3d]:
 
 
 class C3D(nn.Module):
-    """C3D classifier with a width multiplier; `features()` gives fc7 (issue 6's c3d backbone)."""
+    """C3D classifier with a width multiplier; `features()` gives fc7 (extract-features' c3d backbone)."""
 
     def __init__(
         self,

@@ -43,8 +43,9 @@ class TrainSettings:
 
 def checkpoint_settings(ckpt: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, str]:
     """The settings of the run that wrote checkpoint `ckpt` and where they sit: its JSON
-    `training` header (every checkpoint since stop 11), else `train_state` (a last.ckpt
-    written before); (None, "") when neither records them (e.g. an older best.ckpt)."""
+    `training` header (every checkpoint from commit 042fe63 on), else `train_state` (a
+    last.ckpt without the header); (None, "") when neither records them (a best.ckpt
+    without the header)."""
     for key in ("training", "train_state"):
         rec = ckpt.get(key)
         settings = rec.get("settings") if isinstance(rec, Mapping) else None

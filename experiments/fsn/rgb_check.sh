@@ -8,12 +8,12 @@
 #   synth -> extract-frames -> train backbone (--stream rgb) -> extract-features -> train fsn
 #         -> localize -> evaluate (activitynet, 16 test videos)
 #
-#   benchmarks/fsn/rgb_check.sh [WORK_DIR] [APPEARANCE]   (default runs/fsn_rgb_class, class)
+#   experiments/fsn/rgb_check.sh [WORK_DIR] [APPEARANCE]   (default runs/fsn_rgb_class, class)
 #
 # APPEARANCE random runs the same recipe on the default, motion-only set, for comparison.
 #
 # Writes WORK_DIR/times.json (wall seconds and load averages before and after each step);
-# `python -m benchmarks.fsn.learning rgb WORK_DIR` turns the run into learning.json's record.
+# `python -m experiments.fsn.learning rgb WORK_DIR` turns the run into learning.json's record.
 # The sample weights are not touched. About 7 minutes on 2 CPU cores (docs/fsn.md records the run).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

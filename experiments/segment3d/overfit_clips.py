@@ -1,15 +1,15 @@
-"""Diagnostic (not timed, not part of `make bench`): can a CPU-sized segmenter fit a few
+"""Diagnostic for the learning check: can a CPU-sized segmenter fit a few
 fixed training clips of the synthetic recipe? It separates capacity (what the network and
 its class map can draw at all) from learning speed (what it learns of the whole set in
 the budget): the synthetic recipe's clips, action-centred, without jitter or flips, one
 fixed batch, Adam at the recipe's rate, and the foreground IoU over the batch's labelled
 pixels every 25 steps.
 
-    python -m benchmarks.segment3d.overfit_clips OUT/synth [--model 3dfcn-8s] [--clips 2]
+    python -m experiments.segment3d.overfit_clips OUT/synth [--model 3dfcn-8s] [--clips 2]
         [--steps 100]
 
-Stop 12, default seed-0 set: 3DFCN-8s fits its two clips to a foreground IoU of 0.57 after
-25 steps and 0.91 after 100 (docs/segment3d.md, learning check, sixth attempt).
+Recorded at commit d3508c8 on the default seed-0 set: 3DFCN-8s fits its two clips to a foreground IoU of 0.57 after
+25 steps and 0.91 after 100 (docs/segment3d.md, learning check).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""benchmarks/records.py: recorded runs name their work folder OUT."""
+"""experiments/records.py: recorded runs name their work folder OUT."""
 
-from benchmarks.records import portable
+from experiments.records import portable
 
 
 def test_portable_rewrites_the_work_folder_everywhere(tmp_path):

@@ -1,4 +1,4 @@
-"""The JSON record of benchmarks/segment3d/head_learning.sh (run by it; arguments: the
+"""The JSON record of experiments/segment3d/head_learning.sh (run by it; arguments: the
 training command, its start/end times, segment-3d's start/end times, load averages before
 and after training, the run folder, the output folder, the checkpoint name)."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.records import portable
+from experiments.records import portable
 
 
 def localisation_bound(out: str) -> dict:
@@ -69,7 +69,7 @@ def main(argv: list[str]) -> None:
                  + (", --joint: segmenter fine-tuned with it" if cfg["settings"]["recipe"].get("joint") else "")
                  + ") on the default synthetic set, on top of sample_data/weights/sep3d_synth.ckpt; "
                  "scored on the 16 synth_test_* videos"),
-        "driver": "benchmarks/segment3d/head_learning.sh",
+        "driver": "experiments/segment3d/head_learning.sh",
         "command": cmd, "train_seconds": round(float(t1) - float(t0), 1),
         "segment3d_seconds_16_videos": round(float(s1) - float(s0), 1),
         "load_before": l0, "load_after": l1, "checkpoint": f"{ckpt}.ckpt",

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Learning check of issue 5 (docs/segment3d.md): CPU-sized Sep3D and 3DFCN-8s trained with
+# The segment-3d learning check (docs/segment3d.md): CPU-sized Sep3D and 3DFCN-8s trained with
 # the synthetic recipe on the default `vidseg synth` set, then scored on its 16 held-out
 # test videos: extract-frames -> segment-3d (last.ckpt) -> evaluate, and the same scores
 # through crf-refine (3DFCN §3.6, its defaults) -> evaluate. Appends one JSON line per
 # model (command, wall time, load before/after, metrics) to OUT/learning.jsonl.
-# Usage: benchmarks/segment3d/learning_check.sh OUT [MODEL...]   (default: sep3d 3dfcn-8s)
+# Usage: experiments/segment3d/learning_check.sh OUT [MODEL...]   (default: sep3d 3dfcn-8s)
 # SYNTH_OPTS adds `vidseg synth` options (e.g. "--fps 25"), TRAIN_OPTS `vidseg train
 # segment` options on top of the recipe (e.g. "--class-weights 1,1"), TAG names the run
 # (OUT/run_MODEL_TAG) so variants sit side by side.
@@ -28,7 +28,7 @@ for M in $MODELS; do
   vidseg evaluate "$OUT/crf_$N" --gt "$OUT/synth/labels" --json "$OUT/eval_crf_$N.json" > /dev/null 2>&1 || true
   PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" python - "$N" "$M" "$CMD" "$T0" "$T1" "$LOAD0" "$LOAD1" "$RUN" "$OUT" <<'PY'
 import json, sys
-from benchmarks.records import portable
+from experiments.records import portable
 n, m, cmd, t0, t1, l0, l1, run, out = sys.argv[1:]
 
 def ev(path):

@@ -8,10 +8,10 @@
 # `train wfsn` for each seed, and localize with the outer-inner contrast (wfsn's default)
 # and with FSN §4.2's mean score.
 #
-#   benchmarks/fsn/wfsn_check.sh [WORK_DIR] [SEEDS]   (default runs/fsn_wfsn, "0 1 2")
+#   experiments/fsn/wfsn_check.sh [WORK_DIR] [SEEDS]   (default runs/fsn_wfsn, "0 1 2")
 #
 # Writes WORK_DIR/times.json (wall seconds, load averages); then
-# `python -m benchmarks.fsn.learning wfsn WORK_DIR` records the results.
+# `python -m experiments.fsn.learning wfsn WORK_DIR` records the results.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK=${1:-runs/fsn_wfsn}

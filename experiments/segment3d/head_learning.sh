@@ -5,7 +5,7 @@
 # accuracy with ground-truth masks, and extract-frames -> segment-3d -> evaluate (frame-mAP
 # at IoU 0.5 of the boxes around the predicted masks' largest regions, Sep3D Table 3).
 # Writes OUT/head_learning.json (command, seconds, load averages, metrics).
-# Usage: benchmarks/segment3d/head_learning.sh OUT [CKPT=best]
+# Usage: experiments/segment3d/head_learning.sh OUT [CKPT=best]
 # HEAD_OPTS adds `train sep3d-head` options, e.g. HEAD_OPTS=--joint (the joint fine-tune).
 set -euo pipefail
 OUT=${1:?output folder}
@@ -24,4 +24,4 @@ nice -n 5 vidseg segment-3d "$OUT"/frames/*.frames.h5 --model sep3d --weights "$
   -o "$OUT/scores_head" --device cpu -q
 S1=$(date +%s.%N)
 vidseg evaluate "$OUT/scores_head" --gt "$OUT/synth/labels" --json "$OUT/eval_head.json" > "$OUT/eval_head.txt" 2>&1
-nice -n 5 python -m benchmarks.segment3d.head_record "$CMD" "$T0" "$T1" "$S0" "$S1" "$LOAD0" "$LOAD1" "$RUN" "$OUT" "$CKPT"
+nice -n 5 python -m experiments.segment3d.head_record "$CMD" "$T0" "$T1" "$S0" "$S1" "$LOAD0" "$LOAD1" "$RUN" "$OUT" "$CKPT"

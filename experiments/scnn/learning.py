@@ -1,10 +1,10 @@
-"""The S-CNN learning check (issue 7, docs/scnn.md): train the CPU-sized networks with
+"""The S-CNN learning check (docs/scnn.md): train the CPU-sized networks with
 scripts/sample_weights/scnn.sh, then run extract-frames -> propose -> localize (scnn) ->
 evaluate on the synthetic test videos, and record times, load and mAP in
-benchmarks/scnn/learning.json. Baselines from the same run: S-CNN without the proposal
+experiments/scnn/learning.json. Baselines from the same run: S-CNN without the proposal
 network (every sliding window localized, Table 3) and random windows.
 
-    python -m benchmarks.scnn.learning [--work runs/learning/scnn] [--threads 2]
+    python -m experiments.scnn.learning [--work runs/learning/scnn] [--threads 2]
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     rec["random_windows_mAP@0.5"] = {"mean": float(np.mean(rand)), "runs": rand}
     rec["load_after"] = load()
     rec["passed"] = (rec["scnn"]["mAP"]["0.5"] or 0) >= 0.5 and rec["training_seconds"] <= 1200
-    out = ROOT / "benchmarks" / "scnn" / "learning.json"
+    out = ROOT / "experiments" / "scnn" / "learning.json"
     out.write_text(json.dumps(rec, indent=2) + "\n")
     print(json.dumps({k: rec[k] for k in ("training_seconds", "scnn", "scnn_without_proposal",
                                           "random_windows_mAP@0.5", "passed")}, indent=2))

@@ -2,15 +2,15 @@
 outputs with the metrics package and compares WFSN with random segments. Each subcommand
 replaces its own part of the record and keeps the others:
 
-    python -m benchmarks.fsn.learning flow ROOT [--runs RUNS.json]   # "results", "runs", "logs"
-    python -m benchmarks.fsn.learning rgb WORK...                    # "rgb"
-    python -m benchmarks.fsn.learning wfsn WORK                      # "wfsn"
-        [--out benchmarks/fsn/learning.json]
+    python -m experiments.fsn.learning flow ROOT [--runs RUNS.json]   # "results", "runs", "logs"
+    python -m experiments.fsn.learning rgb WORK...                    # "rgb"
+    python -m experiments.fsn.learning wfsn WORK                      # "wfsn"
+        [--out experiments/fsn/learning.json]
 
 flow: ROOT holds the flow check's run folders (synth/, loc_flow/, loc_rgb/, loc_fused/ and
-the train run folders with their log.jsonl). rgb: each WORK is a benchmarks/fsn/rgb_check.sh
+the train run folders with their log.jsonl). rgb: each WORK is an experiments/fsn/rgb_check.sh
 folder, recorded under its set's appearance ("class", "random"). wfsn: WORK is
-benchmarks/fsn/wfsn_check.sh's folder, one sub-folder per synthetic set (default/,
+experiments/fsn/wfsn_check.sh's folder, one sub-folder per synthetic set (default/,
 one_class/), each with synth/, wfsn_seed<S>/ and loc_<variant>_seed<S>/.
 
 WFSN is compared with two random baselines, each with as many detections per test video as
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.records import portable
+from experiments.records import portable
 
 WFSN_TIOU = [0.1, 0.3, 0.5]  # FSN Table 3's range (weakly supervised papers report 0.1-0.5)
 
@@ -123,10 +123,10 @@ def flow(root: Path, runs: Path | None) -> dict:
 
 
 def rgb(works: list[Path]) -> dict:
-    """benchmarks/fsn/rgb_check.sh's runs: the RGB stream, per synthetic set appearance."""
+    """experiments/fsn/rgb_check.sh's runs: the RGB stream, per synthetic set appearance."""
     from vidseg_cli.datasets.temporal_gt import load_temporal_gt
 
-    out: dict = {"protocol": "activitynet", "script": "benchmarks/fsn/rgb_check.sh", "sets": {}}
+    out: dict = {"protocol": "activitynet", "script": "experiments/fsn/rgb_check.sh", "sets": {}}
     for work in works:
         gt = load_temporal_gt(work / "synth", "testing")
         synth = json.loads((work / "synth" / "synth.json").read_text())
@@ -144,11 +144,11 @@ def rgb(works: list[Path]) -> dict:
 
 
 def wfsn(work: Path) -> dict:
-    """benchmarks/fsn/wfsn_check.sh's runs: WFSN (video labels) against random segments,
+    """experiments/fsn/wfsn_check.sh's runs: WFSN (video labels) against random segments,
     per synthetic set, per scoring variant, over the WFSN training seeds."""
     from vidseg_cli.datasets.temporal_gt import load_temporal_gt
 
-    out: dict = {"protocol": "activitynet", "tiou": WFSN_TIOU, "script": "benchmarks/fsn/wfsn_check.sh",
+    out: dict = {"protocol": "activitynet", "tiou": WFSN_TIOU, "script": "experiments/fsn/wfsn_check.sh",
                  "times": _times(work), "sets": {}}
     for setdir in sorted(p for p in work.iterdir() if (p / "synth").is_dir()):
         gt = load_temporal_gt(setdir / "synth", "testing")
@@ -185,7 +185,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=("flow", "rgb", "wfsn"))
     ap.add_argument("root", type=Path, nargs="+", help="flow, wfsn: one folder; rgb: one or more")
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/fsn/learning.json"))
+    ap.add_argument("--out", type=Path, default=Path("experiments/fsn/learning.json"))
     ap.add_argument("--runs", type=Path, default=None, help="flow: JSON with the runs' commands, times and loads")
     a = ap.parse_args(argv)
     record = json.loads(a.out.read_text()) if a.out.exists() else {}

@@ -10,7 +10,7 @@ truth. The foreground IoU of the fitted grid's sign is the ceiling (a lower boun
 the fit is not guaranteed global). With stride 1 in time the same fit shows what the
 spatial stride alone costs.
 
-    python -m benchmarks.segment3d.class_map_ceiling LABELS_DIR [--videos 4] \\
+    python -m experiments.segment3d.class_map_ceiling LABELS_DIR [--videos 4] \\
         [--stride 4,8,8] [--scale 2] [--steps 150]
 
 --scale: the factor the model's input is resized by (the synthetic 3DFCN recipe's short

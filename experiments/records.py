@@ -1,6 +1,6 @@
 """Recorded runs name their work folder OUT, not the folder they ran in.
 
-The learning checks' drivers take a work folder (`benchmarks/.../check.sh OUT`); a record
+The learning checks' drivers take a work folder (`experiments/.../*.sh OUT`); a record
 written with the /tmp path of one machine reads as if that path mattered. `portable`
 writes the folder as the driver's argument name instead, so a recorded command is the one
 a reader types after choosing their own OUT.
