@@ -67,6 +67,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "crf_refine",
         "Dense CRF refinement of per-pixel scores on the frames (3DFCN 3.6).",
     ),
+    "check-dataset": (
+        "vidseg_cli.cli.check_dataset",
+        "check_dataset",
+        "Verify a dataset's layout, annotations, videos and masks before any work.",
+    ),
     "synth": (
         "vidseg_cli.cli.synth",
         "synth",
