@@ -155,3 +155,20 @@ def test_not_a_dataset(cli, tmp_path):
     res = cli("check-dataset", tmp_path)
     assert res.exit_code == 2
     assert res.stderr.startswith(f"vidseg check-dataset: error: {tmp_path}: not a known dataset layout")
+
+
+def test_jhmdb_frames_that_do_not_match_the_masks(cli, refdata, tmp_path):
+    res = cli("check-dataset", refdata / "jhmdb")
+    assert res.exit_code == 0, res.stderr  # 21 videos without frames: one warning line
+    assert _lines(res, "error") == [] and len(_lines(res, "warning")) == 1
+    root = tmp_path / "jhmdb"
+    shutil.copytree(refdata / "jhmdb", root)
+    vid = "Goal_Keeping_Tips_catch_f_cm_np1_fr_med_2"
+    for f in sorted((root / "frames" / vid).glob("*.png"))[-5:]:
+        f.unlink()
+    res = cli("check-dataset", root)
+    assert res.exit_code == 2
+    mat = root / "puppet_mask" / "catch" / f"{vid}.mat"
+    assert _lines(res, "error") == [
+        f"vidseg check-dataset: error: {mat}: 40 masks for 35 frames ({root / 'frames' / vid})"
+    ]

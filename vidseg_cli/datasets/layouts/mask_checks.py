@@ -9,7 +9,7 @@ from pathlib import Path
 from vidseg_cli.datasets import masks as mio
 from vidseg_cli.datasets.layouts.detect import Layout
 from vidseg_cli.datasets.layouts.parts import davis_split, jhmdb_frames, jhmdb_masks, jhmdb_splits
-from vidseg_cli.datasets.layouts.verify import Progress, Report, closest
+from vidseg_cli.datasets.layouts.verify import Progress, Report, did_you_mean
 from vidseg_cli.errors import InputError
 from vidseg_cli.video.decode import SourceInfo, probe
 
@@ -39,7 +39,7 @@ def check_jhmdb(layout: Layout, report: Report, prog: Progress) -> None:
     report.counts.update(videos=len(videos))
     for cls in sorted({c for c, _ in videos.values()} - set(mio.JHMDB_CLASSES)):
         report.error("classes", layout.masks / cls if layout.masks.is_dir() else layout.masks,
-                     f"folder '{cls}' is not a J-HMDB class{closest(cls, mio.JHMDB_CLASSES)}")
+                     f"folder '{cls}' is not a J-HMDB class{did_you_mean(cls, mio.JHMDB_CLASSES)}")
     if layout.frames is None:
         report.warning("masks", layout.path, "no frame folders (Rename_Images/ or frames/): "
                                              "masks not compared with frames")

@@ -10,7 +10,7 @@ from pathlib import Path
 from vidseg_cli.datasets import temporal_gt as tg
 from vidseg_cli.datasets.layouts.detect import Layout
 from vidseg_cli.datasets.layouts.parts import find_video
-from vidseg_cli.datasets.layouts.verify import Progress, Report, closest
+from vidseg_cli.datasets.layouts.verify import Progress, Report, closest, did_you_mean
 from vidseg_cli.errors import InputError
 from vidseg_cli.video.decode import SourceInfo, probe
 
@@ -78,11 +78,9 @@ def _thumos_classes(folder: Path, subset: str, known: list[str], report: Report)
     for name in named:
         if name in known:
             continue
-        hint = closest(name, known)
-        if hint:
-            meant.add(hint.split("'")[1])
+        meant.add(closest(name, known))
         report.error("classes", folder / f"{name}_{subset}.txt",
-                     f"unknown class '{name}' (not in detclasslist.txt){hint}")
+                     f"unknown class '{name}' (not in detclasslist.txt){did_you_mean(name, known)}")
     for name in known:
         if name not in named and name not in meant:
             report.warning("classes", folder / f"{name}_{subset}.txt",
@@ -123,7 +121,7 @@ def _activitynet(path: Path, report: Report) -> tuple[list[Instance], dict[str, 
         info.update(gt.video_info)
     for name, vids in unknown.items():
         report.error("classes", path, f"unknown class '{name}' ({len(vids)} annotation(s), first "
-                                      f"in video '{vids[0]}'; not in the taxonomy){closest(name, taxonomy)}")
+                                      f"in video '{vids[0]}'; not in the taxonomy){did_you_mean(name, taxonomy)}")
     return out, info
 
 

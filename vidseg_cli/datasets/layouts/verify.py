@@ -28,7 +28,7 @@ from pathlib import Path
 
 from vidseg_cli.datasets.layouts.detect import Layout
 
-__all__ = ["CHECKS", "Problem", "Report", "closest", "verify"]
+__all__ = ["CHECKS", "Problem", "Report", "closest", "did_you_mean", "verify"]
 
 CHECKS = ("annotations", "segments", "classes", "splits", "videos", "durations", "masks")
 
@@ -84,10 +84,16 @@ class Report:
         }
 
 
-def closest(name: str, known: Iterable[str]) -> str:
-    """' (did you mean 'X'?)' for the nearest known name, or ''."""
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name nearest to `name` (difflib), or None when none is near."""
     match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f" (did you mean '{match[0]}'?)" if match else ""
+    return match[0] if match else None
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """' (did you mean 'X'?)' for the nearest known name, or ''."""
+    match = closest(name, known)
+    return f" (did you mean '{match}'?)" if match else ""
 
 
 Progress = Callable[[int, str], Callable[[int], None]]
