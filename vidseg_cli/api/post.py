@@ -18,37 +18,31 @@ SMOOTH = "hmm-smooth"
 
 def _gt_sources(paths: list[str]) -> list[tuple[str, Path]]:
     """(format, path) of every ground-truth video or file: labels .h5, J-HMDB .mat, DAVIS
-    sequence folders, temporal ground truth (ActivityNet JSON, THUMOS14 folder)."""
+    sequence folders, temporal ground truth (ActivityNet JSON, THUMOS14 folder); the
+    layout is datasets/layouts/detect.py's."""
     from vidseg_cli.datasets import masks as mio
+    from vidseg_cli.datasets.layouts.detect import sniff
+    from vidseg_cli.datasets.layouts.parts import jhmdb_masks
 
     out: list[tuple[str, Path]] = []
     for raw in paths:
         p = Path(raw)
         if not p.exists():
             raise InputError(p, "no such file or folder")
-        if p.is_file():
-            suffix = p.suffix.lower()
-            if suffix in _H5:
-                out.append(("labels", p))
-            elif suffix == ".mat":
-                out.append(("jhmdb", p))
-            elif suffix == ".json":
-                out.append(("temporal", p))
-            else:
-                raise InputError(
-                    p, "expected labels .h5, J-HMDB .mat, ActivityNet-style .json ground "
-                    "truth, or a folder of them"
-                )
-            continue
-        h5s = mio.find_h5_files(p)
-        if h5s:
-            out.extend(("labels", f) for f in h5s)
-        elif next(p.glob("*/*.mat"), None) is not None:
-            out.extend(("jhmdb", f) for f in mio.jhmdb_videos(p).values())
-        elif mats := sorted(p.glob("*.mat")):  # one class folder of puppet_mask
-            out.extend(("jhmdb", f) for f in mats)
-        elif any((p / q).is_file() for q in ("detclasslist.txt", "gt.json", "annotations/detclasslist.txt")):
+        layout = sniff(p)
+        if p.is_file() and layout is None:
+            raise InputError(
+                p, "expected labels .h5, J-HMDB .mat, ActivityNet-style .json ground "
+                "truth, or a folder of them"
+            )
+        if layout is not None and layout.temporal:
             out.append(("temporal", p))
+        elif p.is_file():
+            out.append((layout.kind, p))
+        elif layout is not None and layout.kind == "labels":
+            out.extend(("labels", f) for f in mio.find_h5_files(p))
+        elif layout is not None and layout.kind == "jhmdb":
+            out.extend(("jhmdb", f) for _, f in jhmdb_masks(layout).values())
         else:
             out.extend(("davis", f) for f in mio.davis_sequences(p).values())
     return out

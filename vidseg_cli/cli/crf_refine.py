@@ -25,27 +25,14 @@ from vidseg_cli.errors import InputError
 STAGE = "crf-refine"
 
 
-def _video_ids(files: list[Path]) -> list[str]:
-    """Each file's video_id attribute (a bad file: its name, the error comes later)."""
-    from vidseg_cli import store
-
-    ids = []
-    for f in files:
-        try:
-            with store.open_record(f) as rec:
-                ids.append(str(rec.video_id))
-        except store.StoreError:
-            ids.append(store.video_id_of(f))
-    return ids
-
-
 def _frames_by_id(frames_args: list[str], quiet: bool) -> dict[str, Path]:
-    out: dict[str, Path] = {}
+    from vidseg_cli.store.pairing import index_by_video_id
+
     files = expand_inputs(STAGE, frames_args, ("frames",), quiet)
-    for f, vid in zip(files, _video_ids(files)):
-        if vid in out:
-            fail(STAGE, f"{f}: a second frames file for video '{vid}' (first: {out[vid]})")
-        out[vid] = f
+    try:
+        out = index_by_video_id(files, what="frames")
+    except InputError as e:
+        fail(STAGE, str(e))
     if not out:
         fail(STAGE, "no frames files given")
     return out
@@ -88,22 +75,21 @@ def crf_refine(scores, frames_args, out, w1, theta_alpha, theta_beta, w2, theta_
     Writes a labels file (argmax of the refined marginals) per video.
     """
     from vidseg_cli.stages.crf import CRFParams
+    from vidseg_cli.store.pairing import partner_of, read_video_ids
 
     params = CRFParams(w1=w1, theta_alpha=theta_alpha, theta_beta=theta_beta, w2=w2,
                        theta_gamma=theta_gamma, iterations=iterations)
     files = expand_inputs(STAGE, list(scores), ("scores",), quiet)
-    ids = _video_ids(files)
+    ids = read_video_ids(files)
     frames = _frames_by_id(list(frames_args), quiet)
     outputs = resolve_outputs(STAGE, [str(f) for f in files], out, "labels", ids)
 
     def one(job: Job) -> dict[str, Any]:
         src = Path(job.inputs["scores"])
-        vid = ids[files.index(src)]
-        if vid not in frames:
-            raise InputError(src, f"no frames file for video '{vid}' among --frames")
+        frame = partner_of(src, ids[files.index(src)], frames, what="frames", among="--frames")
         from vidseg_cli.api.post import refine_file
 
-        return refine_file(src, frames[vid], job.outputs["labels"], params=params, jobs=jobs,
+        return refine_file(src, frame, job.outputs["labels"], params=params, jobs=jobs,
                            keep_probs=keep_probs, tolerance=tolerance, quiet=quiet)
 
     res = run_batch(STAGE, jobs_for([str(f) for f in files], outputs, "scores", "labels"), one,

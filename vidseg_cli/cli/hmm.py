@@ -156,21 +156,15 @@ def hmm_smooth(scores, hmm_path, out, max_memory, min_prob, tolerance, log_space
     be the HMM's. --jobs: videos in parallel, or pixel blocks of a single video.
     """
     from vidseg_cli import store
+    from vidseg_cli.store.pairing import read_ids_and_kinds
 
     files = expand_inputs(SMOOTH, list(scores), ("scores", "frame_scores"), quiet)
     hmm_rec = _load_hmm(hmm_path)
     dev = str(resolve_device(SMOOTH, device))
-    ids, kinds = [], []
-    for f in files:
-        try:
-            with store.open_record(f) as rec:
-                ids.append(rec.video_id)
-                kinds.append(rec.kind)
-        except store.StoreError as e:
-            if len(files) == 1:
-                fail(SMOOTH, str(e))
-            ids.append(store.video_id_of(f))
-            kinds.append("scores")
+    try:
+        ids, kinds = read_ids_and_kinds(files, fallback_kind="scores", strict=len(files) == 1)
+    except (store.StoreError, OSError) as e:
+        fail(SMOOTH, str(e))
     outputs = resolve_outputs(SMOOTH, [str(f) for f in files], out, "scores", ids)
     if len(files) > 1 or Path(out).is_dir():
         outputs = [o.parent / store.output_name(i, k) for o, i, k in zip(outputs, ids, kinds)]

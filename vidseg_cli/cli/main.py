@@ -15,6 +15,8 @@ from vidseg_cli.cli.lazy import LazyGroup
 # Commands that process no data: they describe files, datasets or the catalogue.
 TOOLS: dict[str, tuple[str, str]] = {
     "inspect": ("vidseg_cli.cli.inspect:inspect", "Describe vidseg HDF5 files."),
+    "check-dataset": ("vidseg_cli.cli.check_dataset:check_dataset",
+                      "Verify a dataset's videos, annotations and masks before any work."),
     "stages": ("vidseg_cli.cli.stages:stages",
                "The stage catalogue: what each command reads and writes."),
     "train": ("vidseg_cli.cli.train:train", "Train the models that the stages load."),

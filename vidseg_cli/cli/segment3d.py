@@ -30,19 +30,6 @@ def _bytes(ctx, param, value):
     return parse_bytes(ctx, param, value)
 
 
-def _video_ids(paths: list[str]) -> list[str]:
-    from vidseg_cli import store
-
-    ids = []
-    for p in paths:
-        try:
-            with store.open_record(p, "frames") as rec:
-                ids.append(rec.video_id)
-        except (store.StoreError, OSError):
-            ids.append(store.video_id_of(p))  # the batch reports the bad file itself
-    return ids
-
-
 @click.command("segment-3d")
 @click.argument("frames", nargs=-1, required=True, type=click.Path())
 @click.option("--model", required=True, type=click.Choice(["3dfcn-8s", "3dfcn-32s", "sep3d"]),
@@ -78,6 +65,7 @@ def segment_3d(frames, model, weights, out, out_stride, max_memory, clip_stride,
     """
     from vidseg_cli.api.segment3d import Segment3DOptions, Segmenter
     from vidseg_cli.errors import InputError
+    from vidseg_cli.store.pairing import read_video_ids
 
     resolve_device(STAGE, device)  # an unavailable device is a usage error
     inputs = [str(p) for p in expand_inputs(STAGE, list(frames), ["frames"], quiet)]
@@ -90,7 +78,7 @@ def segment_3d(frames, model, weights, out, out_stride, max_memory, clip_stride,
         fail(STAGE, str(e))
     except ValueError as e:
         fail(STAGE, str(e))
-    outputs = resolve_outputs(STAGE, inputs, out, "scores", _video_ids(inputs))
+    outputs = resolve_outputs(STAGE, inputs, out, "scores", read_video_ids(inputs, "frames"))
     res = run_batch(STAGE, jobs_for(inputs, outputs, "frames", "scores"),
                     lambda job: seg.segment_file(job.inputs["frames"], job.outputs["scores"]),
                     overwrite=overwrite, jobs=1, quiet=quiet)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidseg_cli.datasets.layouts.detect import is_mask_folder
 from vidseg_cli.errors import InputError, read_lines
 
 __all__ = [
@@ -100,16 +101,6 @@ class FrameScores:
 
 
 # -- what kind of input --------------------------------------------------------------------
-def _is_mask_folder(p: Path) -> bool:
-    """A DAVIS-style results folder: images directly, or SEQ/ subfolders of images."""
-    for q in p.iterdir():
-        if q.is_file() and q.suffix.lower() in _IMAGE_EXT:
-            return True
-        if q.is_dir() and any(r.suffix.lower() in _IMAGE_EXT for r in q.iterdir() if r.is_file()):
-            return True
-    return False
-
-
 def classify_inputs(paths: Sequence[str | os.PathLike]) -> tuple[str, list[str]]:
     """Expand folders and tell what the inputs are: ("detections" | "proposals" |
     "frame_scores" | "pixel" | "json" | "txt", files). Mixed kinds are an InputError."""
@@ -125,7 +116,7 @@ def classify_inputs(paths: Sequence[str | os.PathLike]) -> tuple[str, list[str]]
             h5 = sorted(q for q in p.iterdir() if q.suffix.lower() in (".h5", ".hdf5") and q.is_file())
             if h5:
                 files += [str(q) for q in h5]
-            elif _is_mask_folder(p):
+            elif is_mask_folder(p):
                 pixel_dirs.append(str(p))
             else:
                 raise InputError(p, "folder holds no .h5 files and no mask images")

@@ -31,9 +31,13 @@ from vidseg_cli.errors import InputError, read_lines
 __all__ = [
     "AMBIGUOUS",
     "TemporalGT",
+    "load_json",
     "load_temporal_gt",
     "read_activitynet_gt",
+    "read_class_list",
     "read_thumos14_gt",
+    "taxonomy_names",
+    "thumos14_subsets",
     "write_activitynet_gt",
     "write_thumos14_gt",
 ]
@@ -78,28 +82,51 @@ class TemporalGT:
 
 # -- locating ---------------------------------------------------------------------------
 def load_temporal_gt(path: str | os.PathLike, subset: str | None = None) -> TemporalGT:
-    """Read ground truth from a THUMOS14 folder, an ActivityNet-style JSON file, or a
-    synthetic set's folder (its gt.json, else its annotations/ folder)."""
+    """Read ground truth from a THUMOS14 folder (or a folder of them, one per subset), an
+    ActivityNet-style JSON file, or a synthetic set's folder (its gt.json, else its
+    annotations/ folder); datasets/layouts/detect.py tells which."""
+    from vidseg_cli.datasets.layouts.detect import sniff
+
     p = Path(path)
     if not p.exists():
         raise InputError(p, "no such file or folder")
-    if p.is_dir():
-        if (p / "gt.json").is_file():
-            return read_activitynet_gt(p / "gt.json", subset)
-        if (p / "detclasslist.txt").is_file() or any(p.glob("*_*.txt")):
-            return read_thumos14_gt(p, subset)
-        if (p / "annotations" / "detclasslist.txt").is_file():
-            return read_thumos14_gt(p / "annotations", subset)
-        raise InputError(
-            p, "not a ground-truth folder (expected detclasslist.txt, gt.json or annotations/)"
-        )
-    if p.suffix.lower() == ".json":
-        return read_activitynet_gt(p, subset)
-    raise InputError(p, "unknown ground-truth format (expected a .json file or a THUMOS14 folder)")
+    layout = sniff(p)
+    if layout is None or not layout.temporal:
+        if p.is_dir():
+            raise InputError(
+                p, "not a ground-truth folder (expected detclasslist.txt, gt.json or annotations/)"
+            )
+        raise InputError(p, "unknown ground-truth format (expected a .json file or a THUMOS14 folder)")
+    folders = layout.annotations
+    if len(folders) > 1:
+        return read_thumos14_gt(_folder_of_subset(p, folders, subset), subset)
+    if folders[0].is_dir():
+        return read_thumos14_gt(folders[0], subset)
+    return read_activitynet_gt(folders[0], subset)
+
+
+def thumos14_subsets(folder: Path) -> list[str]:
+    """The subsets of a THUMOS14 folder: the suffixes of its `<Class>_<subset>.txt` files."""
+    return sorted({f.stem.rsplit("_", 1)[1] for f in folder.glob("*_*.txt")})
+
+
+def _folder_of_subset(root: Path, folders: tuple[Path, ...], subset: str | None) -> Path:
+    """The one of several THUMOS14 folders (annotation_val/, annotation_test/) that holds
+    `subset`; None takes the only subset there is."""
+    by_subset = {s: f for f in folders for s in thumos14_subsets(f)}
+    if subset is None:
+        if len(by_subset) > 1:
+            raise InputError(root, f"several subsets ({', '.join(sorted(by_subset))}); choose one with --subset")
+        return next(iter(by_subset.values()))
+    if subset not in by_subset and _SUBSET_ALIASES.get(subset) in by_subset:
+        subset = _SUBSET_ALIASES[subset]
+    if subset not in by_subset:
+        raise InputError(root, f"no files for subset '{subset}' (found: {', '.join(sorted(by_subset))})")
+    return by_subset[subset]
 
 
 # -- THUMOS14 ---------------------------------------------------------------------------
-def _read_class_list(path: Path) -> tuple[list[int], list[str]]:
+def read_class_list(path: Path) -> tuple[list[int], list[str]]:
     ids, names = [], []
     for n, line in enumerate(read_lines(path), 1):
         parts = line.split()
@@ -147,7 +174,7 @@ def read_thumos14_gt(folder: str | os.PathLike, subset: str | None = None) -> Te
     folder = Path(folder)
     warnings = []
     if (folder / "detclasslist.txt").is_file():
-        ids, names = _read_class_list(folder / "detclasslist.txt")
+        ids, names = read_class_list(folder / "detclasslist.txt")
     else:
         # The official class list is alphabetical: infer it from the file names.
         names = sorted({f.stem.rsplit("_", 1)[0] for f in folder.glob("*_*.txt")} - {AMBIGUOUS})
@@ -214,7 +241,7 @@ def write_thumos14_gt(gt: TemporalGT, folder: str | os.PathLike, subset: str | N
 
 
 # -- ActivityNet JSON ---------------------------------------------------------------------
-def _load_json(path: Path) -> object:
+def load_json(path: Path) -> object:
     try:
         with open(path) as f:
             return json.load(f)
@@ -224,7 +251,7 @@ def _load_json(path: Path) -> object:
         raise InputError(path, f"not valid JSON ({e})") from None
 
 
-def _taxonomy_names(tax: object) -> list[str]:
+def taxonomy_names(tax: object) -> list[str]:
     """Class names from a taxonomy: a list of names (synthetic), or ActivityNet's node
     list, whose leaves (nodes no other node names as parent) are the classes."""
     if not isinstance(tax, list):
@@ -239,7 +266,7 @@ def _taxonomy_names(tax: object) -> list[str]:
 def read_activitynet_gt(path: str | os.PathLike, subset: str | None = None) -> TemporalGT:
     """ActivityNet-style ground truth. `subset` None takes the only subset present."""
     path = Path(path)
-    data = _load_json(path)
+    data = load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
         raise InputError(path, "expected a JSON object with a 'database' object")
     db = data["database"]
@@ -253,7 +280,7 @@ def read_activitynet_gt(path: str | os.PathLike, subset: str | None = None) -> T
     if subsets and subset not in subsets:
         raise InputError(path, f"no videos in subset '{subset}' (found: {', '.join(subsets)})")
 
-    taxonomy = _taxonomy_names(data.get("taxonomy"))
+    taxonomy = taxonomy_names(data.get("taxonomy"))
     classes = list(taxonomy)
     index = {c: i for i, c in enumerate(classes)}
     vids, segs, labels, info = [], [], [], {}

@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from vidseg_cli.datasets import masks as mio
+from vidseg_cli.datasets.layouts.detect import detect, sniff
+from vidseg_cli.datasets.layouts.parts import jhmdb_masks
 from vidseg_cli.errors import InputError
 from vidseg_cli.metrics import davis as dm
 from vidseg_cli.metrics import masks as mm
@@ -85,21 +87,16 @@ def _collect_predictions(pred_paths: Sequence[str]) -> dict[str, tuple[str, Path
 
 
 def _gt_kind(gt: Path) -> str:
+    """"davis", "jhmdb" or "labels", by datasets/layouts/detect.py's layout."""
     if not gt.exists():
         raise InputError(gt, "no such file or folder")
-    if gt.is_file():
-        if gt.suffix == ".mat":
-            return "jhmdb"
-        if gt.suffix in _H5:
-            return "labels"
+    layout = sniff(gt)
+    kind = layout.kind if layout is not None else None
+    if gt.is_file() and kind not in ("jhmdb", "labels"):
         raise InputError(
             gt, "expected ground truth as a DAVIS folder, J-HMDB .mat masks or labels .h5"
         )
-    if next(gt.glob("*/*.mat"), None) is not None:
-        return "jhmdb"
-    if mio.find_h5_files(gt):
-        return "labels"
-    return "davis"
+    return kind if kind in ("jhmdb", "labels") else "davis"
 
 
 def _pair(
@@ -315,7 +312,7 @@ def _evaluate_segmentation(
     preds: dict[str, tuple[str, Path]], gt_path: Path, gt_kind: str, strict: bool
 ) -> dict:
     if gt_kind == "jhmdb":
-        gt_files = mio.jhmdb_videos(gt_path)
+        gt_files = {vid: f for vid, (_, f) in jhmdb_masks(detect(gt_path)).items()}
     else:
         gt_files = {}
         for f in mio.find_h5_files(gt_path):
