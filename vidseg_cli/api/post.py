@@ -12,7 +12,6 @@ from vidseg_cli.cmdline import command_line
 from vidseg_cli.errors import InputError
 from vidseg_cli.progress import progress_bar
 
-_H5 = (".h5", ".hdf5")
 SMOOTH = "hmm-smooth"
 
 

@@ -118,9 +118,8 @@ def evaluate(predictions, gt_path, protocol, tiou, subset, time_base, max_propos
 
 def _known_errors():
     from vidseg_cli.errors import InputError
-    from vidseg_cli.store.base import StoreError
 
-    return (InputError, StoreError)
+    return (InputError,)
 
 
 def _report(summary, json_out: str | None) -> None:

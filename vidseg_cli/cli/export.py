@@ -36,7 +36,6 @@ def export(detections, out, fmt, time_base, overwrite, quiet, json_out):
     """
     from vidseg_cli.api import export as api
     from vidseg_cli.errors import InputError
-    from vidseg_cli.store.base import StoreError
 
     o = Path(out)
     if o.exists() and not overwrite:
@@ -45,7 +44,7 @@ def export(detections, out, fmt, time_base, overwrite, quiet, json_out):
     try:
         summary = api.load(api.Options(fmt=fmt, time_base=time_base)).run(
             {"detections": list(detections)}, {"results": o})
-    except (InputError, StoreError) as e:
+    except InputError as e:
         fail(STAGE, str(e))
     for line in summary.warning_lines:
         warn(STAGE, line)

@@ -63,7 +63,6 @@ def extract_features(inputs, out, weights, backbone, stream, snippet, stride, fl
     """
     from vidseg_cli.api.extract_features import FeatureExtractor, FeatureOptions
     from vidseg_cli.errors import InputError
-    from vidseg_cli.store.base import StoreError
 
     opts = FeatureOptions(weights=weights, backbone=backbone, stream=stream, snippet=snippet,
                           stride=stride, flow=flow_method, vgg_head=vgg_head, batch_size=batch_size,
@@ -72,7 +71,7 @@ def extract_features(inputs, out, weights, backbone, stream, snippet, stride, fl
     outputs = resolve_outputs("extract-features", list(inputs), out, "features")
     try:
         extractor = FeatureExtractor(opts)
-    except (InputError, StoreError, ValueError) as e:
+    except (InputError, ValueError) as e:
         fail("extract-features", str(e))
 
     def one(job):

@@ -21,14 +21,14 @@ def inspect(files, as_json, no_stats):
     Every file is validated against the contract; a file that breaks it is reported in
     one line and the others are still shown (exit 1, or 2 for a single file).
     """
-    from vidseg_cli.store.base import StoreError
+    from vidseg_cli.errors import InputError
     from vidseg_cli.store.describe import describe
 
     reports, failed = [], 0
     for path in files:
         try:
             reports.append(describe(path, stats=not no_stats))
-        except StoreError as e:
+        except InputError as e:
             click.echo(err_line("inspect", str(e)), err=True)
             failed += 1
     if as_json:

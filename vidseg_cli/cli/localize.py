@@ -59,7 +59,6 @@ def localize(inputs, method, weights, out, nms_iou, top_k, fuse_features, fuse_w
     """
     from vidseg_cli.api.localize import LocalizeOptions, make_localizer
     from vidseg_cli.errors import InputError
-    from vidseg_cli.store.base import StoreError
 
     if (fuse_features is None) != (fuse_weights is None):
         fail("localize", "--fuse and --fuse-weights go together")
@@ -79,7 +78,7 @@ def localize(inputs, method, weights, out, nms_iou, top_k, fuse_features, fuse_w
     outputs = resolve_outputs("localize", list(inputs), out, "detections")
     try:
         run = make_localizer(method, opts)
-    except (InputError, StoreError, ValueError) as e:
+    except (InputError, ValueError) as e:
         fail("localize", str(e))
     in_kind = "proposals" if method == "scnn" else "features"
     res = run_batch("localize", jobs_for(inputs, outputs, in_kind, "detections"),

@@ -63,11 +63,10 @@ def _run(stage: str, fn: Callable, kw: dict) -> None:
     """Call a recipe, turn its known errors into one line, print/write the summary."""
     from vidseg_cli.core.registry import RegistryError
     from vidseg_cli.errors import InputError
-    from vidseg_cli.store.base import StoreError
 
     try:
         res = fn()
-    except (InputError, StoreError, RegistryError, ValueError, FloatingPointError) as e:
+    except (InputError, RegistryError, ValueError, FloatingPointError) as e:
         fail(stage, str(e))
     for note in res.pop("notes", []):
         warn(stage, note)

@@ -81,7 +81,6 @@ def train_scnn(stage, data, out, gt, videos, subset, trimmed, recipe, init, widt
     for `vidseg propose` (proposal) and `vidseg localize --method scnn` (localization).
     """
     from vidseg_cli.errors import InputError
-    from vidseg_cli.store.base import StoreError
     from vidseg_cli.train.scnn import SCNNTrainOptions
     from vidseg_cli.train.scnn import train_scnn as run
 
@@ -98,7 +97,7 @@ def train_scnn(stage, data, out, gt, videos, subset, trimmed, recipe, init, widt
                             quiet=quiet)
     try:
         summary = run(opts, log=lambda *a, **k: click.echo(" ".join(map(str, a)), err=True))
-    except (InputError, StoreError, ValueError) as e:
+    except (InputError, ValueError) as e:
         fail("train", str(e))
     if json_out:
         write_json("train", json_out, summary)

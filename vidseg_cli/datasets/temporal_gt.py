@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidseg_cli.core.fs import write_text
 from vidseg_cli.errors import InputError, read_lines
 
 __all__ = [
@@ -227,15 +228,15 @@ def write_thumos14_gt(gt: TemporalGT, folder: str | os.PathLike, subset: str | N
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     subset = subset or gt.subset
-    (folder / "detclasslist.txt").write_text(
+    write_text(folder / "detclasslist.txt",
         "".join(f"{i} {n}\n" for i, n in zip(gt.class_ids, gt.classes))
     )
     for c, name in enumerate(gt.classes):
         idx = np.flatnonzero(gt.label == c)
-        (folder / f"{name}_{subset}.txt").write_text(
+        write_text(folder / f"{name}_{subset}.txt",
             "".join(f"{gt.video[i]} {gt.segments[i, 0]:.1f} {gt.segments[i, 1]:.1f}\n" for i in idx)
         )
-    (folder / f"{AMBIGUOUS}_{subset}.txt").write_text(
+    write_text(folder / f"{AMBIGUOUS}_{subset}.txt",
         "".join(f"{v} {s:.1f} {e:.1f}\n" for v, (s, e) in zip(gt.amb_video, gt.amb_segments))
     )
 
@@ -338,4 +339,4 @@ def write_activitynet_gt(gt: TemporalGT, path: str | os.PathLike) -> None:
         db[v]["annotations"].append({"segment": [float(s), float(e)], "label": gt.classes[c]})
     for v, (s, e) in zip(gt.amb_video, gt.amb_segments):
         db[v]["annotations"].append({"segment": [float(s), float(e)], "label": AMBIGUOUS})
-    Path(path).write_text(json.dumps({"version": "vidseg", "taxonomy": gt.classes, "database": db}))
+    write_text(path, json.dumps({"version": "vidseg", "taxonomy": gt.classes, "database": db}))

@@ -35,6 +35,7 @@ from vidseg_cli.datasets import masks as mio
 from vidseg_cli.datasets.layouts.detect import detect, sniff
 from vidseg_cli.datasets.layouts.parts import jhmdb_masks
 from vidseg_cli.errors import InputError
+from vidseg_cli.geometry import boxes_from_masks
 from vidseg_cli.metrics import davis as dm
 from vidseg_cli.metrics import masks as mm
 
@@ -47,11 +48,8 @@ _H5 = (".h5", ".hdf5")
 def _h5_video_id(path: Path) -> str:
     from vidseg_cli import store
 
-    try:
-        with store.open_record(path) as rec:
-            return str(rec.video_id)
-    except store.StoreError as e:
-        raise InputError(e.path, e.problem) from None
+    with store.open_record(path) as rec:
+        return str(rec.video_id)
 
 
 def _collect_predictions(pred_paths: Sequence[str]) -> dict[str, tuple[str, Path]]:
@@ -216,15 +214,12 @@ def _action_scores(src: Path) -> tuple[list[str], np.ndarray, str] | None:
     checkpoint that made them), or None when the file has none."""
     from vidseg_cli import store
 
-    try:
-        with store.open_record(src) as rec:
-            if rec.kind != "scores" or "action_scores" not in rec:
-                return None
-            scores = np.asarray(rec["action_scores"][()], dtype=np.float64)  # T x A
-            names = list(rec.attrs["action_names"])
-            weights = str(rec.attrs.get("segment3d_weights", "?"))
-    except store.StoreError as e:
-        raise InputError(e.path, e.problem) from None
+    with store.open_record(src) as rec:
+        if rec.kind != "scores" or "action_scores" not in rec:
+            return None
+        scores = np.asarray(rec["action_scores"][()], dtype=np.float64)  # T x A
+        names = list(rec.attrs["action_names"])
+        weights = str(rec.attrs.get("segment3d_weights", "?"))
     empty = np.isnan(scores).all(axis=1)  # frames without a predicted actor
     bad = ~empty & ~np.isfinite(scores).all(axis=1)
     if bad.any():
@@ -244,17 +239,17 @@ def _gt_actors(gt: mio.MaskVideo, gt_kind: str, actions: list[str]) -> tuple[np.
     fg = gt.masks > 0
     if gt_kind == "jhmdb":
         cls = np.full(gt.num_frames, actions.index(gt.category) if gt.category in actions else -1)
-        return mm.boxes_from_masks(fg), cls
+        return boxes_from_masks(fg), cls
     keep, _ = largest_component(fg)
     cls = component_classes(gt.masks, keep, ignore=None) - 1  # class index -> action index
-    return mm.boxes_from_masks(keep), cls
+    return boxes_from_masks(keep), cls
 
 
 def _pred_boxes(masks: np.ndarray) -> np.ndarray:
     """T x 4 boxes around the largest predicted foreground region of each frame."""
     from vidseg_cli.stages.components import largest_component
 
-    return mm.boxes_from_masks(largest_component(masks > 0)[0])
+    return boxes_from_masks(largest_component(masks > 0)[0])
 
 
 def _frame_map_inputs(

@@ -7,7 +7,7 @@ ReLU; pool2..pool5 are 2x2x2 max pools of stride 2; dropout 0.5 follows fc6 and 
 
 Attribute names equal the keys of the widely used PyTorch port of the Sports-1M weights
 (DavideA/c3d-pytorch, layout in ../shared/reference/c3d_sports1m_pytorch_port.json), so
-its state_dict loads by key (models/checkpoint.py).
+its state_dict loads by key (models/checkpoint/layouts.py).
 
 Pooling rounding (`pooling`):
 - "port": the port's arithmetic: floor rounding everywhere, pool5 padded by (0, 1, 1).

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vidseg_cli.core.fs import write_text
 from vidseg_cli.errors import InputError
 from vidseg_cli.models.checkpoint.format import read_checkpoint, save_checkpoint
 from vidseg_cli.runtime import autocast
@@ -105,7 +106,7 @@ class Trainer:
         if log.exists():  # keep the log consistent with the state resumed from
             self.history = [r for r in map(json.loads, log.read_text().splitlines())
                             if r["epoch"] <= self.epoch]
-            log.write_text("".join(json.dumps(r) + "\n" for r in self.history))
+            write_text(log, "".join(json.dumps(r) + "\n" for r in self.history))
 
     # -- the loop ------------------------------------------------------------------------
     def fit(
@@ -116,7 +117,7 @@ class Trainer:
         steps_per_epoch: int | None = None,  # for the progress bar, when known
     ) -> list[dict[str, Any]]:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.json").write_text(json.dumps(
+        write_text(self.run_dir / "config.json", json.dumps(
             {"model": self.model.model_name, "model_config": self.model.model_config,
              "classes": self.classes, "settings": self._settings_json()}, indent=2) + "\n")
         self.model.to(self.device)
