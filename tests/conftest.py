@@ -11,6 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 # Real data made by others (../shared/refdata relative to the project root); not shipped.
 REFDATA = ROOT.parent / "shared" / "refdata"
+TESTS = ROOT / "tests"
+GOLDEN = TESTS / "golden"  # numbers made by public reference tools (each file says how)
+DATA = TESTS / "data"
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,7 @@ STRIDES = ("32s", "8s")
 # 112-pixel clip's 55.5: pool5's fourth cell pools pool4 cells 6 and 7 (rows 96-127), which
 # in C3D's own 112-pixel clip is Caffe's partial window over rows 96-111 only, but inside
 # a video (fully convolutional) always covers both. Every layer before it is symmetric, so
-# the receptive field is too (tests/test_models_c3d_fcn3d.py finds this centre from the
+# the receptive field is too (tests/models/test_c3d_fcn3d.py finds this centre from the
 # input gradient). 8s keeps the same fields (§3.4), so the same centre.
 WINDOW_CENTER = (7.5, 63.5, 63.5)
 

@@ -26,7 +26,7 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _scnn_model():
     # Imported here, not at collection: train/scnn.py registers model "scnn", and
-    # tests/test_models_checkpoint.py expects the registry to hold models/' own models only.
+    # tests/models/test_checkpoint.py expects the registry to hold models/' own models only.
     import vidseg_cli.models.scnn  # noqa: F401
 
 

@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import REFDATA
 from vidseg_cli import store
 from vidseg_cli.datasets import masks as mio
 from vidseg_cli.errors import InputError
 from vidseg_cli.metrics.pixel_report import evaluate_pixel, pixel_table
 
-JHMDB = Path(__file__).resolve().parents[2] / "shared" / "refdata" / "jhmdb" / "puppet_mask"
+JHMDB = REFDATA / "jhmdb" / "puppet_mask"
 needs_jhmdb = pytest.mark.skipif(not JHMDB.is_dir(), reason="../shared/refdata/jhmdb not present")
 NAMES = list(mio.JHMDB_CLASS_NAMES)
 

@@ -3,17 +3,16 @@ IoU, Sep3D frame-mAP: worked examples by hand; the real J-HMDB puppet masks read
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from tests.conftest import REFDATA
 from vidseg_cli.datasets import masks as mio
 from vidseg_cli.errors import InputError
 from vidseg_cli.geometry import box_iou, boxes_from_masks
 from vidseg_cli.metrics import masks as mm
 
-JHMDB = Path(__file__).resolve().parents[2] / "shared" / "refdata" / "jhmdb" / "puppet_mask"
+JHMDB = REFDATA / "jhmdb" / "puppet_mask"
 needs_jhmdb = pytest.mark.skipif(not JHMDB.is_dir(), reason="../shared/refdata/jhmdb not present")
 
 

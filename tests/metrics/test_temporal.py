@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from benchmarks.evaluate.reference import activitynet_reference, thumos14_reference
+from tests.conftest import GOLDEN
 from vidseg_cli.datasets.predictions import read_predictions
 from vidseg_cli.datasets.temporal_gt import (
     load_temporal_gt,
@@ -31,7 +31,6 @@ from vidseg_cli.metrics.temporal import (
 )
 from vidseg_cli.metrics.temporal_report import evaluate_detections, evaluate_proposals
 
-GOLDEN = Path(__file__).parent / "golden"
 TH14_TEST = ("thumos14", "annotation_test")
 
 

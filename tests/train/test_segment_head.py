@@ -14,11 +14,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from tests.conftest import ROOT
 from vidseg_cli import store
 from vidseg_cli.stages.components import component_classes, largest_component
 
 torch.set_num_threads(1)
-ROOT = Path(__file__).resolve().parent.parent
 SEGMENTER = ROOT / "sample_data" / "weights" / "sep3d_synth.ckpt"  # width 1/8, 16-frame clips
 
 

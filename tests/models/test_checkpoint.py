@@ -38,7 +38,7 @@ TINY = {
 
 def test_every_issue_model_is_registered():
     # fsn-e2e composes a registered backbone with fsn; test_fsn_end_to_end_round_trip covers it.
-    # sep3d+head composes sep3d with its action head; tests/test_sep3d_head.py covers it.
+    # sep3d+head composes sep3d with its action head; tests/train/test_segment_head.py covers it.
     assert set(MODELS.names()) == set(TINY) | {"fsn-e2e", "sep3d+head"}
 
 

@@ -9,11 +9,11 @@ first and last elements, which is enough to see which tensor went where.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
+from tests.conftest import DATA
 from vidseg_cli.errors import InputError
 from vidseg_cli.models import MODELS
 from vidseg_cli.models.backbones2d import VGG16, ResNet2D
@@ -24,7 +24,7 @@ from vidseg_cli.models.r2plus1d import R2Plus1D18
 from vidseg_cli.models.sep3d import Sep3D
 
 # Key/shape layouts of public checkpoints (no weights), copied from ../shared/reference.
-REFERENCE = Path(__file__).resolve().parent / "data" / "reference"
+REFERENCE = DATA / "reference"
 BIG = 1 << 20  # tensors with more elements get zeros + random ends
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import GOLDEN
 from vidseg_cli import store
 
-GOLDEN = Path(__file__).parent / "golden"
 CLASSES = ["background", "jump", "run"]
 
 

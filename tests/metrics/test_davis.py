@@ -13,15 +13,16 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
+from tests.conftest import GOLDEN as GOLDEN_DIR
+from tests.conftest import ROOT
 from vidseg_cli.datasets import masks as mio
 from vidseg_cli.errors import InputError
 from vidseg_cli.metrics import davis as dm
 from vidseg_cli.metrics.pixel_report import evaluate_pixel, pixel_table
 
-ROOT = Path(__file__).resolve().parents[1]
 DAVIS = ROOT.parent / "shared" / "refdata" / "davis2016"
 ANN = DAVIS / "Annotations" / "480p"
-GOLDEN = json.loads((Path(__file__).parent / "golden" / "davis_jf.json").read_text())
+GOLDEN = json.loads((GOLDEN_DIR / "davis_jf.json").read_text())
 
 needs_davis = pytest.mark.skipif(not ANN.is_dir(), reason="../shared/refdata/davis2016 not present")
 

@@ -1,0 +1,1 @@
+"""Tests of experiments/ (the learning checks and their records)."""
