@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tests.test_propose import brute_force_probs, tiny_network, write_frames
+from tests.api.test_propose import brute_force_probs, tiny_network, write_frames
 from vidseg_cli import store
 from vidseg_cli.stages.nms import nms_per_class
 from vidseg_cli.stages.windows import multiscale_windows

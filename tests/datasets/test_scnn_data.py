@@ -156,7 +156,7 @@ def test_frequency_lookup():
 
 
 def test_c3d_sports1m_port_initializes_a_full_size_stage_network():
-    from tests.test_models_layouts import fake
+    from tests.models.test_public_layouts import fake
     from vidseg_cli.errors import InputError
     from vidseg_cli.models.checkpoint.layouts import load_public_weights
 
@@ -173,7 +173,7 @@ def test_c3d_sports1m_port_initializes_a_full_size_stage_network():
 
 
 def test_thumos14_layout_with_trimmed_clips(tmp_path):
-    from tests.test_propose import write_frames
+    from tests.api.test_propose import write_frames
     from vidseg_cli.datasets.scnn_data import FrameCache, load_scnn_data
     from vidseg_cli.errors import InputError
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.test_hmm import brute_force, random_hmm
+from tests.stages.test_hmm import brute_force, random_hmm
 from vidseg_cli.stages.hmm import kernel as hmm_kernel
 from vidseg_cli.stages.hmm.fit import TransitionCounts
 from vidseg_cli.stages.hmm.recursions import DEFAULT_MIN_PROB, ProbabilityError
