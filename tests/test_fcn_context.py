@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from vidseg_cli.api.segment3d import Segment3DOptions, Segmenter
+from vidseg_cli.api.segment3d import Segment3D as Segmenter
+from vidseg_cli.api.segment3d import Segment3DOptions
 from vidseg_cli.datasets.segment_data import (
     IGNORE,
     ClipSpec,
-    pad_reflect,
-    reflect_index,
     sample_clip,
 )
 from vidseg_cli.models import MODELS
+from vidseg_cli.models.preprocess import pad_reflect, reflect_index
 
 torch.set_num_threads(1)
 CLASSES = ["background", "a"]

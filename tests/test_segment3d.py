@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from vidseg_cli import store
-from vidseg_cli.api.segment3d import (
-    Segment3DOptions,
-    Segmenter,
+from vidseg_cli.api.segment3d import Segment3D as Segmenter
+from vidseg_cli.api.segment3d import Segment3DOptions
+from vidseg_cli.infer.fcn_tiling import (
     fcn_trunk_bytes_per_frame,
     temporal_reach,
     tile_plan,

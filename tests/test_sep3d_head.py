@@ -184,7 +184,8 @@ def test_head_training_learns_its_training_clips(tiny):
 def test_inference_action_scores_match_a_direct_computation(tiny):
     """Per frame: the largest region of the final (clip-averaged) argmax foreground, the box
     around it on the features of every clip covering the frame, softmax averaged."""
-    from vidseg_cli.api.segment3d import Segment3DOptions, Segmenter
+    from vidseg_cli.api.segment3d import Segment3D as Segmenter
+    from vidseg_cli.api.segment3d import Segment3DOptions
     from vidseg_cli.datasets.segment_data import decode_frames
     from vidseg_cli.models.sep3d import feature_frame_index, largest_component_boxes
 
@@ -519,8 +520,9 @@ def test_joint_loss_adds_the_weighted_segmentation_loss_and_reaches_every_weight
 def test_head_accuracy_foreground_iou_matches_a_direct_count(joint_set):
     """foreground_iou_clips: each frame from the first back-to-back 8-frame clip covering it
     (0, 8, ..., 32 for 40 frames), one clip at a time; the accuracy is the same as without."""
-    from vidseg_cli.datasets.segment_data import normalize, open_segment_dataset
+    from vidseg_cli.datasets.segment_data import open_segment_dataset
     from vidseg_cli.metrics.masks import foreground_counts
+    from vidseg_cli.models.preprocess import normalize
     from vidseg_cli.train.segment_head import HeadRecipe, build_head_model, head_accuracy
 
     ds = open_segment_dataset(joint_set / "synth", target="classes")

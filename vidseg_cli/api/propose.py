@@ -43,7 +43,7 @@ def score_windows(model, frames, windows: np.ndarray, batch_size: int, device, a
     """Softmax of an S-CNN network over windows of one video: (N, classes) float64.
 
     `frames` is a sliceable (T, H, W, 3) uint8 array or h5py dataset; clips are prepared
-    with the network's own ClipSpec and scored in batches, in start order.
+    with the network's own WindowSpec and scored in batches, in start order.
     """
     import torch
 

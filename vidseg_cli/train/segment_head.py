@@ -132,9 +132,9 @@ def file_sha256(path: str | os.PathLike) -> str:
 def build_head_model(segmenter_path: str, action_names: list[str], recipe: HeadRecipe):
     """A "sep3d+head" model: the segmenter checkpoint's weights, a fresh head.
     Returns (model, segmenter classes); `model.preprocess` is the segmenter's."""
-    from vidseg_cli.api.segment3d import default_preprocess
     from vidseg_cli.models import MODELS
     from vidseg_cli.models.checkpoint import build_from_checkpoint, load_state_dict_checked
+    from vidseg_cli.models.preprocess import default_preprocess
 
     seg, ckpt = build_from_checkpoint(segmenter_path, expect_model="sep3d")
     source = {"path": str(Path(segmenter_path).resolve()), "sha256": file_sha256(segmenter_path)}
@@ -328,7 +328,7 @@ def head_accuracy(model, videos, preprocess: dict, device, batch_size: int = 4,
     import torch
     import torch.nn.functional as F
 
-    from vidseg_cli.datasets.segment_data import clip_starts, network_size, normalize, resize_frames
+    from vidseg_cli.models.preprocess import clip_starts, network_size, normalize, resize_frames
 
     n_act = len(model.action_names)
     correct = total = 0
