@@ -8,14 +8,10 @@ import pytest
 import torch
 
 from vidseg_cli import store
-from vidseg_cli.api.extract_features import (
-    FeatureExtractor,
-    FeatureOptions,
-    _save_partial,
-    c3d_clip_indices,
-    snippet_centers,
-)
+from vidseg_cli.api.extract_features import FeatureExtractor, FeatureOptions, _save_partial
 from vidseg_cli.datasets.fsn_data import rgb_to_input
+from vidseg_cli.infer.features import c3d_clip_indices
+from vidseg_cli.infer.features import snippet_center_frames as snippet_centers
 from vidseg_cli.models import MODELS, save_checkpoint
 from vidseg_cli.video.flow import FlowComputer, flow_stack
 

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from vidseg_cli.models import ModelInputError
 from vidseg_cli.models.backbones2d import VGG16, ResNet2D, cross_modality_init
-from vidseg_cli.models.fsn import FSN, WFSN, snippet_centers, upsample_to_frames
+from vidseg_cli.models.fsn import FSN, WFSN, upsample_to_frames
+from vidseg_cli.models.fsn import consecutive_snippet_centers as snippet_centers
 
 
 def test_temporal_cnn_receptive_field_is_15_snippets():

@@ -275,7 +275,7 @@ def _fsn_extra(s, videos: list[fd.FeatureVideo], gt, val_gt, recipe: str) -> dic
 def train_fsn(features: dict[str, str], gt, val_gt, s: FSNSettings, run_dir: str,
               resume: bool = False) -> dict[str, Any]:
     """FSN's temporal CNN on features (module docstring). Returns a summary."""
-    from vidseg_cli.api.localize_fsn import slide_fsn
+    from vidseg_cli.infer.fsn import slide_fsn
 
     seed_everything(s.seed)
     ids, notes = fd.select_videos(features, gt, "features")
@@ -415,8 +415,8 @@ def train_fsn_end_to_end(frames: dict[str, str], gt, val_gt, s: EndToEndSettings
                          resume: bool = False) -> dict[str, Any]:
     """Backbone + temporal CNN from frames; also writes RUN/backbone.ckpt (for extract-features)
     and RUN/fsn.ckpt (for localize) from best.ckpt."""
-    from vidseg_cli.api.extract_features import snippet_centers
-    from vidseg_cli.api.localize_fsn import slide_fsn
+    from vidseg_cli.infer.features import snippet_center_frames
+    from vidseg_cli.infer.fsn import slide_fsn
 
     seed_everything(s.seed)
     ids, notes = fd.select_videos(frames, gt, "frames")
@@ -427,7 +427,7 @@ def train_fsn_end_to_end(frames: dict[str, str], gt, val_gt, s: EndToEndSettings
         windows, vcenters, targets = [], [], []
         for i, v in enumerate(vids):
             y = fd.frame_targets(v.num_frames, v.fps, gt, v.video_id)
-            c = snippet_centers(v.num_frames, s.snippet, s.snippet)
+            c = snippet_center_frames(v.num_frames, s.snippet, s.snippet)
             targets.append(y)
             vcenters.append(c)
             windows += fd.clip_windows(c, s.snippet, y, s.clip_snippets, s.min_action_frames, i,
@@ -483,7 +483,7 @@ def train_fsn_end_to_end(frames: dict[str, str], gt, val_gt, s: EndToEndSettings
             dev = next(m.parameters()).device
             probs = []
             for v in val:
-                c = snippet_centers(v.num_frames, s.snippet, s.snippet)
+                c = snippet_center_frames(v.num_frames, s.snippet, s.snippet)
                 f = [m.features(torch.from_numpy(v.inputs(c[lo:lo + 64], s.stream)).to(
                     dev, memory_format=torch.channels_last)).float().cpu().numpy() for lo in range(0, len(c), 64)]
                 f = np.concatenate(f) if f else np.zeros((0, m.fsn.tcnn.in_features), np.float32)
@@ -519,7 +519,7 @@ class WFSNSettings(Common):
 def train_wfsn(features: dict[str, str], gt, val_gt, s: WFSNSettings, run_dir: str,
                resume: bool = False) -> dict[str, Any]:
     """WFSN from video-level labels (module docstring). Returns a summary."""
-    from vidseg_cli.api.localize_fsn import DEFAULT_SEGMENT_SCORE, wfsn_frame_probs
+    from vidseg_cli.infer.fsn import DEFAULT_SEGMENT_SCORE, wfsn_frame_probs
 
     seed_everything(s.seed)
     ids, notes = fd.select_videos(features, gt, "features")
