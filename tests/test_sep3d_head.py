@@ -50,7 +50,8 @@ def test_largest_component_and_its_class_by_hand():
 
 
 def test_frame_targets_by_hand():
-    from vidseg_cli.train.segment_head import IGNORE_FRAME, frame_targets
+    from vidseg_cli.train.head_loss import IGNORE_FRAME
+    from vidseg_cli.train.head_loss import head_frame_targets as frame_targets
 
     y = np.zeros((1, 3, 8, 10), np.uint8)
     y[0, 0, 1:4, 2:5] = 3  # 9 pixels of class 3 (action index 2)
@@ -147,12 +148,8 @@ def test_head_training_learns_its_training_clips(tiny):
     from vidseg_cli.datasets.segment_data import open_segment_dataset
     from vidseg_cli.models.checkpoint import read_checkpoint
     from vidseg_cli.runtime import seed_everything
-    from vidseg_cli.train.segment_head import (
-        HeadRecipe,
-        build_head_model,
-        file_sha256,
-        head_accuracy,
-    )
+    from vidseg_cli.train.head_metric import head_accuracy
+    from vidseg_cli.train.segment_head import HeadRecipe, build_head_model, file_sha256
 
     log = _log(tiny / "run")
     assert len(log) == 2 and log[-1]["step"] == 28
@@ -453,7 +450,8 @@ def _joint_batch(seed=0):
     """Two 8-frame 48x64 clips: the first with an actor of action 1 in frames 2-6 (and a
     padded, ignored corner), the second without one."""
     from vidseg_cli.datasets.segment_data import IGNORE
-    from vidseg_cli.train.segment_head import frame_targets, segmentation_target
+    from vidseg_cli.train.head_loss import head_frame_targets as frame_targets
+    from vidseg_cli.train.head_loss import segmentation_target
 
     g = torch.Generator().manual_seed(seed)
     y = np.zeros((2, 8, 48, 64), np.uint8)
@@ -465,7 +463,7 @@ def _joint_batch(seed=0):
 
 
 def test_segmentation_target_by_hand():
-    from vidseg_cli.train.segment_head import segmentation_target
+    from vidseg_cli.train.head_loss import segmentation_target
 
     y = np.array([[0, 1, 3, 255, 0]], np.uint8)
     assert segmentation_target(y, "foreground").tolist() == [[0, 1, 1, 255, 0]]
@@ -475,7 +473,7 @@ def test_segmentation_target_by_hand():
 
 def test_joint_loss_adds_the_weighted_segmentation_loss_and_reaches_every_weight():
     from vidseg_cli.models import MODELS
-    from vidseg_cli.train.segment_head import head_loss, joint_loss, joint_loss_terms
+    from vidseg_cli.train.head_loss import head_loss, joint_loss, joint_loss_terms
 
     torch.manual_seed(0)
     model = MODELS.build("sep3d+head", segmenter={"num_classes": 2, "width": 1 / 16, "crop_size": 64},
@@ -523,7 +521,8 @@ def test_head_accuracy_foreground_iou_matches_a_direct_count(joint_set):
     from vidseg_cli.datasets.segment_data import open_segment_dataset
     from vidseg_cli.metrics.masks import foreground_counts
     from vidseg_cli.models.preprocess import normalize
-    from vidseg_cli.train.segment_head import HeadRecipe, build_head_model, head_accuracy
+    from vidseg_cli.train.head_metric import head_accuracy
+    from vidseg_cli.train.segment_head import HeadRecipe, build_head_model
 
     ds = open_segment_dataset(joint_set / "synth", target="classes")
     torch.manual_seed(0)
@@ -573,8 +572,8 @@ def test_head_accuracy_foreground_iou_matches_a_direct_count(joint_set):
 
 def test_segmenter_class_weights_where_recorded(tmp_path):
     from vidseg_cli.models import MODELS, save_checkpoint
+    from vidseg_cli.train.head_loss import DEFAULT_SEG_CLASS_WEIGHTS, segmenter_class_weights
     from vidseg_cli.train.segment import get_recipe
-    from vidseg_cli.train.segment_head import DEFAULT_SEG_CLASS_WEIGHTS, segmenter_class_weights
 
     assert DEFAULT_SEG_CLASS_WEIGHTS == get_recipe("sep3d", "synthetic").class_weights
     w, src = segmenter_class_weights(SEGMENTER)  # shipped best.ckpt, copied alone

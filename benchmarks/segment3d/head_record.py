@@ -53,7 +53,7 @@ def main(argv: list[str]) -> None:
 
     from vidseg_cli.datasets.segment_data import open_segment_dataset
     from vidseg_cli.models.checkpoint import build_from_checkpoint
-    from vidseg_cli.train.segment_head import head_accuracy
+    from vidseg_cli.train.head_metric import head_accuracy
 
     cmd, t0, t1, s0, s1, l0, l1, run, out, ckpt = argv
     ev = json.load(open(f"{out}/eval_head.json"))
