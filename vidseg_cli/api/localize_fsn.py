@@ -161,7 +161,7 @@ def _make(opts, method: str) -> Callable[[str, Path], dict]:
     return run
 
 
-def make_localizer(opts) -> Callable[[str, Path], dict]:
+def make_fsn_localizer(opts) -> Callable[[str, Path], dict]:
     """`--method fsn` (api/localize.py's registry)."""
     return _make(opts, "fsn")
 

@@ -14,6 +14,7 @@ import torch
 
 from vidseg_cli.datasets import fsn_data as fd
 from vidseg_cli.models import MODELS, load_public_weights
+from vidseg_cli.models.preprocess import IMAGENET_RGB_MEAN, IMAGENET_RGB_STD
 from vidseg_cli.runtime import seed_everything
 from vidseg_cli.train.fsn_common import (
     Common,
@@ -109,7 +110,7 @@ def backbone_preprocess(stream: str, flow: str) -> dict:
     from vidseg_cli.video.flow import FLOW_BOUND
 
     if stream == "rgb":
-        return {"stream": "rgb", "mean": [float(x) for x in fd.RGB_MEAN], "std": [float(x) for x in fd.RGB_STD]}
+        return {"stream": "rgb", "mean": [float(x) for x in IMAGENET_RGB_MEAN], "std": [float(x) for x in IMAGENET_RGB_STD]}
     return {"stream": "flow", "flow_method": flow, "flow_length": fd.FLOW_LENGTH, "flow_bound": FLOW_BOUND}
 
 
