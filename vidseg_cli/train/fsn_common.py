@@ -81,7 +81,7 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, dim: int = 1)
 # -- validation, shared with localize ---------------------------------------------------------
 def frame_metrics(probs: list[np.ndarray], videos: list, gt, score: str = "mean") -> dict[str, float]:
     """Frame mAP (FSN Table 1) and segment mAP@0.5 (activitynet) of per-video (T, K+1) probs,
-    runs scored as localize scores them (`score`: api/localize_fsn.py DEFAULT_SEGMENT_SCORE)."""
+    runs scored as localize scores them (`score`: infer/fsn.py DEFAULT_SEGMENT_SCORE)."""
     from vidseg_cli.datasets.predictions import Predictions
     from vidseg_cli.metrics.frame_ap import frame_average_precision, rasterize
     from vidseg_cli.metrics.temporal_report import evaluate_detections
