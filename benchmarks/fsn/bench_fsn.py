@@ -51,14 +51,14 @@ def _extract_figures(tmp: Path, quick: bool) -> list[dict]:
         res = ex.run(str(frames), tmp / f"{name}.features.h5")
         ours = time.perf_counter() - t0
         v = VideoFrames(str(frames))
-        from vidseg_cli.api.extract_features import snippet_centers
+        from vidseg_cli.infer.features import snippet_center_frames
 
-        c = snippet_centers(v.num_frames, 5, 5)
-        batches = [ex._batch_input(v, c[i:i + 8]) for i in range(0, len(c), 8)]
+        c = snippet_center_frames(v.num_frames, 5, 5)
+        batches = [ex.encoder.inputs(v, c[i:i + 8]) for i in range(0, len(c), 8)]
         v.close()
         t0 = time.perf_counter()
         for x in batches:
-            ex._forward(x)
+            ex.encoder.forward(x)
         bare = time.perf_counter() - t0
         out.append({"name": f"extract-features {name} vs bare forward", "ratio": round(ours / bare, 3),
                     "target": "<= 1.5", "ok": ours / bare <= 1.5,

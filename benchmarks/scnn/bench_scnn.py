@@ -32,7 +32,8 @@ def run(quick: bool) -> list[dict]:
 
     from vidseg_cli import store
     from vidseg_cli.api.localize import LocalizeOptions, make_localizer
-    from vidseg_cli.api.propose import ProposeOptions, make_proposer, score_windows
+    from vidseg_cli.api.propose import ProposeOptions, make_proposer
+    from vidseg_cli.infer.scnn import score_windows
     from vidseg_cli.models.scnn import load_stage_network
     from vidseg_cli.stages.windows import multiscale_windows
 

@@ -21,7 +21,8 @@ import sys
 _CHILD = r"""
 import json, resource, sys, time
 import numpy as np, torch
-from vidseg_cli.api.segment3d import Segment3DOptions, Segmenter
+from vidseg_cli.api.segment3d import Segment3D as Segmenter
+from vidseg_cli.api.segment3d import Segment3DOptions
 from vidseg_cli.models import MODELS
 width, max_memory, t, stride = float(sys.argv[1]), (int(sys.argv[2]) or None), int(sys.argv[4]), int(sys.argv[5])
 torch.manual_seed(0)
@@ -50,7 +51,7 @@ def run(quick: bool) -> list[dict]:
 
     import numpy as np
 
-    from vidseg_cli.api.segment3d import fcn_trunk_bytes_per_frame
+    from vidseg_cli.infer.fcn_tiling import fcn_trunk_bytes_per_frame
     from vidseg_cli.models import MODELS
 
     width = 0.125 if quick else 0.25

@@ -1,4 +1,4 @@
-"""The JSON record of experiments/segment3d/head_learning.sh (run by it; arguments: the
+"""The JSON record of benchmarks/segment3d/head_learning.sh (run by it; arguments: the
 training command, its start/end times, segment-3d's start/end times, load averages before
 and after training, the run folder, the output folder, the checkpoint name)."""
 
@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
-from experiments.records import portable
+from benchmarks.records import portable
 
 
 def localisation_bound(out: str) -> dict:
@@ -19,7 +18,6 @@ def localisation_bound(out: str) -> dict:
     boxes would get from a perfect classifier (score 1 for the true class on frames with an
     actor, 1/A for every class on frames without one)."""
     from vidseg_cli.datasets import masks as mio
-    from vidseg_cli.geometry import box_iou
     from vidseg_cli.metrics import masks as mm
     from vidseg_cli.metrics import pixel_report as pr
 
@@ -35,7 +33,7 @@ def localisation_bound(out: str) -> dict:
         ok, has = ~np.isnan(gb[:, 0]), ~np.isnan(pb[:, 0])
         both = ok & has
         iou = np.zeros(len(gb))
-        iou[both] = box_iou(pb[both], gb[both])
+        iou[both] = mm.box_iou(pb[both], gb[both])
         total += int(ok.sum())
         hit += int((iou[ok] >= 0.5).sum())
         o = np.full_like(sc, np.nan)
@@ -54,7 +52,7 @@ def main(argv: list[str]) -> None:
 
     from vidseg_cli.datasets.segment_data import open_segment_dataset
     from vidseg_cli.models.checkpoint.format import build_from_checkpoint
-    from vidseg_cli.train.segment_head import head_accuracy
+    from vidseg_cli.train.head_metric import head_accuracy
 
     cmd, t0, t1, s0, s1, l0, l1, run, out, ckpt = argv
     ev = json.load(open(f"{out}/eval_head.json"))
@@ -69,7 +67,7 @@ def main(argv: list[str]) -> None:
                  + (", --joint: segmenter fine-tuned with it" if cfg["settings"]["recipe"].get("joint") else "")
                  + ") on the default synthetic set, on top of sample_data/weights/sep3d_synth.ckpt; "
                  "scored on the 16 synth_test_* videos"),
-        "driver": "experiments/segment3d/head_learning.sh",
+        "driver": "benchmarks/segment3d/head_learning.sh",
         "command": cmd, "train_seconds": round(float(t1) - float(t0), 1),
         "segment3d_seconds_16_videos": round(float(s1) - float(s0), 1),
         "load_before": l0, "load_after": l1, "checkpoint": f"{ckpt}.ckpt",

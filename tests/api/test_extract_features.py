@@ -8,14 +8,9 @@ import pytest
 import torch
 
 from vidseg_cli import store
-from vidseg_cli.api.extract_features import (
-    FeatureExtractor,
-    FeatureOptions,
-    _save_partial,
-    c3d_clip_indices,
-    snippet_centers,
-)
+from vidseg_cli.api.extract_features import FeatureExtractor, FeatureOptions, _save_partial
 from vidseg_cli.datasets.fsn_data import rgb_to_input
+from vidseg_cli.infer.features import c3d_clip_indices, snippet_center_frames
 from vidseg_cli.models import MODELS, save_checkpoint
 from vidseg_cli.video.flow import FlowComputer, flow_stack
 
@@ -45,10 +40,10 @@ def _ckpt(path, name="resnet18", **cfg):
 
 
 def test_snippet_centers():
-    assert snippet_centers(12, 5, 5).tolist() == [2, 7]
-    assert snippet_centers(4, 5, 5).tolist() == []
-    assert snippet_centers(3, 1, 1).tolist() == [0, 1, 2]
-    assert snippet_centers(10, 4, 2).tolist() == [1, 3, 5, 7]
+    assert snippet_center_frames(12, 5, 5).tolist() == [2, 7]
+    assert snippet_center_frames(4, 5, 5).tolist() == []
+    assert snippet_center_frames(3, 1, 1).tolist() == [0, 1, 2]
+    assert snippet_center_frames(10, 4, 2).tolist() == [1, 3, 5, 7]
     assert c3d_clip_indices(2, 10).tolist() == [0] * 7 + list(range(1, 10))
     assert len(c3d_clip_indices(50, 100)) == 16 and c3d_clip_indices(50, 100)[0] == 42
 

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from vidseg_cli import store
-from vidseg_cli.api.localize_fsn import slide_fsn, wfsn_frame_probs, wfsn_predict
 from vidseg_cli.datasets import fsn_data as fd
 from vidseg_cli.datasets.temporal_gt import TemporalGT
+from vidseg_cli.infer.fsn import slide_fsn, wfsn_frame_probs, wfsn_predict
 from vidseg_cli.models import MODELS, save_checkpoint
 from vidseg_cli.models.fsn import upsample_to_frames
 from vidseg_cli.stages.grouping import group_frames, run_scores
-from vidseg_cli.train.fsn import _segment_sample
+from vidseg_cli.train.wfsn import _segment_sample
 
 torch.set_num_threads(1)
 CLASSES = ["background", "a", "b"]

@@ -9,15 +9,14 @@ import torch
 
 from vidseg_cli.datasets.scnn_data import (
     ClipReader,
-    ClipSpec,
     SCNNData,
     Segment,
     clip_batch,
     iou_matrix,
     label_windows,
-    resize_frames,
 )
 from vidseg_cli.models import MODELS
+from vidseg_cli.models.preprocess import WindowSpec, resize_frames
 from vidseg_cli.stages.windows import sample_clip_indices
 
 torch.set_num_threads(1)
@@ -107,12 +106,12 @@ def test_window_frequency_per_class():
 def test_clip_reader_equals_brute_force():
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (90, 30, 40, 3), dtype=np.uint8)
-    spec = ClipSpec(frame_size=(20, 16), crop_size=(12, 14))
+    spec = WindowSpec(frame_size=(20, 16), crop_size=(12, 14))
     windows = np.array([[40, 72], [0, 16], [10, 74], [0, 64], [60, 90], [8, 24]])
     order = ClipReader.ordered(windows)
     reader = ClipReader(frames, spec, read_block=7)
     got = np.concatenate([reader.clips(windows[order[i:i + 2]]) for i in range(0, len(order), 2)])
-    small = resize_frames(frames, spec.frame_size)  # 90 x 16 x 20 x 3
+    small = resize_frames(frames, spec.frame_hw)  # 90 x 16 x 20 x 3
     y0, x0 = (16 - 12) // 2, (20 - 14) // 2
     for row, w in zip(got, windows[order]):
         idx = sample_clip_indices(*w)
@@ -124,7 +123,7 @@ def test_clip_reader_equals_brute_force():
 
 def test_clip_batch_flip_and_offset():
     frames = np.arange(4 * 6 * 8 * 3, dtype=np.uint8).reshape(4, 6, 8, 3)
-    spec = ClipSpec(frame_size=(8, 6), crop_size=(4, 4), clip_frames=2)
+    spec = WindowSpec(frame_size=(8, 6), crop_size=(4, 4), clip_frames=2)
     out = clip_batch(frames, np.array([[0, 2]]), spec, np.array([[1, 3]]), np.array([True]))
     np.testing.assert_array_equal(out[0], frames[[0, 2], 1:5, 3:7][:, :, ::-1].transpose(3, 0, 1, 2))
 

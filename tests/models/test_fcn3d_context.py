@@ -7,15 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from vidseg_cli.api.segment3d import Segment3DOptions, Segmenter
+from vidseg_cli.api.segment3d import Segment3D, Segment3DOptions
 from vidseg_cli.datasets.segment_data import (
     IGNORE,
     ClipSpec,
-    pad_reflect,
-    reflect_index,
     sample_clip,
 )
 from vidseg_cli.models import MODELS
+from vidseg_cli.models.preprocess import pad_reflect, reflect_index
 
 torch.set_num_threads(1)
 CLASSES = ["background", "a"]
@@ -70,9 +69,9 @@ def test_segment3d_with_context_runs_the_mirrored_video_and_crops():
     torch.manual_seed(0)
     m = MODELS.build("3dfcn-8s", num_classes=2, width=1 / 16).eval()
     pre = {"mean": [127.5] * 3, "std": [64.0] * 3, "short_side": None, "clip_len": 0}
-    with_ctx = Segmenter(m, CLASSES, {**pre, "context": [8, 56, 56]},
+    with_ctx = Segment3D(m, CLASSES, {**pre, "context": [8, 56, 56]},
                          Segment3DOptions(model="3dfcn-8s", weights=""), torch.device("cpu"))
-    plain = Segmenter(m, CLASSES, pre, Segment3DOptions(model="3dfcn-8s", weights=""), torch.device("cpu"))
+    plain = Segment3D(m, CLASSES, pre, Segment3DOptions(model="3dfcn-8s", weights=""), torch.device("cpu"))
     frames = np.random.default_rng(1).integers(0, 256, (12, 40, 48, 3), dtype=np.uint8)
     # Smaller than one 16 x 112 x 112 window: only the context makes it a valid input.
     with pytest.raises(Exception, match="minimum input"):

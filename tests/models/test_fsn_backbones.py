@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from vidseg_cli.models import ModelInputError
 from vidseg_cli.models.backbones2d import VGG16, ResNet2D, cross_modality_init
-from vidseg_cli.models.fsn import FSN, WFSN, snippet_centers, upsample_to_frames
+from vidseg_cli.models.fsn import FSN, WFSN, consecutive_snippet_centers, upsample_to_frames
 
 
 def test_temporal_cnn_receptive_field_is_15_snippets():
@@ -28,7 +28,7 @@ def test_temporal_cnn_receptive_field_is_15_snippets():
 
 def test_upsampling_puts_each_snippet_on_its_centre_frame():
     s = torch.tensor([[[0.0, 10.0, 20.0, 50.0]]])  # 1 x 1 x 4 snippets of 5 frames
-    up = upsample_to_frames(s, snippet_centers(4, 5), 20)[0, 0]
+    up = upsample_to_frames(s, consecutive_snippet_centers(4, 5), 20)[0, 0]
     assert up[[2, 7, 12, 17]].tolist() == [0, 10, 20, 50]  # centre frames i*5 + 2
     assert up[:3].tolist() == [0, 0, 0] and up[17:].tolist() == [50, 50, 50]  # nearest outside
     torch.testing.assert_close(up[3:8], torch.tensor([2.0, 4.0, 6.0, 8.0, 10.0]))  # linear between
@@ -36,7 +36,7 @@ def test_upsampling_puts_each_snippet_on_its_centre_frame():
     torch.testing.assert_close(up, ref)
     # even snippets: centre (L-1)/2 = 1.5, still equal to align_corners=False
     torch.testing.assert_close(
-        upsample_to_frames(s, snippet_centers(4, 4), 16), F.interpolate(s, scale_factor=4, mode="linear")
+        upsample_to_frames(s, consecutive_snippet_centers(4, 4), 16), F.interpolate(s, scale_factor=4, mode="linear")
     )
 
 

@@ -64,7 +64,7 @@ def test_sep3d_learns_its_training_videos(cli, tiny_synth, tmp_path):
     alone = tmp_path / "alone" / "seg.ckpt"
     alone.parent.mkdir()
     alone.write_bytes((run / "best.ckpt").read_bytes())
-    from vidseg_cli.train.segment_head import segmenter_class_weights
+    from vidseg_cli.train.head_loss import segmenter_class_weights
 
     assert segmenter_class_weights(alone) == ((1.0, 5.0), f"{alone} (training settings)")
     # the checkpoint runs as segment-3d on the extracted frames of a training video

@@ -50,18 +50,18 @@ def test_largest_component_and_its_class_by_hand():
 
 
 def test_frame_targets_by_hand():
-    from vidseg_cli.train.segment_head import IGNORE_FRAME, frame_targets
+    from vidseg_cli.train.head_loss import IGNORE_FRAME, head_frame_targets
 
     y = np.zeros((1, 3, 8, 10), np.uint8)
     y[0, 0, 1:4, 2:5] = 3  # 9 pixels of class 3 (action index 2)
     y[0, 0, 6, 8] = 1  # a smaller region elsewhere
     y[0, 1, :, :] = 255  # padding only: no actor
     y[0, 2, 5:7, 0:2] = 1
-    boxes, target = frame_targets(y, num_actions=3)
+    boxes, target = head_frame_targets(y, num_actions=3)
     assert target.tolist() == [[2, IGNORE_FRAME, 0]]
     assert boxes[0, 0].tolist() == [2, 1, 5, 4] and boxes[0, 2].tolist() == [0, 5, 2, 7]
     with pytest.raises(ValueError, match="not one of the 2 action classes"):
-        frame_targets(y, num_actions=2)
+        head_frame_targets(y, num_actions=2)
 
 
 def test_sep3d_with_head_round_trip_and_frozen_segmenter(tmp_path):
@@ -147,12 +147,8 @@ def test_head_training_learns_its_training_clips(tiny):
     from vidseg_cli.datasets.segment_data import open_segment_dataset
     from vidseg_cli.models.checkpoint.format import read_checkpoint
     from vidseg_cli.runtime import seed_everything
-    from vidseg_cli.train.segment_head import (
-        HeadRecipe,
-        build_head_model,
-        file_sha256,
-        head_accuracy,
-    )
+    from vidseg_cli.train.head_metric import head_accuracy
+    from vidseg_cli.train.segment_head import HeadRecipe, build_head_model, file_sha256
 
     log = _log(tiny / "run")
     assert len(log) == 2 and log[-1]["step"] == 28
@@ -184,13 +180,13 @@ def test_head_training_learns_its_training_clips(tiny):
 def test_inference_action_scores_match_a_direct_computation(tiny):
     """Per frame: the largest region of the final (clip-averaged) argmax foreground, the box
     around it on the features of every clip covering the frame, softmax averaged."""
-    from vidseg_cli.api.segment3d import Segment3DOptions, Segmenter
+    from vidseg_cli.api.segment3d import Segment3D, Segment3DOptions
     from vidseg_cli.datasets.segment_data import decode_frames
     from vidseg_cli.models.sep3d import feature_frame_index, largest_component_boxes
 
     opts = Segment3DOptions(model="sep3d", weights=str(tiny / "run" / "last.ckpt"), device="cpu",
                             clip_stride=8, batch_size=3)
-    seg = Segmenter.load(opts)
+    seg = Segment3D.load(opts)
     frames = decode_frames(tiny / "synth" / "videos" / "synth_train_0002.mp4")[10:46]
     probs, actions = seg.predict(frames, with_actions=True)
     assert actions.shape == (36, 2)
@@ -452,19 +448,19 @@ def _joint_batch(seed=0):
     """Two 8-frame 48x64 clips: the first with an actor of action 1 in frames 2-6 (and a
     padded, ignored corner), the second without one."""
     from vidseg_cli.datasets.segment_data import IGNORE
-    from vidseg_cli.train.segment_head import frame_targets, segmentation_target
+    from vidseg_cli.train.head_loss import head_frame_targets, segmentation_target
 
     g = torch.Generator().manual_seed(seed)
     y = np.zeros((2, 8, 48, 64), np.uint8)
     y[0, 2:7, 10:30, 20:36] = 2
     y[0, :, :4, :4] = IGNORE
-    boxes, target = frame_targets(y, 2)
+    boxes, target = head_frame_targets(y, 2)
     return {"x": torch.randn(2, 3, 8, 48, 64, generator=g), "boxes": torch.from_numpy(boxes),
             "target": torch.from_numpy(target), "seg_target": torch.from_numpy(segmentation_target(y, "foreground"))}
 
 
 def test_segmentation_target_by_hand():
-    from vidseg_cli.train.segment_head import segmentation_target
+    from vidseg_cli.train.head_loss import segmentation_target
 
     y = np.array([[0, 1, 3, 255, 0]], np.uint8)
     assert segmentation_target(y, "foreground").tolist() == [[0, 1, 1, 255, 0]]
@@ -474,7 +470,7 @@ def test_segmentation_target_by_hand():
 
 def test_joint_loss_adds_the_weighted_segmentation_loss_and_reaches_every_weight():
     from vidseg_cli.models import MODELS
-    from vidseg_cli.train.segment_head import head_loss, joint_loss, joint_loss_terms
+    from vidseg_cli.train.head_loss import head_loss, joint_loss, joint_loss_terms
 
     torch.manual_seed(0)
     model = MODELS.build("sep3d+head", segmenter={"num_classes": 2, "width": 1 / 16, "crop_size": 64},
@@ -519,9 +515,11 @@ def test_joint_loss_adds_the_weighted_segmentation_loss_and_reaches_every_weight
 def test_head_accuracy_foreground_iou_matches_a_direct_count(joint_set):
     """foreground_iou_clips: each frame from the first back-to-back 8-frame clip covering it
     (0, 8, ..., 32 for 40 frames), one clip at a time; the accuracy is the same as without."""
-    from vidseg_cli.datasets.segment_data import normalize, open_segment_dataset
+    from vidseg_cli.datasets.segment_data import open_segment_dataset
     from vidseg_cli.metrics.masks import foreground_counts
-    from vidseg_cli.train.segment_head import HeadRecipe, build_head_model, head_accuracy
+    from vidseg_cli.models.preprocess import normalize
+    from vidseg_cli.train.head_metric import head_accuracy
+    from vidseg_cli.train.segment_head import HeadRecipe, build_head_model
 
     ds = open_segment_dataset(joint_set / "synth", target="classes")
     torch.manual_seed(0)
@@ -571,8 +569,8 @@ def test_head_accuracy_foreground_iou_matches_a_direct_count(joint_set):
 
 def test_segmenter_class_weights_where_recorded(tmp_path):
     from vidseg_cli.models import MODELS, save_checkpoint
+    from vidseg_cli.train.head_loss import DEFAULT_SEG_CLASS_WEIGHTS, segmenter_class_weights
     from vidseg_cli.train.segment import get_recipe
-    from vidseg_cli.train.segment_head import DEFAULT_SEG_CLASS_WEIGHTS, segmenter_class_weights
 
     assert DEFAULT_SEG_CLASS_WEIGHTS == get_recipe("sep3d", "synthetic").class_weights
     w, src = segmenter_class_weights(SEGMENTER)  # shipped best.ckpt, copied alone

@@ -37,10 +37,9 @@ from typing import Any
 import numpy as np
 
 from vidseg_cli.errors import InputError
+from vidseg_cli.infer.features import C3D_CLIP, SnippetEncoder, snippet_center_frames
 
 BACKBONES = ("resnet18", "resnet50", "vgg16", "c3d")
-C3D_CLIP = 16  # C3D's clip length (S-CNN §3.1)
-C3D_SIZE = 112  # C3D's crop
 
 
 @dataclass
@@ -60,19 +59,6 @@ class FeatureOptions:
     command: str | None = None
 
 
-def snippet_centers(num_frames: int, snippet: int, stride: int) -> np.ndarray:
-    """Centre frames of the snippets that fit in the video (FSN §3.2): (N,) int64."""
-    if num_frames < snippet:
-        return np.zeros(0, np.int64)
-    n = (num_frames - snippet) // stride + 1
-    return np.arange(n, dtype=np.int64) * stride + (snippet - 1) // 2
-
-
-def c3d_clip_indices(center: int, num_frames: int) -> np.ndarray:
-    """The 16 frames of the C3D clip centred on `center`, clamped to the video."""
-    return np.clip(np.arange(center - C3D_CLIP // 2, center + C3D_CLIP // 2), 0, num_frames - 1)
-
-
 def load_backbone(opts: FeatureOptions) -> tuple[Any, dict[str, Any]]:
     """Build the backbone and load its weights; (model in eval mode, provenance attrs).
 
@@ -81,7 +67,7 @@ def load_backbone(opts: FeatureOptions) -> tuple[Any, dict[str, Any]]:
     model getting TSN's cross-modality init of its first conv.
     """
     from vidseg_cli.models import MODELS, build_from_checkpoint, load_public_weights
-    from vidseg_cli.models.checkpoint import is_checkpoint, read_weights
+    from vidseg_cli.models.checkpoint.weights import is_checkpoint, read_weights
 
     if opts.backbone is not None and opts.backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {opts.backbone!r} (known: {', '.join(BACKBONES)})")
@@ -122,8 +108,6 @@ class FeatureExtractor:
     """Loads the backbone once; `run(frames_path, out_path)` writes one features file."""
 
     def __init__(self, opts: FeatureOptions, model=None, source: dict[str, Any] | None = None):
-        import torch
-
         from vidseg_cli.runtime import resolve_device
 
         if opts.snippet < 1 or (opts.stride is not None and opts.stride < 1):
@@ -140,44 +124,8 @@ class FeatureExtractor:
         self.name = self.source.get("backbone", getattr(model, "model_name", "?"))
         self.stream = self.source.get("stream", "rgb")
         self.device = resolve_device(opts.device)
-        self.model.to(self.device).eval()
-        if self.name != "c3d":  # 2D convs: channels-last is several times faster on CPU
-            self.model.to(memory_format=torch.channels_last)
-        self.dim = int(model.feature_dim)
-        self._torch = torch
-
-    # -- inputs ------------------------------------------------------------------------
-    def _batch_input(self, video, centers: np.ndarray) -> np.ndarray:
-        if self.name == "c3d":
-            import cv2
-
-            clips = []
-            for c in centers:
-                frames = video.read(c3d_clip_indices(int(c), video.num_frames))  # 16 x H x W x 3
-                h, w = frames.shape[1:3]
-                s = C3D_SIZE / min(h, w)
-                nh, nw = max(C3D_SIZE, round(h * s)), max(C3D_SIZE, round(w * s))
-                y0, x0 = (nh - C3D_SIZE) // 2, (nw - C3D_SIZE) // 2
-                clip = np.stack([cv2.resize(f, (nw, nh), interpolation=cv2.INTER_LINEAR)
-                                 [y0:y0 + C3D_SIZE, x0:x0 + C3D_SIZE] for f in frames])
-                clips.append(clip.transpose(3, 0, 1, 2))  # 3 x 16 x 112 x 112
-            return np.stack(clips).astype(np.float32)  # B x 3 x 16 x 112 x 112, 0..255
-        return video.inputs(centers, self.stream, self.opts.flow_length)  # B x C x H x W
-
-    def _forward(self, x: np.ndarray) -> np.ndarray:
-        from vidseg_cli.models import ModelInputError
-        from vidseg_cli.runtime import autocast
-
-        torch = self._torch
-        with torch.no_grad(), autocast(self.device, self.opts.amp):
-            t = torch.from_numpy(x).to(self.device)
-            if t.dim() == 4:
-                t = t.contiguous(memory_format=torch.channels_last)
-            try:
-                f = self.model.forward_features(t)  # B x D
-            except ModelInputError as e:
-                raise ValueError(str(e)) from None
-        return f.float().cpu().numpy()
+        self.encoder = SnippetEncoder(model, self.name, self.stream, self.device, opts.amp, opts.flow_length)
+        self.dim = self.encoder.dim
 
     # -- one video --------------------------------------------------------------------
     def _partial_key(self, uid: str) -> str:
@@ -211,7 +159,7 @@ class FeatureExtractor:
         o = self.opts
         T = video.num_frames
         warn: list[str] = []
-        centers = snippet_centers(T, o.snippet, self.stride)
+        centers = snippet_center_frames(T, o.snippet, self.stride)
         if self.stream == "flow" and T < 2:
             centers = centers[:0]
         if len(centers) == 0:
@@ -229,7 +177,7 @@ class FeatureExtractor:
         t0 = last_save = time.perf_counter()
         for lo in range(done, len(centers), o.batch_size):
             hi = min(lo + o.batch_size, len(centers))
-            feats[lo:hi] = self._forward(self._batch_input(video, centers[lo:hi]))
+            feats[lo:hi] = self.encoder.encode(video, centers[lo:hi])
             if hi < len(centers):
                 video.drop_flow_before(int(centers[hi]) - self.opts.flow_length)
             done = hi

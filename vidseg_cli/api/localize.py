@@ -1,9 +1,9 @@
 """The localization methods behind `vidseg localize`, by name (a registry, STYLE.md).
 
-A method module provides `make_localizer(opts: LocalizeOptions) -> run`, where
+A method module provides `make_<method>_localizer(opts: LocalizeOptions) -> run`, where
 `run(input_path, detections_path) -> dict` localizes one video and writes its detections
 file (and, for frame-level methods, `<video_id>.frame_scores.h5` beside it). The model is
-loaded once in `make_localizer`, not per video. Every method ends with the NMS of
+loaded once in that function, not per video. Every method ends with the NMS of
 stages/nms.py.
 """
 
@@ -16,11 +16,11 @@ from pathlib import Path
 
 # method -> (module, factory attribute, input kind, one-line description)
 METHODS: dict[str, tuple[str, str, str, str]] = {
-    "fsn": ("vidseg_cli.api.localize_fsn", "make_localizer", "features",
+    "fsn": ("vidseg_cli.api.localize_fsn", "make_fsn_localizer", "features",
             "FSN (FSN 3.3): frame scores from features, grouped over thresholds 0.0..0.9"),
     "wfsn": ("vidseg_cli.api.localize_fsn", "make_wfsn_localizer", "features",
              "weakly supervised FSN (FSN 4.3): the same grouping with the pooling removed"),
-    "scnn": ("vidseg_cli.api.localize_scnn", "make_localizer", "proposals",
+    "scnn": ("vidseg_cli.api.localize_scnn", "make_scnn_localizer", "proposals",
              "S-CNN localization network (S-CNN 3.3) on the proposals' segments"),
 }
 

@@ -50,9 +50,9 @@ def frames_for(proposals_path: str, attrs: dict, explicit: str | None) -> str:
     return str(p)
 
 
-def make_localizer(opts: LocalizeOptions) -> Callable[[str, Path], dict[str, Any]]:
+def make_scnn_localizer(opts: LocalizeOptions) -> Callable[[str, Path], dict[str, Any]]:
     from vidseg_cli import store
-    from vidseg_cli.api.propose import score_windows
+    from vidseg_cli.infer.scnn import score_windows
     from vidseg_cli.models.scnn import load_stage_network
     from vidseg_cli.runtime import resolve_device
     from vidseg_cli.stages.nms import nms_per_class

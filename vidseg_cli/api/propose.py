@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from vidseg_cli.infer.scnn import score_windows
 from vidseg_cli.stages.windows import SCNN_LENGTHS, SCNN_OVERLAP, multiscale_windows
 
 METHODS = ("scnn", "sliding")
@@ -36,33 +37,6 @@ class ProposeOptions:
     device: str = "auto"
     amp: bool = False
     command: str | None = None
-
-
-def score_windows(model, frames, windows: np.ndarray, batch_size: int, device, amp: bool = False,
-                  ) -> np.ndarray:
-    """Softmax of an S-CNN network over windows of one video: (N, classes) float64.
-
-    `frames` is a sliceable (T, H, W, 3) uint8 array or h5py dataset; clips are prepared
-    with the network's own ClipSpec and scored in batches, in start order.
-    """
-    import torch
-
-    from vidseg_cli.datasets.scnn_data import ClipReader
-    from vidseg_cli.runtime import autocast
-
-    out = np.zeros((len(windows), model.num_classes), np.float64)
-    if len(windows) == 0:
-        return out
-    reader = ClipReader(frames, model.spec)
-    order = ClipReader.ordered(windows)
-    with torch.no_grad():
-        for i in range(0, len(order), batch_size):
-            sel = order[i:i + batch_size]
-            clips = torch.from_numpy(reader.clips(windows[sel])).to(device)  # B x 3 x 16 x h x w
-            with autocast(device, amp):
-                logits = model(clips)
-            out[sel] = torch.softmax(logits.float(), 1).cpu().numpy()
-    return out
 
 
 def make_proposer(opts: ProposeOptions) -> Callable[[str, Path], dict[str, Any]]:

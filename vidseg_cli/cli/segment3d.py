@@ -63,7 +63,7 @@ def segment_3d(frames, model, weights, out, out_stride, max_memory, clip_stride,
     Frames are prepared as at training time (the checkpoint's preprocessing: resize to the
     trained short side, mean/std), and the posteriors are brought back to the frame size.
     """
-    from vidseg_cli.api.segment3d import Segment3DOptions, Segmenter
+    from vidseg_cli.api.segment3d import Segment3D, Segment3DOptions
     from vidseg_cli.errors import InputError
     from vidseg_cli.store.pairing import read_video_ids
 
@@ -73,7 +73,7 @@ def segment_3d(frames, model, weights, out, out_stride, max_memory, clip_stride,
                             out_stride=out_stride, max_memory=max_memory, clip_stride=clip_stride,
                             batch_size=batch_size, command=command_line())
     try:
-        seg = Segmenter.load(opts)
+        seg = Segment3D.load(opts)
     except InputError as e:
         fail(STAGE, str(e))
     except ValueError as e:

@@ -1,4 +1,4 @@
-"""`vidseg train backbone | fsn | wfsn`: the FSN paper's training recipes (train/fsn.py)."""
+"""`vidseg train backbone | fsn | wfsn`: the FSN paper's training recipes (train/backbone.py, fsn.py, fsn_e2e.py, wfsn.py)."""
 
 from __future__ import annotations
 
@@ -101,8 +101,8 @@ def train_backbone(inputs, stream, flow_method, arch, width, init, **kw):
     where no ImageNet weights exist (FSN 3.2)."""
     from vidseg_cli.datasets.fsn_data import expand_inputs
     from vidseg_cli.errors import InputError
-    from vidseg_cli.train.fsn import BackboneSettings
-    from vidseg_cli.train.fsn import train_backbone as recipe
+    from vidseg_cli.train.backbone import BackboneSettings
+    from vidseg_cli.train.backbone import train_backbone as recipe
 
     gt, val = _load_gt("train backbone", kw["gt"], kw["subset"], kw["val_subset"])
     try:
@@ -150,6 +150,7 @@ def train_fsn(inputs, clip_snippets, min_action_frames, window_step, hidden, dro
     from vidseg_cli.datasets.fsn_data import expand_inputs
     from vidseg_cli.errors import InputError
     from vidseg_cli.train import fsn as recipes
+    from vidseg_cli.train import fsn_e2e
 
     stage = "train fsn"
     if not end_to_end and (backbone_weights or arch):
@@ -164,9 +165,9 @@ def train_fsn(inputs, clip_snippets, min_action_frames, window_step, hidden, dro
     common = dict(_common_kwargs(kw), clip_snippets=clip_snippets, min_action_frames=min_action_frames,
                   window_step=window_step, hidden=hidden, dropout=dropout)
     if end_to_end:
-        s = recipes.EndToEndSettings(**common, snippet=snippet, stream=stream, flow=flow_method,
+        s = fsn_e2e.EndToEndSettings(**common, snippet=snippet, stream=stream, flow=flow_method,
                                      backbone=backbone_weights, arch=arch)
-        _run(stage, lambda: recipes.train_fsn_end_to_end(files, gt, val, s, kw["run_dir"], kw["resume"]), kw)
+        _run(stage, lambda: fsn_e2e.train_fsn_end_to_end(files, gt, val, s, kw["run_dir"], kw["resume"]), kw)
     else:
         s = recipes.FSNSettings(**common)
         _run(stage, lambda: recipes.train_fsn(files, gt, val, s, kw["run_dir"], kw["resume"]), kw)
@@ -187,8 +188,8 @@ def train_wfsn(inputs, segments, pooling, hidden, dropout, **kw):
     M segments, one random snippet each, pooled K scores, cross-entropy (Eq. 3)."""
     from vidseg_cli.datasets.fsn_data import expand_inputs
     from vidseg_cli.errors import InputError
-    from vidseg_cli.train.fsn import WFSNSettings
-    from vidseg_cli.train.fsn import train_wfsn as recipe
+    from vidseg_cli.train.wfsn import WFSNSettings
+    from vidseg_cli.train.wfsn import train_wfsn as recipe
 
     gt, val = _load_gt("train wfsn", kw["gt"], kw["subset"], kw["val_subset"])
     try:

@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from vidseg_cli.errors import InputError
+from vidseg_cli.models.preprocess import IMAGENET_RGB_MEAN, IMAGENET_RGB_STD
 
-RGB_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255  # ImageNet, torchvision order (RGB)
-RGB_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
 FLOW_LENGTH = 5  # TSN's temporal stream: 5 stacked flow fields (10 channels)
 STREAMS = ("rgb", "flow")
 
@@ -170,7 +169,7 @@ class VideoFrames:
 
 def rgb_to_input(frames: np.ndarray) -> np.ndarray:
     """(n, H, W, 3) uint8 RGB -> (n, 3, H, W) float32, ImageNet-normalized."""
-    x = (frames.astype(np.float32) - RGB_MEAN) / RGB_STD  # n x H x W x 3
+    x = (frames.astype(np.float32) - IMAGENET_RGB_MEAN) / IMAGENET_RGB_STD  # n x H x W x 3
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 

@@ -3,7 +3,7 @@ segments are labelled and sampled (S-CNN §3.2).
 
 Input (§3.1). Every frame is resized to 171 x 128 (W x H) and a 112 x 112 crop is taken
 from its centre; a window [start, end) becomes the 16 frames sampled uniformly from it
-(`stages.windows.sample_clip_indices`). `ClipSpec` holds these sizes; a CPU-sized network
+(`stages.windows.sample_clip_indices`). `WindowSpec` (models/preprocess.py) holds these sizes; a CPU-sized network
 uses a smaller `frame_size`/`crop_size`, recorded in its checkpoint so that propose and
 localize prepare frames exactly as training did.
 
@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from vidseg_cli.errors import InputError
+from vidseg_cli.models.preprocess import WindowSpec, resize_frames
 from vidseg_cli.stages.windows import (
-    CLIP_FRAMES,
     SCNN_LENGTHS,
     SCNN_OVERLAP,
     multiscale_windows,
@@ -50,39 +50,7 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpe
 
 
 # -- the network input (§3.1) --------------------------------------------------------------
-@dataclass(frozen=True)
-class ClipSpec:
-    frame_size: tuple[int, int] = (171, 128)  # W x H every frame is resized to (S-CNN §3.1)
-    crop_size: tuple[int, int] = (112, 112)  # H x W of the centre crop (C3D's input)
-    clip_frames: int = CLIP_FRAMES  # frames sampled uniformly from each window
-
-    def __post_init__(self):
-        (fw, fh), (ch, cw) = self.frame_size, self.crop_size
-        if ch > fh or cw > fw:
-            raise ValueError(f"crop {ch}x{cw} (HxW) is larger than the frame size {fw}x{fh} (WxH)")
-
-    def crop_offset(self) -> tuple[int, int]:
-        """(y0, x0) of the centre crop."""
-        (fw, fh), (ch, cw) = self.frame_size, self.crop_size
-        return (fh - ch) // 2, (fw - cw) // 2
-
-
-def resize_frames(frames: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
-    """(N, H, W, 3) uint8 -> (N, h, w, 3) at frame_size = (w, h); unchanged if it fits."""
-    import cv2
-
-    w, h = frame_size
-    if frames.shape[1:3] == (h, w):
-        return np.ascontiguousarray(frames)
-    big = frames.shape[1] * frames.shape[2] > w * h
-    interp = cv2.INTER_AREA if big else cv2.INTER_LINEAR
-    out = np.empty((len(frames), h, w, 3), np.uint8)
-    for i, f in enumerate(frames):
-        out[i] = cv2.resize(f, (w, h), interpolation=interp)
-    return out
-
-
-def clip_batch(frames: np.ndarray, indices: np.ndarray, spec: ClipSpec,
+def clip_batch(frames: np.ndarray, indices: np.ndarray, spec: WindowSpec,
                offsets: np.ndarray | None = None, flips: np.ndarray | None = None) -> np.ndarray:
     """Gather clips from resized frames: frames (T, h, w, 3) at spec.frame_size, indices
     (B, 16) -> (B, 3, 16, ch, cw) uint8. Centre crops unless `offsets` (B, 2) gives each
@@ -109,7 +77,7 @@ class ClipReader:
     batch, not by the video.
     """
 
-    def __init__(self, frames, spec: ClipSpec, read_block: int = 64):
+    def __init__(self, frames, spec: WindowSpec, read_block: int = 64):
         self.frames, self.spec, self.read_block = frames, spec, read_block
         self.num_frames = int(frames.shape[0])
         self.lo = 0  # first frame held in buf
@@ -129,7 +97,7 @@ class ClipReader:
         end = self.lo + len(self.buf)
         if hi > end:
             stop = min(self.num_frames, max(hi, end + self.read_block))
-            new = resize_frames(np.asarray(self.frames[end:stop]), self.spec.frame_size)
+            new = resize_frames(np.asarray(self.frames[end:stop]), self.spec.frame_hw)
             self.buf = np.concatenate([self.buf, new]) if len(self.buf) else new
 
     def clips(self, windows: np.ndarray) -> np.ndarray:
@@ -241,7 +209,7 @@ class FrameCache:
         try:
             with os.fdopen(fd, "wb") as f:
                 for block in _source_blocks(src):
-                    f.write(resize_frames(block, self.frame_size).tobytes())
+                    f.write(resize_frames(block, (self.frame_size[1], self.frame_size[0])).tobytes())
                     n += len(block)
             fps = _source_fps(src)
             os.replace(tmp, data_p)
@@ -352,7 +320,7 @@ class SCNNData:
     def held_videos(self) -> list[int]:
         return sorted({s.video for s in self.positives + self.background if not s.trimmed})
 
-    def batch(self, segs: Sequence[Segment], spec: ClipSpec, rng: np.random.Generator | None = None):
+    def batch(self, segs: Sequence[Segment], spec: WindowSpec, rng: np.random.Generator | None = None):
         """uint8 clips (B, 3, 16, ch, cw), labels (B,), overlaps (B,). With `rng`, training
         augmentation as in C3D: a random crop position and a random horizontal flip."""
         (fw, fh), (ch, cw) = spec.frame_size, spec.crop_size

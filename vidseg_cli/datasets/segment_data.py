@@ -40,6 +40,13 @@ from pathlib import Path
 import numpy as np
 
 from vidseg_cli.errors import InputError, read_lines
+from vidseg_cli.models.preprocess import (
+    normalize,
+    pad_reflect,
+    reflect_index,
+    resize_frames,
+    scale_for,
+)
 
 IGNORE = 255  # label of pixels that carry no supervision (crop padding)
 TARGETS = ("classes", "foreground")
@@ -281,53 +288,6 @@ def open_segment_dataset(path: str | os.PathLike, target: str = "classes", split
     )
 
 
-# -- preprocessing (shared with segment-3d) ------------------------------------------------
-def scale_for(height: int, width: int, short_side: int | None) -> float:
-    """The resize factor that brings the shorter side to `short_side` (1.0 when None)."""
-    return 1.0 if not short_side else short_side / min(height, width)
-
-
-def network_size(height: int, width: int, short_side: int | None) -> tuple[int, int]:
-    """(h, w) of a height x width frame resized for the network (`scale_for`)."""
-    f = scale_for(height, width, short_side)
-    return max(1, int(round(height * f))), max(1, int(round(width * f)))
-
-
-def clip_starts(num_frames: int, clip_len: int, stride: int) -> list[int]:
-    """First frames of clips of `clip_len` (<= num_frames) every `stride` frames, plus one
-    ending on the last frame, so every frame is covered."""
-    starts = list(range(0, num_frames - clip_len + 1, max(1, stride)))
-    if starts[-1] != num_frames - clip_len:
-        starts.append(num_frames - clip_len)
-    return starts
-
-
-def resize_frames(frames: np.ndarray, size_hw: tuple[int, int], nearest: bool = False) -> np.ndarray:
-    """T x H x W (x 3) -> T x h x w, per frame with OpenCV (linear, area when shrinking;
-    nearest for labels)."""
-    import cv2
-
-    h, w = size_hw
-    if frames.shape[1:3] == (h, w):
-        return frames
-    if nearest:
-        interp = cv2.INTER_NEAREST
-    else:
-        interp = cv2.INTER_AREA if h * w < frames.shape[1] * frames.shape[2] else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in frames])
-
-
-def normalize(frames: np.ndarray, mean: Sequence[float], std: Sequence[float]):
-    """T x H x W x 3 uint8 -> a float32 tensor 3 x T x H x W, (x - mean) / std per channel
-    (mean and std on the 0..255 scale)."""
-    import torch
-
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float()  # 3 x T x H x W
-    m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(3, 1, 1, 1)
-    return (x - m) / s
-
-
 @dataclass
 class ClipSpec:
     """How a training clip is cut and augmented (train/segment.py fills it from a recipe)."""
@@ -345,28 +305,6 @@ class ClipSpec:
     # they pass the video's ends (3DFCN: half a C3D window, so every labelled pixel is a
     # window centre; `context_for`).
     context: tuple[int, int, int] = (0, 0, 0)
-
-
-def reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
-    """Indices mirrored into [0, n) about the end elements (numpy's 'reflect' padding,
-    any distance): -1 -> 1, n -> n - 2."""
-    idx = np.asarray(idx, dtype=np.int64)
-    if n == 1:
-        return np.zeros_like(idx)
-    period = 2 * (n - 1)
-    m = np.mod(idx, period)
-    return np.where(m < n, m, period - m)
-
-
-def pad_reflect(frames: np.ndarray, context: Sequence[int]) -> np.ndarray:
-    """T x H x W x ... frames with `context` = (t, y, x) mirrored frames, rows and columns
-    added on both sides."""
-    ct, cy, cx = (int(c) for c in context)
-    t, h, w = frames.shape[:3]
-    ti = reflect_index(np.arange(-ct, t + ct), t)
-    yi = reflect_index(np.arange(-cy, h + cy), h)
-    xi = reflect_index(np.arange(-cx, w + cx), w)
-    return frames[ti][:, yi][:, :, xi]
 
 
 def _pad_to(x: np.ndarray, y: np.ndarray, h: int, w: int, fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

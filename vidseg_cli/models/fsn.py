@@ -34,7 +34,7 @@ FSN_DILATIONS = (1, 2, 4)  # §3.3
 POOLINGS = ("max", "avg")  # §3.4: GMP (default) or GAP
 
 
-def snippet_centers(num_snippets: int, snippet: int, device=None) -> torch.Tensor:
+def consecutive_snippet_centers(num_snippets: int, snippet: int, device=None) -> torch.Tensor:
     """Centre frame of consecutive snippets of `snippet` frames: i*L + (L-1)/2 (float)."""
     return torch.arange(num_snippets, dtype=torch.float64, device=device) * snippet + (snippet - 1) / 2
 
@@ -121,7 +121,7 @@ class FSN(nn.Module):
         s = self.snippet_logits(x)
         n = s.shape[-1]
         if centers is None:
-            centers = snippet_centers(n, snippet, s.device)
+            centers = consecutive_snippet_centers(n, snippet, s.device)
         t = n * snippet if num_frames is None else num_frames
         return upsample_to_frames(s, centers, t)
 
@@ -168,7 +168,7 @@ class WFSN(nn.Module):
         s = self.snippet_logits(x)
         n = s.shape[-1]
         if centers is None:
-            centers = snippet_centers(n, snippet, s.device)
+            centers = consecutive_snippet_centers(n, snippet, s.device)
         t = n * snippet if num_frames is None else num_frames
         return upsample_to_frames(s, centers, t).softmax(dim=1)
 

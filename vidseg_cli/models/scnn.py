@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidseg_cli.datasets.scnn_data import ClipSpec
 from vidseg_cli.errors import InputError
 from vidseg_cli.models.c3d import C3D
+from vidseg_cli.models.preprocess import WindowSpec
 from vidseg_cli.models.registry import MODELS
 from vidseg_cli.stages.windows import SCNN_LENGTHS, SCNN_OVERLAP
 
@@ -53,7 +53,7 @@ class SCNNNet(C3D):
             raise ValueError(f"the proposal network has 2 outputs, got num_classes={num_classes}")
         super().__init__(num_classes=num_classes, width=width, pooling=pooling, dropout=dropout)
         self.stage = stage
-        self.spec = ClipSpec((int(frame_size[0]), int(frame_size[1])),
+        self.spec = WindowSpec((int(frame_size[0]), int(frame_size[1])),
                              (int(crop_size[0]), int(crop_size[1])))
         self.pixel_mean, self.pixel_scale = float(pixel_mean), float(pixel_scale)
         self.window_lengths = tuple(int(x) for x in window_lengths)
@@ -113,7 +113,7 @@ MODELS.register("scnn", SCNNNet)
 
 def load_stage_network(path: str, stages: Sequence[str], expect_classes: Sequence[str] | None = None):
     """An S-CNN checkpoint of one of `stages`, built, in eval mode; InputError otherwise."""
-    from vidseg_cli.models.checkpoint import (
+    from vidseg_cli.models.checkpoint.format import (
         build_from_checkpoint,
         check_checkpoint_fits,
         read_checkpoint,

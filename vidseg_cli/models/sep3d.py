@@ -262,7 +262,7 @@ def largest_component_boxes(masks: np.ndarray | torch.Tensor) -> tuple[np.ndarra
 def region_boxes(keep: np.ndarray) -> np.ndarray:
     """Per frame of ... x H x W region masks, the tight box [x0, y0, x1, y1) in pixels
     (float); the whole frame where the mask is empty."""
-    from vidseg_cli.metrics.masks import boxes_from_masks
+    from vidseg_cli.geometry import boxes_from_masks
 
     k = np.asarray(keep)
     lead, (h, w) = k.shape[:-2], k.shape[-2:]

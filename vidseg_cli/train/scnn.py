@@ -32,8 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidseg_cli.datasets.scnn_data import ClipSpec, FrameCache, SCNNData, load_scnn_data
+from vidseg_cli.datasets.scnn_data import FrameCache, SCNNData, load_scnn_data
 from vidseg_cli.errors import InputError
+from vidseg_cli.models.preprocess import WindowSpec
 from vidseg_cli.models.registry import MODELS
 from vidseg_cli.models.scnn import STAGES, SCNNNet, load_stage_network  # noqa: F401  (re-exported)
 from vidseg_cli.stages.windows import SCNN_LENGTHS, SCNN_OVERLAP
@@ -151,7 +152,7 @@ def _arch_from_init(opts: SCNNTrainOptions) -> dict[str, Any] | None:
             if k in cfg}
 
 
-def evaluate_windows(model: SCNNNet, data: SCNNData, segs, spec: ClipSpec, device, batch: int = 64,
+def evaluate_windows(model: SCNNNet, data: SCNNData, segs, spec: WindowSpec, device, batch: int = 64,
                      stage: str = "classification") -> dict[str, float]:
     """Accuracy (and per-class mean accuracy) of a network on labelled segments."""
     correct, per = 0, {}
@@ -192,7 +193,7 @@ def train_scnn(opts: SCNNTrainOptions, log=print) -> dict[str, Any]:
     from_init = _arch_from_init(opts)
     if from_init:
         arch.update(from_init)
-    spec = ClipSpec(tuple(arch["frame_size"]), tuple(arch["crop_size"]))
+    spec = WindowSpec(tuple(arch["frame_size"]), tuple(arch["crop_size"]))
 
     # 2. data (S-CNN §3.2), with a held-out share of the untrimmed videos for validation.
     gt, videos = _paths(opts)

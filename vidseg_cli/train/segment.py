@@ -35,7 +35,7 @@ labelled pixels divided by the sum of their w_y), ignoring padding (label 255).
 Preprocessing (mean/std, short side, clip length) is stored in every checkpoint
 (`preprocess`), and `segment-3d` applies exactly the same. The validation metric of every
 epoch is the foreground IoU (3DFCN §4.1, metrics/masks.py) of `segment-3d`'s own inference
-(api/segment3d.py) on the dataset's validation videos.
+(infer/segmenter.py) on the dataset's validation videos.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ from typing import Any
 
 import numpy as np
 
-from vidseg_cli.api.segment3d import C3D_PORT_PREPROCESS, KINETICS_PREPROCESS
 from vidseg_cli.errors import InputError
+from vidseg_cli.models.preprocess import C3D_PORT_PREPROCESS, KINETICS_PREPROCESS, Preprocess
 
 MODEL_NAMES = ("3dfcn-8s", "3dfcn-32s", "sep3d")
 RECIPE_NAMES = ("paper", "synthetic")
@@ -87,18 +87,15 @@ class Recipe:
     action_bias: float = 0.0  # probability of centring a clip on a labelled pixel
     grad_clip: float | None = None  # gradient norm clip
     # 3DFCN: unlabelled context (frames, rows, cols) mirrored around each clip and each
-    # video at inference (api/segment3d.py), so every pixel is a class-map window centre.
+    # video at inference (infer/segmenter.py), so every pixel is a class-map window centre.
     context: tuple[int, int, int] = (0, 0, 0)
     model_config: dict[str, Any] = field(default_factory=dict)  # other model arguments
 
     def preprocess(self, model: str) -> dict[str, Any]:
         """What the checkpoint records and segment-3d applies."""
         clip = self.clip_len if model == "sep3d" else 0
-        out = {"mean": list(self.mean), "std": list(self.std), "short_side": self.short_side,
-               "clip_len": clip}
-        if model != "sep3d":
-            out["context"] = [int(c) for c in self.context]
-        return out
+        context = None if model == "sep3d" else tuple(int(c) for c in self.context)
+        return Preprocess(tuple(self.mean), tuple(self.std), self.short_side, clip, context).record()
 
 
 def _fcn_paper() -> Recipe:
@@ -241,13 +238,11 @@ def make_validator(model_name: str, videos, classes: list[str], preprocess: dict
                    max_memory: int | None):
     """validate(model) -> {"foreground_iou", "localization_iou", "mean_iou_per_video"} by
     segment-3d's inference on `videos` and metrics/masks.py."""
-    from vidseg_cli.api.segment3d import Segment3DOptions, Segmenter
+    from vidseg_cli.infer.segmenter import Segmenter
     from vidseg_cli.metrics import masks as mm
 
-    opts = Segment3DOptions(model=model_name, weights="", max_memory=max_memory)
-
     def validate(model) -> dict[str, float]:
-        seg = Segmenter(model, classes, preprocess, opts, device)
+        seg = Segmenter(model, classes, preprocess, model_name=model_name, device=device, max_memory=max_memory)
         counts = {}
         for v in videos:
             frames, labels = v.load()

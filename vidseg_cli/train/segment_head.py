@@ -77,11 +77,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from vidseg_cli.errors import InputError
-
-IGNORE_FRAME = -100  # cross_entropy's ignore_index: a frame without an actor
+from vidseg_cli.train.head_loss import (
+    head_frame_targets,
+    head_loss,
+    joint_loss,
+    segmentation_target,
+    segmentation_target_name,
+    segmenter_class_weights,
+)
+from vidseg_cli.train.head_metric import head_accuracy
 
 
 @dataclass
@@ -132,10 +137,10 @@ def file_sha256(path: str | os.PathLike) -> str:
 def build_head_model(segmenter_path: str, action_names: list[str], recipe: HeadRecipe):
     """A "sep3d+head" model: the segmenter checkpoint's weights, a fresh head.
     Returns (model, segmenter classes); `model.preprocess` is the segmenter's."""
-    from vidseg_cli.api.segment3d import default_preprocess
     from vidseg_cli.models import MODELS
     from vidseg_cli.models.checkpoint.format import build_from_checkpoint
     from vidseg_cli.models.checkpoint.weights import load_state_dict_checked
+    from vidseg_cli.models.preprocess import default_preprocess
 
     seg, ckpt = build_from_checkpoint(segmenter_path, expect_model="sep3d")
     source = {"path": str(Path(segmenter_path).resolve()), "sha256": file_sha256(segmenter_path)}
@@ -145,258 +150,6 @@ def build_head_model(segmenter_path: str, action_names: list[str], recipe: HeadR
     given = ckpt.get("preprocess") if isinstance(ckpt.get("preprocess"), dict) else {}
     model.preprocess = {**default_preprocess("sep3d"), **given}
     return model.train(), list(ckpt["classes"])
-
-
-# -- targets -------------------------------------------------------------------------------
-def frame_targets(labels: np.ndarray, num_actions: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame of ... x H x W class labels (0 background, 255 padding): the box
-    [x0, y0, x1, y1) around the largest ground-truth actor region and its action index
-    (the region's most frequent class - 1); IGNORE_FRAME where the frame has no actor.
-    Returns (boxes ... x 4 float32, targets ... int64)."""
-    from vidseg_cli.datasets.segment_data import IGNORE
-    from vidseg_cli.models.sep3d import region_boxes
-    from vidseg_cli.stages.components import component_classes, largest_component
-
-    lab = np.asarray(labels)
-    keep, valid = largest_component((lab > 0) & (lab != IGNORE))  # labelled once per frame
-    boxes = region_boxes(keep)
-    cls = component_classes(lab, keep, ignore=IGNORE)
-    target = np.where(valid, cls - 1, IGNORE_FRAME).astype(np.int64)
-    bad = valid & ((target < 0) | (target >= num_actions))
-    if bad.any():
-        raise ValueError(f"label {int(cls[bad][0])} is not one of the {num_actions} action classes")
-    return boxes.astype(np.float32), target
-
-
-def segmentation_target(labels: np.ndarray, target: str) -> np.ndarray:
-    """The segmenter's training target for ... x H x W class labels, as `train segment`
-    builds it (`to_target`: "foreground" = labels > 0, or "classes"), padding (IGNORE)
-    kept ignored. int64."""
-    from vidseg_cli.datasets.segment_data import IGNORE, to_target
-
-    lab = np.asarray(labels)
-    out = to_target(lab, target).astype(np.int64)
-    out[lab == IGNORE] = IGNORE
-    return out
-
-
-def head_logits(model, x, boxes, target):
-    """Logits (N x A) of the N frames with an actor, and their targets (N,). x: B x 3 x T x
-    H x W clips; boxes: B x T x 4; target: B x T (IGNORE_FRAME = no actor). Clips without
-    an actor are not run through the segmenter at all; the segmenter runs without
-    gradients (frozen)."""
-    import torch
-
-    has = (target != IGNORE_FRAME).any(dim=1)  # B
-    if not bool(has.all()):
-        x, boxes, target = x[has], boxes[has], target[has]
-    b, t = target.shape
-    if b == 0:
-        a = len(model.action_names)
-        return x.new_zeros((0, a)), target.reshape(-1)
-    with torch.no_grad():  # the segmenter is frozen
-        _, feats = model.segmenter.forward_with_features(x)  # B x D x T/2 x H/4 x W/4
-    return head_logits_from_features(model, feats, boxes, target, tuple(x.shape[-2:]))
-
-
-def head_logits_from_features(model, feats, boxes, target, image_size):
-    """head_logits on decoder features already computed: feats B x D x T' x h x w of B
-    clips of T frames of `image_size` (H, W); boxes B x T x 4; target B x T. Returns
-    (N x A logits, N targets) of the frames with an actor."""
-    from vidseg_cli.models.sep3d import frames_of
-
-    b, t = target.shape
-    keep = (target.reshape(-1) != IGNORE_FRAME).nonzero().flatten()
-    if keep.numel() == 0:
-        return feats.new_zeros((0, len(model.action_names))), target.reshape(-1)[keep]
-    maps = frames_of(feats, t)[keep]  # N x D x h x w
-    logits = model.head.classify(maps, boxes.reshape(b * t, 4)[keep], tuple(image_size))
-    return logits, target.reshape(-1)[keep]
-
-
-def head_loss(model, batch):
-    """Softmax cross-entropy over the frames with an actor (Sep3D §4)."""
-    import torch.nn.functional as F
-
-    logits, target = head_logits(model, batch["x"], batch["boxes"], batch["target"])
-    if target.numel() == 0:
-        return model.head.fc.bias.sum() * 0.0  # no actor in this batch
-    return F.cross_entropy(logits.float(), target)
-
-
-def joint_loss_terms(model, batch, seg_weight=None):
-    """The two terms of the joint fine-tune (module docstring) from one forward pass of the
-    segmenter with gradients over every clip of the batch: (head cross-entropy over the
-    frames with an actor, `weighted_cross_entropy` of the per-pixel logits against
-    batch["seg_target"] with class weights `seg_weight`)."""
-    import torch.nn.functional as F
-
-    from vidseg_cli.train.segment import weighted_cross_entropy
-
-    x = batch["x"]
-    seg_logits, feats = model.segmenter.forward_with_features(x)  # B x K x T x H x W, features
-    seg = weighted_cross_entropy(seg_logits, batch["seg_target"], seg_weight)
-    logits, target = head_logits_from_features(model, feats, batch["boxes"], batch["target"],
-                                               tuple(x.shape[-2:]))
-    if target.numel() == 0:
-        head = model.head.fc.bias.sum() * 0.0  # no actor in this batch
-    else:
-        head = F.cross_entropy(logits.float(), target)
-    return head, seg
-
-
-def joint_loss(model, batch, seg_weight=None, seg_loss_weight: float = 1.0):
-    """Head cross-entropy + seg_loss_weight * segmentation cross-entropy."""
-    head, seg = joint_loss_terms(model, batch, seg_weight)
-    return head + seg_loss_weight * seg
-
-
-# The synthetic Sep3D recipe's (train/segment.py; a test keeps them equal): the shipped
-# sample_data/weights/sep3d_synth.ckpt, a best.ckpt without training state, was trained so.
-DEFAULT_SEG_CLASS_WEIGHTS = (1.0, 1.0)
-
-
-def segmenter_class_weights(path: str | os.PathLike) -> tuple[tuple[float, float] | None, str]:
-    """The (background, action) class weights the segmenter checkpoint at `path` was
-    trained with, and where they were found: its `training` settings (every checkpoint the
-    Trainer writes since stop 11), else its training state (an older `train segment`
-    last.ckpt), else the `config.json` beside it when that run's model, config and classes
-    are the checkpoint's (an older best.ckpt in its run folder), else
-    DEFAULT_SEG_CLASS_WEIGHTS. None = unweighted (recorded as such)."""
-    import json
-
-    from vidseg_cli.models.checkpoint.format import read_checkpoint
-    from vidseg_cli.train.engine import checkpoint_settings
-
-    def weights(recipe):
-        if not isinstance(recipe, Mapping) or "class_weights" not in recipe:
-            return False, None
-        w = recipe["class_weights"]
-        return True, (None if w is None else (float(w[0]), float(w[1])))
-
-    ckpt = read_checkpoint(path)
-    settings, key = checkpoint_settings(ckpt)
-    found, w = weights(settings.get("recipe") if settings is not None else None)
-    if found:
-        return w, f"{path} ({'training settings' if key == 'training' else 'training state'})"
-    cfg = Path(path).parent / "config.json"
-    if cfg.is_file():
-        try:
-            run = json.loads(cfg.read_text())
-        except (OSError, ValueError):
-            run = None
-        if (isinstance(run, dict) and run.get("model") == ckpt["model"]
-                and run.get("model_config") == ckpt["config"] and run.get("classes") == ckpt["classes"]
-                and isinstance(run.get("settings"), Mapping) and run["settings"].get("task") == "segment"):
-            found, w = weights(run["settings"].get("recipe"))
-            if found:
-                return w, str(cfg)
-    return DEFAULT_SEG_CLASS_WEIGHTS, "not recorded with the segmenter: the synthetic recipe's default"
-
-
-def segmentation_target_name(path: str | os.PathLike, seg_classes: list[str], ds_classes: list[str]) -> str:
-    """"foreground" for a background/foreground segmenter, "classes" for one trained on
-    the dataset's classes; an InputError naming `path` otherwise."""
-    from vidseg_cli.datasets.segment_data import FOREGROUND_CLASSES
-
-    if list(seg_classes) == list(FOREGROUND_CLASSES):
-        return "foreground"
-    if list(seg_classes) == list(ds_classes):
-        return "classes"
-    raise InputError(path, f"the segmenter's classes {seg_classes} are neither background/foreground "
-                           f"nor the dataset's {ds_classes}: no segmentation loss for --joint")
-
-
-# -- accuracy with ground-truth masks ----------------------------------------------------------
-FEATURE_CACHE_BYTES = 512 << 20  # a frozen segmenter's validation features kept between epochs
-
-
-def head_accuracy(model, videos, preprocess: dict, device, batch_size: int = 4,
-                  segmentation: bool = False, feature_cache: dict | None = None) -> dict[str, Any]:
-    """The head's accuracy with ground-truth masks: every frame with an actor of `videos`,
-    whole frames at the network size, clips of `clip_len` frames back to back (the last
-    ending on the last frame; each frame counted once). Returns {"accuracy_gt_masks",
-    "loss" (mean cross-entropy), "frames", "per_class": {action: [correct, frames]}}.
-
-    segmentation: every clip (with an actor or not) goes through the segmenter, and the
-    result adds "foreground_iou_clips": |pred & gt| / |pred | gt| summed over every frame
-    of `videos` (each counted once), pred = argmax class != 0 of its clip's logits, gt =
-    label > 0, at the network's input size; and "segmented_frames".
-
-    feature_cache: a dict kept between calls while the segmenter is frozen (without
-    `segmentation`): the segmenter's features of each group of clips are then computed
-    once (up to FEATURE_CACHE_BYTES in all; the rest every call) and reused."""
-    import torch
-    import torch.nn.functional as F
-
-    from vidseg_cli.datasets.segment_data import clip_starts, network_size, normalize, resize_frames
-
-    n_act = len(model.action_names)
-    correct = total = 0
-    loss_sum = 0.0
-    per_class = np.zeros((n_act, 2), dtype=np.int64)
-    fg_inter = fg_union = seg_frames = 0
-    model.eval()
-    for v in videos:
-        frames, labels = v.load()
-        t, h, w = labels.shape
-        size = network_size(h, w, preprocess.get("short_side"))
-        frames, labels = resize_frames(frames, size), resize_frames(labels, size, nearest=True)
-        n = min(int(preprocess.get("clip_len") or 8), t)
-        starts = clip_starts(t, n, n)
-        seen = np.zeros(t, dtype=bool)
-        for i in range(0, len(starts), batch_size):
-            group = starts[i : i + batch_size]
-            y = np.stack([labels[s : s + n] for s in group])  # B x n x H x W
-            boxes, target = frame_targets(y, n_act)
-            new = np.zeros((len(group), n), dtype=bool)  # frames no earlier clip covered
-            for k, s in enumerate(group):  # frames an earlier clip already scored
-                new[k] = ~seen[s : s + n]
-                target[k, seen[s : s + n]] = IGNORE_FRAME
-                seen[s : s + n] = True
-            use = [k for k in range(len(group)) if (target[k] != IGNORE_FRAME).any()]
-            if not segmentation:
-                if not use:
-                    continue  # no actor: nothing to classify, no need to run the segmenter
-                group, boxes, target = [group[k] for k in use], boxes[use], target[use]
-            key = (v.video_id, tuple(group))
-            feats = feature_cache.get(key) if feature_cache is not None and not segmentation else None
-            if feats is None:
-                x = torch.stack([normalize(frames[s : s + n], preprocess["mean"], preprocess["std"])
-                                 for s in group]).to(device)  # B x 3 x n x H x W
-                with torch.no_grad():
-                    seg_logits, feats = model.segmenter.forward_with_features(x)
-                if segmentation:
-                    pred = (seg_logits.argmax(dim=1) != 0).cpu().numpy()[new]  # N x H x W
-                    gt = y[new] > 0
-                    fg_inter += int(np.count_nonzero(pred & gt))
-                    fg_union += int(np.count_nonzero(pred | gt))
-                    seg_frames += int(new.sum())
-                    if not use:
-                        continue
-                    feats, boxes, target = feats[use], boxes[use], target[use]
-                elif feature_cache is not None and (
-                        sum(f.nbytes for f in feature_cache.values()) + feats.nbytes <= FEATURE_CACHE_BYTES):
-                    feature_cache[key] = feats
-            with torch.no_grad():
-                logits, tg = head_logits_from_features(
-                    model, feats, torch.from_numpy(boxes).to(device),
-                    torch.from_numpy(target).to(device), size)
-            loss_sum += float(F.cross_entropy(logits.float(), tg, reduction="sum"))
-            pred = logits.argmax(dim=1).cpu().numpy()
-            tg = tg.cpu().numpy()
-            correct += int((pred == tg).sum())
-            total += int(tg.size)
-            np.add.at(per_class, (tg, 0), (pred == tg).astype(np.int64))
-            np.add.at(per_class, (tg, 1), 1)
-    out = {"accuracy_gt_masks": correct / total if total else float("nan"),
-           "loss": loss_sum / total if total else float("nan"), "frames": total,
-           "per_class": {model.action_names[k]: [int(c), int(m)] for k, (c, m) in enumerate(per_class) if m}}
-    if segmentation:  # empty union (no foreground anywhere): 1, metrics/masks.py's convention
-        out["foreground_iou_clips"] = fg_inter / fg_union if fg_union else 1.0
-        out["segmented_frames"] = seg_frames
-    return out
-
 
 # -- the run ---------------------------------------------------------------------------------
 def check_actions(path: str | os.PathLike, have: list[str], want: list[str]) -> None:
@@ -510,7 +263,7 @@ def train_head(opts: HeadTrainOptions, log=print) -> dict[str, Any]:
         order = clips.order(epoch)
         for i in range(0, len(order), r.batch_size):
             b = collate([clips[int(k)] for k in order[i : i + r.batch_size]])
-            boxes, target = frame_targets(b["y"].numpy(), len(actions))
+            boxes, target = head_frame_targets(b["y"].numpy(), len(actions))
             batch = {"x": b["x"], "boxes": torch.from_numpy(boxes), "target": torch.from_numpy(target)}
             if r.joint:
                 batch["seg_target"] = torch.from_numpy(segmentation_target(b["y"].numpy(), seg_target))
