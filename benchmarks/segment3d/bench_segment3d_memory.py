@@ -22,13 +22,13 @@ _CHILD = r"""
 import json, resource, sys, time
 import numpy as np, torch
 from vidseg_cli.api.segment3d import Segment3D as Segmenter
-from vidseg_cli.api.segment3d import Segment3DOptions
+from vidseg_cli.api.segment3d import Options
 from vidseg_cli.models import MODELS
 width, max_memory, t, stride = float(sys.argv[1]), (int(sys.argv[2]) or None), int(sys.argv[4]), int(sys.argv[5])
 torch.manual_seed(0)
 m = MODELS.build("3dfcn-8s", num_classes=22, width=width).eval()
 seg = Segmenter(m, [str(i) for i in range(22)], {"mean": [127.5] * 3, "std": [64.0] * 3},
-                Segment3DOptions(model="3dfcn-8s", weights="", max_memory=max_memory, out_stride=stride), torch.device("cpu"))
+                Options(model="3dfcn-8s", weights="", max_memory=max_memory, out_stride=stride), torch.device("cpu"))
 frames = np.random.default_rng(0).integers(0, 256, (t, 240, 320, 3), dtype=np.uint8)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()

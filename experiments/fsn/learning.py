@@ -36,12 +36,12 @@ WFSN_TIOU = [0.1, 0.3, 0.5]  # FSN Table 3's range (weakly supervised papers rep
 
 
 def _eval(files, gt, tiou=None) -> dict:
-    from vidseg_cli.datasets.predictions import read_frame_scores, read_predictions
+    from vidseg_cli.datasets.predictions import collect_frame_scores, read_predictions
     from vidseg_cli.metrics.temporal_report import evaluate_detections, evaluate_frames
 
     files = [str(f) for f in files]
     if files[0].endswith(".frame_scores.h5"):
-        r = evaluate_frames(read_frame_scores(files), gt)
+        r = evaluate_frames(collect_frame_scores(files), gt)
         return {"frame_mAP": r["mAP"], "AP": r["AP"]}
     r = evaluate_detections(read_predictions("detections", files), gt, "activitynet", thresholds=tiou)
     return {"mAP": r["mAP"], "average_mAP": r["average_mAP"]}

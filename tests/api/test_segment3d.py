@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vidseg_cli import store
-from vidseg_cli.api.segment3d import Segment3D, Segment3DOptions
+from vidseg_cli.api.segment3d import Options, Segment3D
 from vidseg_cli.infer.fcn_tiling import (
     fcn_trunk_bytes_per_frame,
     temporal_reach,
@@ -29,7 +29,7 @@ def _segmenter(name, **opts):
     torch.manual_seed(0)
     cfg = {"crop_size": 32} if name == "sep3d" else {}
     m = MODELS.build(name, num_classes=3, width=1 / 16, **cfg).eval()
-    return Segment3D(m, CLASSES, PRE, Segment3DOptions(model=name, weights="", **opts), torch.device("cpu"))
+    return Segment3D(m, CLASSES, PRE, Options(model=name, weights="", **opts), torch.device("cpu"))
 
 
 def _frames(t, h, w, seed=0):

@@ -12,9 +12,9 @@ from vidseg_cli.datasets.scnn_data import (
     SCNNData,
     Segment,
     clip_batch,
-    iou_matrix,
     label_windows,
 )
+from vidseg_cli.geometry import tiou_matrix
 from vidseg_cli.models import MODELS
 from vidseg_cli.models.preprocess import WindowSpec, resize_frames
 from vidseg_cli.stages.windows import sample_clip_indices
@@ -64,7 +64,7 @@ def test_label_windows_without_gt_all_background():
 def test_iou_matrix_matches_definition():
     a, b = np.array([[0, 10], [5, 15]]), np.array([[0, 10], [10, 20], [2, 4]])
     want = [[1.0, 0.0, 0.2], [5 / 15, 5 / 15, 0.0]]
-    np.testing.assert_allclose(iou_matrix(a, b), want)
+    np.testing.assert_allclose(tiou_matrix(a, b), want)
 
 
 def _data(num_pos=(6, 2, 4), bg=40):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidseg_cli.api.segment3d import Segment3D, Segment3DOptions
+from vidseg_cli.api.segment3d import Options, Segment3D
 from vidseg_cli.datasets.segment_data import (
     IGNORE,
     ClipSpec,
@@ -70,8 +70,8 @@ def test_segment3d_with_context_runs_the_mirrored_video_and_crops():
     m = MODELS.build("3dfcn-8s", num_classes=2, width=1 / 16).eval()
     pre = {"mean": [127.5] * 3, "std": [64.0] * 3, "short_side": None, "clip_len": 0}
     with_ctx = Segment3D(m, CLASSES, {**pre, "context": [8, 56, 56]},
-                         Segment3DOptions(model="3dfcn-8s", weights=""), torch.device("cpu"))
-    plain = Segment3D(m, CLASSES, pre, Segment3DOptions(model="3dfcn-8s", weights=""), torch.device("cpu"))
+                         Options(model="3dfcn-8s", weights=""), torch.device("cpu"))
+    plain = Segment3D(m, CLASSES, pre, Options(model="3dfcn-8s", weights=""), torch.device("cpu"))
     frames = np.random.default_rng(1).integers(0, 256, (12, 40, 48, 3), dtype=np.uint8)
     # Smaller than one 16 x 112 x 112 window: only the context makes it a valid input.
     with pytest.raises(Exception, match="minimum input"):

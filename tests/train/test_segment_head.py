@@ -180,13 +180,13 @@ def test_head_training_learns_its_training_clips(tiny):
 def test_inference_action_scores_match_a_direct_computation(tiny):
     """Per frame: the largest region of the final (clip-averaged) argmax foreground, the box
     around it on the features of every clip covering the frame, softmax averaged."""
-    from vidseg_cli.api.segment3d import Segment3D, Segment3DOptions
+    from vidseg_cli.api.segment3d import Options, load
     from vidseg_cli.datasets.segment_data import decode_frames
     from vidseg_cli.models.sep3d import feature_frame_index, largest_component_boxes
 
-    opts = Segment3DOptions(model="sep3d", weights=str(tiny / "run" / "last.ckpt"), device="cpu",
+    opts = Options(model="sep3d", weights=str(tiny / "run" / "last.ckpt"), device="cpu",
                             clip_stride=8, batch_size=3)
-    seg = Segment3D.load(opts)
+    seg = load(opts)
     frames = decode_frames(tiny / "synth" / "videos" / "synth_train_0002.mp4")[10:46]
     probs, actions = seg.predict(frames, with_actions=True)
     assert actions.shape == (36, 2)

@@ -88,7 +88,7 @@ class Evaluator:
                        "be computed")
         protocol = o.protocol or ("thumos14" if gt.format == "thumos14" else "activitynet")
         if kind == "frame_scores":
-            fs = P.read_frame_scores(files, o.time_base)
+            fs = P.collect_frame_scores(files, o.time_base)
             res = R.evaluate_frames(fs, gt)
             issues = fs.issues
         else:

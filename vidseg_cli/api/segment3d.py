@@ -1,6 +1,6 @@
 """`segment-3d` as a typed function: frames file in, scores file (per-pixel posteriors) out.
 
-    seg = Segment3D.load(Segment3DOptions(model="3dfcn-8s", weights="run/best.ckpt"))
+    seg = Segment3D.load(Options(model="3dfcn-8s", weights="run/best.ckpt"))
     seg.segment_file("v.frames.h5", "v.scores.h5")
 
 The inference itself (3DFCN tiling, Sep3D clips, the Sep3D action head) is
@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vidseg_cli.api.base import Ports, Summary, one
 from vidseg_cli.errors import InputError
 from vidseg_cli.infer.segmenter import SEGMENT_MODELS, Segmenter
 
+STAGE = "segment-3d"
+
 
 @dataclass
-class Segment3DOptions:
+class Options:
     model: str  # "3dfcn-8s", "3dfcn-32s" or "sep3d": the checkpoint must be for it
     weights: str  # our checkpoint (train segment's best.ckpt / last.ckpt)
     device: str = "auto"  # auto|cpu|cuda[:i]
@@ -34,6 +37,22 @@ class Segment3DOptions:
     clip_stride: int = 4  # Sep3D: frames between clip starts
     batch_size: int = 4  # Sep3D: clips per forward pass
     command: str | None = None  # argv for provenance
+
+
+@dataclass
+class ScoresSummary(Summary):
+    input: str
+    output: str
+    video_id: str
+    num_frames: int
+    shape: list[int]
+    frames_with_actor: int | None = None  # with Sep3D's action head only
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["frames_with_actor"] is None:
+            d.pop("frames_with_actor")
+        return d
 
 
 def _option(name: str) -> property:
@@ -51,7 +70,7 @@ class Segment3D(Segmenter):
     clip_stride = _option("clip_stride")
     batch_size = _option("batch_size")
 
-    def __init__(self, model, classes: Sequence[str], preprocess: dict[str, Any], opts: Segment3DOptions, device,
+    def __init__(self, model, classes: Sequence[str], preprocess: dict[str, Any], opts: Options, device,
                  head=None, action_names: Sequence[str] | None = None):
         self.opts = opts
         super().__init__(model, classes, preprocess, model_name=opts.model, device=device, amp=opts.amp,
@@ -59,27 +78,12 @@ class Segment3D(Segmenter):
                          clip_stride=opts.clip_stride, batch_size=opts.batch_size,
                          head=head, action_names=action_names)
 
-    @classmethod
-    def load(cls, opts: Segment3DOptions) -> Segment3D:
-        """Build the model from `opts.weights` (which must be for `opts.model`)."""
-        from vidseg_cli.models.checkpoint.format import build_from_checkpoint
-        from vidseg_cli.models.preprocess import check_record
-        from vidseg_cli.runtime import resolve_device
+    def run(self, inputs: Ports, outputs: Ports) -> ScoresSummary:
+        """Segment the frames file inputs["frames"] into the scores file outputs["scores"]."""
+        return self.segment_file(one(inputs, "frames", STAGE), one(outputs, "scores", STAGE))
 
-        if opts.model not in SEGMENT_MODELS:
-            raise ValueError(f"unknown model '{opts.model}' (known: {', '.join(SEGMENT_MODELS)})")
-        device = resolve_device(opts.device)
-        # A Sep3D trained with its action head (`train sep3d-head`) runs as sep3d.
-        expect = (opts.model, "sep3d+head") if opts.model == "sep3d" else opts.model
-        model, ckpt = build_from_checkpoint(opts.weights, expect_model=expect)
-        given = check_record(ckpt.get("preprocess"), opts.weights)
-        if ckpt["model"] == "sep3d+head":
-            return cls(model.segmenter.to(device).eval(), ckpt["classes"], given, opts, device,
-                       head=model.head, action_names=model.action_names)
-        return cls(model.to(device).eval(), ckpt["classes"], given, opts, device)
-
-    def segment_file(self, frames_path: str | Path, out_path: str | Path) -> dict[str, Any]:
-        """Read a frames file, predict, write a scores file; a summary dict."""
+    def segment_file(self, frames_path: str | Path, out_path: str | Path) -> ScoresSummary:
+        """Read a frames file, predict, write a scores file."""
         from vidseg_cli import store
 
         try:
@@ -106,14 +110,27 @@ class Segment3D(Segmenter):
                 raise RuntimeError(f"action scores {actions.shape} for {len(self.action_names)} actions")
             attrs["action_names"] = list(self.action_names)
             store.write_scores(out_path, probs, extra={"action_scores": actions}, attrs=attrs, **meta)
-        out = {"input": str(frames_path), "output": str(out_path), "video_id": rec.video_id,
-               "num_frames": int(frames.shape[0]), "shape": list(probs.shape)}
-        if actions is not None:
-            out["frames_with_actor"] = int(np.count_nonzero(~np.isnan(actions[:, 0])))
-        return out
+        return ScoresSummary(
+            input=str(frames_path), output=str(out_path), video_id=rec.video_id,
+            num_frames=int(frames.shape[0]), shape=list(probs.shape),
+            frames_with_actor=(None if actions is None
+                               else int(np.count_nonzero(~np.isnan(actions[:, 0])))))
 
 
-def segment_files(opts: Segment3DOptions, items: Sequence[tuple[str, Path]]) -> list[dict[str, Any]]:
-    """Library convenience: segment several (frames, scores) pairs with one model."""
-    seg = Segment3D.load(opts)
-    return [seg.segment_file(i, o) for i, o in items]
+def load(opts: Options) -> Segment3D:
+    """Build the model from `opts.weights` (which must be for `opts.model`)."""
+    from vidseg_cli.models.checkpoint.format import build_from_checkpoint
+    from vidseg_cli.models.preprocess import check_record
+    from vidseg_cli.runtime import resolve_device
+
+    if opts.model not in SEGMENT_MODELS:
+        raise ValueError(f"unknown model '{opts.model}' (known: {', '.join(SEGMENT_MODELS)})")
+    device = resolve_device(opts.device)
+    # A Sep3D trained with its action head (`train sep3d-head`) runs as sep3d.
+    expect = (opts.model, "sep3d+head") if opts.model == "sep3d" else opts.model
+    model, ckpt = build_from_checkpoint(opts.weights, expect_model=expect)
+    given = check_record(ckpt.get("preprocess"), opts.weights)
+    if ckpt["model"] == "sep3d+head":
+        return Segment3D(model.segmenter.to(device).eval(), ckpt["classes"], given, opts, device,
+                         head=model.head, action_names=model.action_names)
+    return Segment3D(model.to(device).eval(), ckpt["classes"], given, opts, device)

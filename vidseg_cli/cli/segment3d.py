@@ -63,23 +63,23 @@ def segment_3d(frames, model, weights, out, out_stride, max_memory, clip_stride,
     Frames are prepared as at training time (the checkpoint's preprocessing: resize to the
     trained short side, mean/std), and the posteriors are brought back to the frame size.
     """
-    from vidseg_cli.api.segment3d import Segment3D, Segment3DOptions
+    from vidseg_cli.api.segment3d import Options, load
     from vidseg_cli.errors import InputError
     from vidseg_cli.store.pairing import read_video_ids
 
     resolve_device(STAGE, device)  # an unavailable device is a usage error
     inputs = [str(p) for p in expand_inputs(STAGE, list(frames), ["frames"], quiet)]
-    opts = Segment3DOptions(model=model, weights=weights, device=device, amp=amp,
+    opts = Options(model=model, weights=weights, device=device, amp=amp,
                             out_stride=out_stride, max_memory=max_memory, clip_stride=clip_stride,
                             batch_size=batch_size, command=command_line())
     try:
-        seg = Segment3D.load(opts)
+        seg = load(opts)
     except InputError as e:
         fail(STAGE, str(e))
     except ValueError as e:
         fail(STAGE, str(e))
     outputs = resolve_outputs(STAGE, inputs, out, "scores", read_video_ids(inputs, "frames"))
     res = run_batch(STAGE, jobs_for(inputs, outputs, "frames", "scores"),
-                    lambda job: seg.segment_file(job.inputs["frames"], job.outputs["scores"]),
+                    lambda job: seg.run(job.inputs, job.outputs),
                     overwrite=overwrite, jobs=1, quiet=quiet)
     finish(STAGE, res, len(inputs), json_out, {"results": res.results}, quiet=quiet)

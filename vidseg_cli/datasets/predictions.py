@@ -368,7 +368,7 @@ def read_predictions(kind: str, files: list[str], time_base: str = "fps") -> Pre
     return out
 
 
-def read_frame_scores(files: list[str], time_base: str = "fps") -> FrameScores:
+def collect_frame_scores(files: list[str], time_base: str = "fps") -> FrameScores:
     from vidseg_cli import store
 
     out = FrameScores(sources=list(files), videos=[], probs=[], fps=[], times=[], class_names=[])

@@ -25,14 +25,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from vidseg_cli.core.fs import atomic_write, write_text
 from vidseg_cli.errors import InputError
+from vidseg_cli.geometry import tiou_matrix
 from vidseg_cli.models.preprocess import WindowSpec, resize_frames
 from vidseg_cli.stages.windows import (
     SCNN_LENGTHS,
@@ -110,15 +111,6 @@ class ClipReader:
 
 
 # -- labelling windows (§3.2) ---------------------------------------------------------------
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Temporal IoU of every [start, end) in a (N, 2) with every one in b (M, 2): (N, M)."""
-    a = np.asarray(a, np.float64).reshape(-1, 1, 2)
-    b = np.asarray(b, np.float64).reshape(1, -1, 2)
-    inter = np.clip(np.minimum(a[..., 1], b[..., 1]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    union = (a[..., 1] - a[..., 0]) + (b[..., 1] - b[..., 0]) - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
 def label_windows(windows: np.ndarray, gt_segments: np.ndarray, gt_labels: np.ndarray,
                   ) -> tuple[np.ndarray, np.ndarray]:
     """S-CNN §3.2 labels of one untrimmed video's windows.
@@ -134,7 +126,7 @@ def label_windows(windows: np.ndarray, gt_segments: np.ndarray, gt_labels: np.nd
     if len(gt_segments) == 0:
         labels[:] = 0
         return labels, overlap
-    iou = iou_matrix(windows, gt_segments)  # N x M
+    iou = tiou_matrix(windows, gt_segments)  # N x M
     best_gt = iou.argmax(1)
     best = iou[np.arange(n), best_gt]
     pos = best > POSITIVE_IOU
@@ -204,20 +196,14 @@ class FrameCache:
         return CachedVideo(str(src), frames, float(meta["fps"]))
 
     def _decode(self, src: Path, meta_p: Path, data_p: Path) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{data_p.name}.", dir=self.folder)
         n = 0
-        try:
-            with os.fdopen(fd, "wb") as f:
-                for block in _source_blocks(src):
-                    f.write(resize_frames(block, (self.frame_size[1], self.frame_size[0])).tobytes())
-                    n += len(block)
-            fps = _source_fps(src)
-            os.replace(tmp, data_p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        meta_p.write_text(json.dumps({"source": str(src), "num_frames": n, "fps": fps,
-                                      "frame_size": list(self.frame_size)}))
+        with atomic_write(data_p, "wb") as f:
+            for block in _source_blocks(src):
+                f.write(resize_frames(block, (self.frame_size[1], self.frame_size[0])).tobytes())
+                n += len(block)
+        fps = _source_fps(src)
+        write_text(meta_p, json.dumps({"source": str(src), "num_frames": n, "fps": fps,
+                                       "frame_size": list(self.frame_size)}))
 
 
 def _source_fps(src: Path) -> float:
