@@ -10,8 +10,10 @@ from contextlib import contextmanager
 @contextmanager
 def progress_bar(total: int, description: str, quiet: bool = False) -> Iterator[Callable[[int], None]]:
     """A rich progress bar on stderr when it is a terminal; a no-op otherwise."""
+    from vidseg_cli.core.signals import check
+
     if quiet or not sys.stderr.isatty() or total <= 0:
-        yield lambda n=1: None
+        yield lambda n=1: check()
         return
     from rich.console import Console
     from rich.progress import (
@@ -33,4 +35,9 @@ def progress_bar(total: int, description: str, quiet: bool = False) -> Iterator[
         transient=True,
     ) as prog:
         task = prog.add_task(description, total=total)
-        yield lambda n=1: prog.advance(task, n)
+
+        def advance(n: int = 1) -> None:
+            check()
+            prog.advance(task, n)
+
+        yield advance

@@ -218,3 +218,30 @@ def test_memory_flat_in_video_length(tmp_path):
     # The reader queue (16) and write buffer (8) bound what is held, whatever the length.
     assert peaks[1] < 40 * frame_bytes, peaks
     assert peaks[1] < 0.1 * 480 * frame_bytes, peaks
+
+
+@pytest.mark.parametrize("argv,frames", [(["--fps", "0.5"], 3), (["--start", "3.9"], 3)])
+def test_sources_and_ranges_of_fewer_than_eight_frames(cli, carphone, tmp_path, argv, frames):
+    # carphone: 120 frames at 29.97 fps (4.004 s): 0.5 fps keeps t = 0, 2, 4 s
+    res = cli("extract-frames", carphone, "-o", tmp_path / "c.h5", *argv)
+    assert res.exit_code == 0, res.output
+    assert store.read_frames(tmp_path / "c.h5").num_frames == frames
+
+
+def test_folder_of_three_frames(cli, tmp_path):
+    folder = tmp_path / "three"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i:05d}.png"), np.full((32, 48, 3), 40 * i, np.uint8))
+    res = cli("extract-frames", folder, "-o", tmp_path / "t.h5")
+    assert res.exit_code == 0, res.output
+    rec = store.read_frames(tmp_path / "t.h5", load_frames=True)
+    assert rec.num_frames == 3 and rec["frames"][2].mean() == pytest.approx(80)
+
+
+def test_upsampling_more_than_four_times_warns(cli, carphone, tmp_path):
+    res = cli("extract-frames", carphone, "-o", tmp_path / "c.h5", "--fps", "150", "--end", "0.2")
+    assert res.exit_code == 0
+    assert "warning" in res.stderr and "5.0 frames per source frame" in res.stderr
+    res = cli("extract-frames", carphone, "-o", tmp_path / "d.h5", "--fps", "60", "--end", "0.2")
+    assert "warning" not in res.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class Options:
     video_id: str | None = None
     command: str | None = None
     codec: str = "lz4"
+    on_warning: Callable[[str], None] | None = None  # each warning line as it arises
 
 
 def _producer(gen, q: queue.Queue, stop: threading.Event) -> None:
@@ -84,6 +86,9 @@ def _extract(source: Path, out: Path, opts: Options) -> FramesSummary:
     if opts.end is not None and opts.end <= opts.start:
         raise InputError(source, f"--end {opts.end} is not after --start {opts.start}")
     w, h = output_size(info.width, info.height, opts.size, opts.short_side)
+    if opts.fps and info.fps and opts.fps > 4 * info.fps and opts.on_warning is not None:
+        opts.on_warning(f"{source}: --fps {opts.fps:g} writes {opts.fps / info.fps:.1f} frames per "
+                        f"source frame ({info.fps:g} fps): each one repeated")
     vid = opts.video_id or video_id_of(source)
     attrs = {
         "source": str(Path(source).resolve()),
@@ -98,19 +103,23 @@ def _extract(source: Path, out: Path, opts: Options) -> FramesSummary:
     q: queue.Queue = queue.Queue(maxsize=16)
     stop = threading.Event()
     th = threading.Thread(target=_producer, args=(gen, q, stop), daemon=True)
-    writer = FramesWriter(
-        out,
-        height=h,
-        width=w,
-        video_id=vid,
-        fps=opts.fps or info.fps,
-        inputs=[{"path": attrs["source"], "uid": None}],
-        attrs=attrs,
-        command=opts.command,
-        codec=opts.codec,
-    )
-    th.start()
+    writer = None
+    # Everything from here on is inside the try, so that an interrupt landing anywhere
+    # (even inside Thread.start) stops the reader: a decoder thread still running when
+    # the interpreter exits is killed inside OpenCV, which aborts the process.
     try:
+        writer = FramesWriter(
+            out,
+            height=h,
+            width=w,
+            video_id=vid,
+            fps=opts.fps or info.fps,
+            inputs=[{"path": attrs["source"], "uid": None}],
+            attrs=attrs,
+            command=opts.command,
+            codec=opts.codec,
+        )
+        th.start()
         while True:
             item = q.get()
             if item is _END:
@@ -125,10 +134,12 @@ def _extract(source: Path, out: Path, opts: Options) -> FramesSummary:
         uid = writer.close()
     except BaseException as e:
         stop.set()
-        writer.abort(e)
+        if writer is not None:
+            writer.abort(e)
         raise
     finally:
         stop.set()
-        th.join(timeout=5)
+        if th.is_alive():
+            th.join(timeout=5)
     return FramesSummary(input=str(source), output=str(out), video_id=vid,
                          num_frames=writer.count, fps=opts.fps or info.fps, size=[w, h], uid=uid)

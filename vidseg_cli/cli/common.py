@@ -7,6 +7,7 @@ usage or a single bad input. Errors read `vidseg STAGE: error: <file>: <problem>
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -91,6 +92,25 @@ def jobs_for(inputs: Sequence[Any], outputs: Sequence[Path], in_kind: str, out_k
     return [Job({in_kind: i}, {out_kind: Path(o)}) for i, o in zip(inputs, outputs)]
 
 
+def same_file(a: Any, b: Any) -> bool:
+    """Whether two paths name one file (an existing one, or the same resolved path)."""
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, TypeError, ValueError):
+        return False
+
+
+def _output_is_input(job: Job) -> str | None:
+    """The first input file of `job` that one of its outputs would replace, if any."""
+    ins = [v for v in job.inputs.values() if isinstance(v, (str, os.PathLike))]
+    for i in ins:
+        if os.path.isfile(i) and any(same_file(i, o) for o in job.outputs.values()):
+            return str(i)
+    return None
+
+
 @dataclass
 class BatchResult:
     done: list[str] = field(default_factory=list)
@@ -129,9 +149,17 @@ def run_batch(
 
     Each failure prints its one line as it happens; the rest of the batch goes on.
     """
+    from vidseg_cli.core.fs import remove_stale_temps
+
     res = BatchResult()
     todo = []
     for job in work:
+        clash = _output_is_input(job)
+        if clash:
+            line = f"{clash}: the output would replace this input; choose another -o"
+            click.echo(err_line(stage, line), err=True)
+            res.failed.append((job.source, line))
+            continue
         outs = list(job.outputs.values())
         present = [o for o in outs if o.exists()]
         if present and len(present) == len(outs) and not overwrite:
@@ -141,6 +169,10 @@ def run_batch(
             if present and not overwrite:
                 missing = ", ".join(str(o) for o in outs if not o.exists())
                 notice(stage, f"{present[0]}: exists but {missing} does not: redone", quiet)
+            for o in outs:
+                for tmp, pid in remove_stale_temps(o):
+                    notice(stage, f"{tmp}: removed, the temporary file of an interrupted run "
+                                  f"(pid {pid}, no longer running)", quiet)
             todo.append(job)
 
     def record(job: Job, status: str, value: Any) -> None:
@@ -189,7 +221,8 @@ def finish(stage: str, res: BatchResult, n_inputs: int, json_out: str | None = N
             )
             for inp, _ in res.failed:
                 click.echo(f"  {inp}", err=True)
-            sys.exit(1)
+            # 1 means "the rest were done": with nothing done or skipped, the batch failed.
+            sys.exit(1 if res.done or res.skipped else 2)
         sys.exit(2)
     notice(stage, f"{len(res.done)} written, {len(res.skipped)} skipped", quiet)
 
@@ -227,10 +260,39 @@ def quiet_option(f: Callable) -> Callable:
 
 
 def json_option(f: Callable) -> Callable:
+    """--json FILE, refused (exit 2, before any work) when FILE is one of the command's
+    path arguments: an input it would overwrite, or an output it would clobber."""
+
+    @functools.wraps(f)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        dest = kwargs.get("json_out")
+        if dest not in (None, "-"):
+            clash = _path_param_equal_to(dest, kwargs)
+            if clash is not None:
+                ctx = click.get_current_context()
+                stage = (ctx.command_path.split() + [ctx.info_name])[1]
+                fail(stage, f"{dest}: --json would overwrite {clash}, which this command "
+                            "reads or writes; choose another file")
+        return f(*args, **kwargs)
+
     return click.option(
         "--json", "json_out", metavar="FILE", default=None,
-        help="Write a machine-readable summary to FILE ('-' for stdout).",
-    )(f)
+        help="Write a machine-readable summary to FILE ('-' for stdout); never one of the "
+             "command's inputs or outputs.",
+    )(guarded)
+
+
+def _path_param_equal_to(dest: str, kwargs: dict[str, Any]) -> str | None:
+    """The value of a path parameter of the running command that names `dest`."""
+    ctx = click.get_current_context()
+    names = {p.name for p in ctx.command.params
+             if isinstance(p.type, click.Path) and p.name != "json_out"}
+    for name in names:
+        value = kwargs.get(name)
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, (str, os.PathLike)) and same_file(v, dest):
+                return str(v)
+    return None
 
 
 def device_option(f: Callable | None = None, *, help: str = "Where the computation runs.") -> Callable:

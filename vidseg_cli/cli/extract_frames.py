@@ -16,6 +16,7 @@ from vidseg_cli.cli.common import (
     quiet_option,
     resolve_outputs,
     run_batch,
+    warn,
 )
 from vidseg_cli.cmdline import command_line
 
@@ -69,7 +70,8 @@ def extract_frames(videos, out, fps, size, short_side, start, end, folder_fps, c
     outputs = resolve_outputs("extract-frames", list(videos), out, "frames")
     runner = api.load(api.Options(fps=fps, size=size, short_side=short_side, start=start,
                                   end=end, folder_fps=folder_fps, codec=codec,
-                                  command=command_line()))
+                                  command=command_line(),
+                                  on_warning=lambda line: warn("extract-frames", line)))
     res = run_batch("extract-frames", jobs_for(videos, outputs, "video", "frames"),
                     lambda job: runner.run(job.inputs, job.outputs),
                     overwrite=overwrite, jobs=jobs, quiet=quiet)

@@ -10,7 +10,7 @@ import click
 
 from vidseg_cli import __version__
 from vidseg_cli.api.catalogue import top_level
-from vidseg_cli.cli.lazy import LazyGroup
+from vidseg_cli.cli.lazy import TopGroup
 
 # Commands that process no data: they describe files, datasets or the catalogue.
 TOOLS: dict[str, tuple[str, str]] = {
@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-@click.group(cls=LazyGroup, commands=COMMANDS,
+@click.group(cls=TopGroup, commands=COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vidseg")
 def cli() -> None:
@@ -44,6 +44,11 @@ def cli() -> None:
 
 
 def main() -> None:
+    """The console script: SIGTERM and SIGHUP stop a run as Ctrl-C does (core/signals.py),
+    so a scheduler's time limit leaves no temporary file behind."""
+    from vidseg_cli.core import signals
+
+    signals.install()
     cli(prog_name="vidseg")
 
 

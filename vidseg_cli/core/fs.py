@@ -1,24 +1,32 @@
 """Writing a file so that it exists whole or not at all: every file vidseg writes (HDF5,
 checkpoints, videos, JSON, text) goes through `atomic_path`.
 
-The content goes to a temporary file `.vidseg-tmp-<name>.<random><suffix>` in the final
-file's folder (a rename is atomic only within one file system), which is fsynced, given
+The content goes to a temporary file `.vidseg-tmp-<name>.pid<pid>@<host>.<random><suffix>`
+in the final file's folder (a rename is atomic only within one file system), which is fsynced, given
 the mode a plain `open()` would give it (mkstemp makes 0600, and outputs are shared like
 any other file), and renamed over the final name; the folder is then fsynced so that the
 rename itself survives a crash. Any exception, an interrupt included, removes the
-temporary file, so no reader ever finds a half-written file under the final name.
+temporary file, so no reader ever finds a half-written file under the final name. A
+process killed outright (SIGKILL, a node lost) cannot clean up: the writer's pid and host
+in the name let a later run tell such a leftover (its writer gone) from a file another
+process is still writing (`remove_stale_temps`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 TMP_PREFIX = ".vidseg-tmp-"
+# The host as one name-safe word: dots and separators would make the name ambiguous.
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()) or "host"
+_WRITER = re.compile(r"\.pid(\d+)@([A-Za-z0-9_-]+)\.")
 
 # The process's umask, read once (it can only be read by setting it).
 _UMASK = os.umask(0)
@@ -47,7 +55,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     (OpenCV's ".mp4")."""
     final = Path(path)
     folder = final.parent if str(final.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{final.name}.", suffix=suffix, dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{final.name}.pid{os.getpid()}@{_HOST}.",
+                               suffix=suffix, dir=folder)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -90,3 +99,46 @@ def write_with(path: str | os.PathLike, write: Callable[[Path], object], suffix:
     place as `path`."""
     with atomic_path(path, suffix) as tmp:
         write(tmp)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def stale_temps(path: str | os.PathLike) -> list[tuple[Path, int]]:
+    """Temporary files of `path` left by a writer on this host that is no longer running,
+    with that writer's pid. Files of live writers and of other hosts (a shared folder on a
+    cluster) are left alone: their writers may still be at work."""
+    final = Path(path)
+    folder = final.parent if str(final.parent) else Path(".")
+    found = []
+    try:
+        candidates = list(folder.glob(f"{glob_escape(TMP_PREFIX + final.name)}.pid*"))
+    except OSError:
+        return []
+    for tmp in candidates:
+        m = _WRITER.match(tmp.name[len(TMP_PREFIX) + len(final.name):])
+        if m and m.group(2) == _HOST and not _alive(int(m.group(1))):
+            found.append((tmp, int(m.group(1))))
+    return found
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[tuple[Path, int]]:
+    """Remove what `stale_temps` finds; return what was removed."""
+    removed = []
+    for tmp, pid in stale_temps(path):
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+            removed.append((tmp, pid))
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """`name` with glob's special characters taken literally."""
+    return re.sub(r"([*?\[])", r"[\1]", name)

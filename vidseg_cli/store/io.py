@@ -13,6 +13,7 @@ import h5py
 import hdf5plugin  # noqa: F401  (registers the Blosc/LZ4 filters frames files are read with)
 import numpy as np
 
+from vidseg_cli.core.signals import check as check_signals
 from vidseg_cli.store.base import (
     StoreError,
     atomic_h5,
@@ -254,9 +255,15 @@ class FramesWriter(_StreamWriter):
         self._buf: list[np.ndarray] = []
         self._tbuf: list[float] = []
         self._cap = buffer_frames
-        self.count = 0
+        self._written = 0  # frames in the file; `count` adds the buffered ones
+
+    @property
+    def count(self) -> int:
+        """Frames appended so far, written or still buffered."""
+        return self._written + len(self._buf)
 
     def append(self, frame: np.ndarray, timestamp: float) -> None:
+        check_signals()
         if frame.shape != (self.h, self.w, 3) or frame.dtype != np.uint8:
             raise ValueError(
                 f"frame {self.count}: expected uint8 ({self.h}, {self.w}, 3), "
@@ -271,13 +278,14 @@ class FramesWriter(_StreamWriter):
         if not self._buf:
             return
         n = len(self._buf)
-        self._frames.resize(self.count + n, axis=0)
-        self._times.resize(self.count + n, axis=0)
+        w = self._written
+        self._frames.resize(w + n, axis=0)
+        self._times.resize(w + n, axis=0)
         for i, fr in enumerate(self._buf):
             # One chunk per frame: writing each frame directly hits exactly one chunk.
-            self._frames[self.count + i] = fr
-        self._times[self.count : self.count + n] = self._tbuf
-        self.count += n
+            self._frames[w + i] = fr
+        self._times[w : w + n] = self._tbuf
+        self._written += n
         self._buf.clear()
         self._tbuf.clear()
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from vidseg_cli.core.fs import write_text
+from vidseg_cli.core.signals import check as check_signals
 from vidseg_cli.errors import InputError
 from vidseg_cli.models.checkpoint.format import read_checkpoint, save_checkpoint
 from vidseg_cli.runtime import autocast
@@ -128,6 +129,7 @@ class Trainer:
             self.model.train()
             with _progress(steps_per_epoch, f"epoch {self.epoch + 1}/{self.s.epochs}", self.s.quiet) as tick:
                 for batch in batches(self.epoch):
+                    check_signals()
                     with autocast(self.device, self.s.amp):
                         loss = loss_step(self.model, _to(batch, self.device))
                     if not torch.isfinite(loss):

@@ -1,0 +1,70 @@
+"""Ctrl-C, SIGTERM and SIGHUP stop a run cleanly, wherever they land.
+
+A batch scheduler stops a job with SIGTERM at its time limit or on preemption, and a
+closed terminal sends SIGHUP. Python's default for both is to die at once, leaving the
+temporary file of the output being written. Here each of the three raises in the main
+thread (KeyboardInterrupt for SIGINT, `Stopped` for the others): both are
+BaseExceptions, so they pass through the `except Exception` of a batch and through every
+writer's cleanup (core/fs.atomic_path removes its temporary file), and the command exits
+128 + the signal's number.
+
+An exception raised by a signal handler is lost when it lands in a weakref callback or a
+`__del__` ("Exception ignored in ..."), and the run would go on as if nothing happened.
+So the handler also records the signal, and `check()`, called at the places long work
+passes through often (each frame a writer appends, each step of a progress bar or of a
+training run), raises it again; the lost one is not reported, since it is not lost.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+CAUGHT = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+_pending: int | None = None  # the signal received, once one is
+
+
+class Stopped(BaseException):
+    """The run was stopped by SIGTERM or SIGHUP."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def _exception(signum: int) -> BaseException:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Stopped(signum)
+
+
+def _handler(signum, frame) -> None:
+    global _pending
+    _pending = signum
+    raise _exception(signum)
+
+
+def check() -> None:
+    """Raise the signal received, if any (see the module's docstring)."""
+    if _pending is not None:
+        raise _exception(_pending)
+
+
+def _unraisable(hook):
+    def quiet(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, (KeyboardInterrupt, Stopped)) or _pending is None:
+            hook(unraisable)
+
+    return quiet
+
+
+def install() -> None:
+    """Handle SIGINT, SIGTERM and SIGHUP as above (call from the main thread). A signal
+    ignored when the process started (SIGINT in a background job) stays ignored."""
+    for s in CAUGHT:
+        if signal.getsignal(s) is not signal.SIG_IGN:
+            signal.signal(s, _handler)
+    sys.unraisablehook = _unraisable(sys.unraisablehook)
