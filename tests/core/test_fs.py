@@ -20,17 +20,17 @@ def _dead_pid() -> int:
 
 def test_temporary_name_records_pid_and_host(tmp_path):
     with fs.atomic_path(tmp_path / "a.h5") as tmp:
-        assert tmp.name.startswith(f".vidseg-tmp-a.h5.pid{os.getpid()}@{fs._HOST}.")
+        assert tmp.name.startswith(f".vidseg-tmp-a.h5.pid{os.getpid()}@{fs.HOST}.")
         tmp.write_text("x")
     assert (tmp_path / "a.h5").read_text() == "x" and not list(tmp_path.glob(".vidseg-tmp-*"))
 
 
 def test_only_temporary_files_of_dead_writers_on_this_host_are_stale(tmp_path):
     dead = _dead_pid()
-    stale = tmp_path / f".vidseg-tmp-a[1].h5.pid{dead}@{fs._HOST}.x1"
-    live = tmp_path / f".vidseg-tmp-a[1].h5.pid{os.getpid()}@{fs._HOST}.x2"
+    stale = tmp_path / f".vidseg-tmp-a[1].h5.pid{dead}@{fs.HOST}.x1"
+    live = tmp_path / f".vidseg-tmp-a[1].h5.pid{os.getpid()}@{fs.HOST}.x2"
     remote = tmp_path / f".vidseg-tmp-a[1].h5.pid{dead}@another-node.x3"
-    other_output = tmp_path / f".vidseg-tmp-b.h5.pid{dead}@{fs._HOST}.x4"
+    other_output = tmp_path / f".vidseg-tmp-b.h5.pid{dead}@{fs.HOST}.x4"
     for f in (stale, live, remote, other_output):
         f.write_text("partial")
     assert fs.remove_stale_temps(tmp_path / "a[1].h5") == [(stale, dead)]
@@ -38,7 +38,7 @@ def test_only_temporary_files_of_dead_writers_on_this_host_are_stale(tmp_path):
 
 
 def test_a_rerun_removes_a_dead_writers_leftover_and_says_so(cli, carphone, tmp_path):
-    leftover = tmp_path / f".vidseg-tmp-c.h5.pid{_dead_pid()}@{fs._HOST}.abc"
+    leftover = tmp_path / f".vidseg-tmp-c.h5.pid{_dead_pid()}@{fs.HOST}.abc"
     leftover.write_bytes(b"\0" * 1000)
     res = cli("extract-frames", carphone, "-o", tmp_path / "c.h5")
     assert res.exit_code == 0, res.output

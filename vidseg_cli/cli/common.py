@@ -7,6 +7,7 @@ usage or a single bad input. Errors read `vidseg STAGE: error: <file>: <problem>
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -312,11 +313,15 @@ def training_run_options(run_dir_param: str = "run_dir", max_steps: bool = True,
     --amp, then --quiet and --json."""
 
     def deco(f: Callable) -> Callable:
+        f = _guard_run_folder(f, run_dir_param)
         opts = [
             click.option("-o", "--output", run_dir_param, required=True, type=click.Path(),
-                         help=f"Run folder: {run_files}."),
+                         help=f"Run folder: {run_files}. A folder that holds a run is refused "
+                              "unless --resume or --overwrite."),
             click.option("--resume", is_flag=True,
                          help="Continue exactly from the run folder's last.ckpt (same settings)."),
+            click.option("--overwrite", is_flag=True,
+                         help="Start again in a run folder that holds a run, replacing it."),
             click.option("--seed", type=int, default=0, show_default=True,
                          help="Seeds initialisation and data order."),
         ]
@@ -334,6 +339,71 @@ def training_run_options(run_dir_param: str = "run_dir", max_steps: bool = True,
         return f
 
     return deco
+
+
+# Files that make a folder a training run; --overwrite removes them before starting again.
+RUN_FILES = ("last.ckpt", "best.ckpt", "log.jsonl", "config.json", "summary.json",
+             "backbone.ckpt", "fsn.ckpt")
+LOCK = ".vidseg-run.lock"
+
+
+def _guard_run_folder(f: Callable, run_dir_param: str) -> Callable:
+    """Before any data loads: the run folder can be created and written; one that holds a
+    run needs --resume (continue) or --overwrite (start again); and it is locked while
+    this run writes it, so two trainings never interleave in one folder."""
+
+    @functools.wraps(f)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        run_dir = Path(kwargs[run_dir_param])
+        resume, overwrite = kwargs.get("resume"), kwargs.pop("overwrite", False)
+        if resume and overwrite:
+            fail("train", "--resume and --overwrite are exclusive: continue the run, or replace it")
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            fail("train", f"{run_dir}: cannot create the run folder ({e.strerror or e})")
+        if not os.access(run_dir, os.W_OK | os.X_OK):
+            fail("train", f"{run_dir}: the run folder is not writable")
+        held = [n for n in RUN_FILES if (run_dir / n).exists()]
+        if held and not resume and not overwrite:
+            fail("train", f"{run_dir}: holds a run ({', '.join(held)}); use --resume to continue "
+                          "it or --overwrite to start again")
+        with _run_lock(run_dir):
+            if overwrite:
+                for n in held:
+                    (run_dir / n).unlink()
+            return f(*args, **kwargs)
+
+    return guarded
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path):
+    """An exclusive lock file naming its holder (pid@host); a lock whose holder on this
+    host has died is taken over."""
+    from vidseg_cli.core.fs import HOST, alive
+
+    lock = run_dir / LOCK
+    me = f"{os.getpid()}@{HOST}"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = lock.read_text().strip() if lock.exists() else ""
+            pid, _, host = holder.partition("@")
+            if host == HOST and pid.isdigit() and not alive(int(pid)):
+                lock.unlink(missing_ok=True)  # its writer is gone: take the folder over
+                continue
+            fail("train", f"{run_dir}: another training ({holder or 'unknown'}) is writing this "
+                          f"run folder (lock {lock})")
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(me + "\n")
+            break
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def run_training(stage: str, call: Callable[[], dict], *, data: str, run_dir: str,

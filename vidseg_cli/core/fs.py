@@ -25,7 +25,7 @@ from typing import IO
 
 TMP_PREFIX = ".vidseg-tmp-"
 # The host as one name-safe word: dots and separators would make the name ambiguous.
-_HOST = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()) or "host"
+HOST = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()) or "host"
 _WRITER = re.compile(r"\.pid(\d+)@([A-Za-z0-9_-]+)\.")
 
 # The process's umask, read once (it can only be read by setting it).
@@ -55,7 +55,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     (OpenCV's ".mp4")."""
     final = Path(path)
     folder = final.parent if str(final.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{final.name}.pid{os.getpid()}@{_HOST}.",
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{final.name}.pid{os.getpid()}@{HOST}.",
                                suffix=suffix, dir=folder)
     os.close(fd)
     try:
@@ -101,7 +101,8 @@ def write_with(path: str | os.PathLike, write: Callable[[Path], object], suffix:
         write(tmp)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process of this host with this pid is running."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -124,7 +125,7 @@ def stale_temps(path: str | os.PathLike) -> list[tuple[Path, int]]:
         return []
     for tmp in candidates:
         m = _WRITER.match(tmp.name[len(TMP_PREFIX) + len(final.name):])
-        if m and m.group(2) == _HOST and not _alive(int(m.group(1))):
+        if m and m.group(2) == HOST and not alive(int(m.group(1))):
             found.append((tmp, int(m.group(1))))
     return found
 

@@ -166,13 +166,16 @@ class Trainer:
             if self.best is None or (not math.isnan(v) and better(v, self.best)):
                 self.best, improved = v, True
         self.history.append(rec)
-        with open(self.run_dir / "log.jsonl", "a") as f:
-            f.write(json.dumps(rec) + "\n")
+        # best.ckpt, then last.ckpt, then the log: a kill between any two writes leaves a
+        # last.ckpt that a resume redoes the epoch from (the log is cut back to it), and a
+        # best.ckpt no older than last.ckpt's idea of the best.
         training = {"settings": self._settings_json(), "epoch": self.epoch, "step": self.step}
-        save_checkpoint(self.run_dir / "last.ckpt", self.model, self.classes,
-                        train_state=self._train_state(), training=training)
         if improved or (self.s.monitor is None):
             save_checkpoint(self.run_dir / "best.ckpt", self.model, self.classes, training=training)
+        save_checkpoint(self.run_dir / "last.ckpt", self.model, self.classes,
+                        train_state=self._train_state(), training=training)
+        with open(self.run_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
         if not self.s.quiet:
             val = " ".join(f"{k}={v:.4g}" for k, v in rec.get("val", {}).items()
                            if isinstance(v, (int, float)))
