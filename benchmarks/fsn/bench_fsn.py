@@ -92,7 +92,7 @@ def _localize_figure(tmp: Path, quick: bool) -> dict:
     import torch
 
     from vidseg_cli import store
-    from vidseg_cli.api.localize import LocalizeOptions, make_localizer
+    from vidseg_cli.api import localize
     from vidseg_cli.models import MODELS, save_checkpoint
 
     hours = 0.25 if quick else 1.0
@@ -110,14 +110,14 @@ def _localize_figure(tmp: Path, quick: bool) -> dict:
     torch.manual_seed(0)
     save_checkpoint(tmp / "fsn.ckpt", MODELS.build("fsn", in_features=D, num_classes=21), ["background"] + [
         f"c{i}" for i in range(20)])
-    run = make_localizer("fsn", LocalizeOptions(weights=str(tmp / "fsn.ckpt"), device="cpu", quiet=True))
+    loc = localize.load(localize.Options(weights=str(tmp / "fsn.ckpt"), method="fsn", device="cpu"))
     t0 = time.perf_counter()
-    res = run(str(fpath), tmp / "long.detections.h5")
+    res = loc.run({"features": str(fpath)}, {"detections": tmp / "long.detections.h5"})
     sec = time.perf_counter() - t0
     r = sec / (hours * 3600)
     return {"name": "localize (fsn) seconds per second of video", "ratio": round(r, 5), "target": "<= 0.01",
             "ok": r <= 0.01, "detail": {"video_hours": hours, "frames": T, "snippets": n, "seconds": round(sec, 2),
-                                         "seconds_per_hour": round(sec / hours, 2), "detections": res["detections"]}}
+                                         "seconds_per_hour": round(sec / hours, 2), "detections": res.detections}}
 
 
 def run(quick: bool = False) -> list[dict]:

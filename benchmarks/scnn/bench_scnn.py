@@ -31,8 +31,7 @@ def run(quick: bool) -> list[dict]:
     import torch
 
     from vidseg_cli import store
-    from vidseg_cli.api.localize import LocalizeOptions, make_localizer
-    from vidseg_cli.api.propose import ProposeOptions, make_proposer
+    from vidseg_cli.api import localize, propose
     from vidseg_cli.infer.scnn import score_windows
     from vidseg_cli.models.scnn import load_stage_network
     from vidseg_cli.stages.windows import multiscale_windows
@@ -67,27 +66,28 @@ def run(quick: bool) -> list[dict]:
         # 2. proposals on the test videos: network against every sliding window.
         times, kept, total = {}, 0, 0
         for method, weights in (("scnn", str(pro_w)), ("sliding", None)):
-            run_p = make_proposer(ProposeOptions(weights=weights, method=method, device="cpu"))
+            proposer = propose.load(propose.Options(weights=weights, method=method, device="cpu"))
             out = work / f"prop_{method}"
             out.mkdir()
             t0 = time.perf_counter()
             for f in frames:
-                info = run_p(str(f), out / f.name.replace(".frames.h5", ".proposals.h5"))
+                info = proposer.run({"frames": str(f)},
+                                    {"proposals": out / f.name.replace(".frames.h5", ".proposals.h5")})
                 if method == "scnn":
-                    kept, total = kept + info["kept"], total + info["windows"]
+                    kept, total = kept + info.kept, total + info.windows
             times[f"propose_{method}"] = time.perf_counter() - t0
         figures.append({"name": "share of windows the proposal network prunes", "ratio": 1 - kept / total,
                         "target": "> 0.5", "ok": 1 - kept / total > 0.5,
                         "detail": {"windows": total, "kept": kept, "videos": len(frames)}})
 
         # 3. localize on the kept windows against localize on every window (S-CNN §4.2).
-        run_l = make_localizer("scnn", LocalizeOptions(weights=str(loc_w), device="cpu"))
+        loc = localize.load(localize.Options(weights=str(loc_w), method="scnn", device="cpu"))
         for method in ("scnn", "sliding"):
             out = work / f"det_{method}"
             out.mkdir()
             t0 = time.perf_counter()
             for p in sorted((work / f"prop_{method}").glob("*.h5")):
-                run_l(str(p), out / p.name.replace(".proposals.h5", ".detections.h5"))
+                loc.run({"proposals": str(p)}, {"detections": out / p.name.replace(".proposals.h5", ".detections.h5")})
             times[f"localize_{method}"] = time.perf_counter() - t0
         speed = times["localize_sliding"] / times["localize_scnn"]
         figures.append({"name": "localize speed-up on proposals vs all sliding windows", "ratio": speed,

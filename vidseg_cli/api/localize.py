@@ -1,54 +1,92 @@
-"""The localization methods behind `vidseg localize`, by name (a registry, STYLE.md).
+"""`localize`: temporal action detections by a named method (a registry, STYLE.md).
 
-A method module provides `make_<method>_localizer(opts: LocalizeOptions) -> run`, where
-`run(input_path, detections_path) -> dict` localizes one video and writes its detections
-file (and, for frame-level methods, `<video_id>.frame_scores.h5` beside it). The model is
-loaded once in that function, not per video. Every method ends with the NMS of
-stages/nms.py.
+    loc = localize.load(localize.Options(weights="fsn.ckpt", method="fsn"))
+    summary = loc.run({"features": "v.features.h5"}, {"detections": "v.detections.h5",
+                                                      "frame_scores": "v.frame_scores.h5"})
+
+Each method of METHODS names its runner class, the kind of its main input and what it is;
+`load` builds that runner once (its network loaded once, not per video) and its `run`
+localizes one video into a DetectionsSummary. Every method ends with the NMS of
+stages/nms.py. The frame-level methods (fsn, wfsn) also write the video's frame scores,
+by default `<video_id>.frame_scores.h5` beside the detections (`frame_scores_path`).
+
+Standard library only: the command line reads METHODS for its --method choices.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-# method -> (module, factory attribute, input kind, one-line description)
-METHODS: dict[str, tuple[str, str, str, str]] = {
-    "fsn": ("vidseg_cli.api.localize_fsn", "make_fsn_localizer", "features",
-            "FSN (FSN 3.3): frame scores from features, grouped over thresholds 0.0..0.9"),
-    "wfsn": ("vidseg_cli.api.localize_fsn", "make_wfsn_localizer", "features",
-             "weakly supervised FSN (FSN 4.3): the same grouping with the pooling removed"),
-    "scnn": ("vidseg_cli.api.localize_scnn", "make_scnn_localizer", "proposals",
-             "S-CNN localization network (S-CNN 3.3) on the proposals' segments"),
-}
+from vidseg_cli.api.base import Runner, Summary
+from vidseg_cli.core.registry import Registry
+
+STAGE = "localize"
+
+
+@dataclass(frozen=True)
+class Method:
+    """A localization method as the registry records it."""
+
+    runner: str  # "module:class" of its runner, imported only when loaded
+    input_kind: str  # the kind of its main input (one file per video)
+    help: str  # one line
+
+
+METHODS = Registry("localization methods")
+METHODS.register("fsn", Method(
+    "vidseg_cli.api.localize_fsn:FSNLocalizer", "features",
+    "FSN (FSN 3.3): frame scores from features, grouped over thresholds 0.0..0.9"))
+METHODS.register("wfsn", Method(
+    "vidseg_cli.api.localize_fsn:WFSNLocalizer", "features",
+    "weakly supervised FSN (FSN 4.3): the same grouping with the pooling removed"))
+METHODS.register("scnn", Method(
+    "vidseg_cli.api.localize_scnn:SCNNLocalizer", "proposals",
+    "S-CNN localization network (S-CNN 3.3) on the proposals' segments"))
 
 
 @dataclass
-class LocalizeOptions:
+class Options:
     weights: str  # checkpoint of the method's network
+    method: str = "fsn"  # a name in METHODS
     nms_iou: float = 0.4  # NMS tIoU (the papers' evaluation threshold 0.5 minus 0.1)
     top_k: int | None = None  # keep at most this many detections per video
     device: str = "auto"
     amp: bool = False
     batch_size: int = 64
-    fuse_features: str | None = None  # fsn: the flow stream's features (file or folder)
-    fuse_weights: str | None = None  # fsn: the flow stream's FSN checkpoint
-    frames: str | None = None  # scnn: frames file or folder, instead of the proposals' provenance
+    fuse_weights: str | None = None  # fsn: the flow stream's FSN checkpoint (inputs "flow-features")
     segment_score: str | None = None  # fsn/wfsn: "mean" or "contrast" (None: the method's default)
     video_threshold: float = 0.0  # wfsn: localize only classes whose video-level score reaches it
-    quiet: bool = False
     command: str | None = None
 
 
-def make_localizer(method: str, opts: LocalizeOptions) -> Callable[[str, Path], dict]:
-    if method not in METHODS:
-        raise ValueError(f"unknown localization method '{method}' (known: {', '.join(METHODS)})")
-    module, attr, _, _ = METHODS[method]
-    return getattr(importlib.import_module(module), attr)(opts)
+@dataclass
+class DetectionsSummary(Summary):
+    """One video's detections; the fields a method does not report stay None and are left
+    out of `to_json`."""
+
+    input: str
+    output: str
+    frame_scores: str | None = None  # fsn/wfsn: the frame scores file written
+    proposals: int | None = None  # scnn: proposals scored
+    foreground: int | None = None  # scnn: proposals whose top class is an action
+    detections: int = 0
+    frames: int | None = None  # fsn/wfsn: the video's frames
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def frame_scores_path(detections_path: Path, video_id: str) -> Path:
-    """Where a method writes its frame_scores beside the detections (DESIGN.md)."""
+def load(opts: Options) -> Runner:
+    """The runner of `opts.method`, its network loaded from `opts.weights`."""
+    if opts.method not in METHODS:
+        raise ValueError(f"unknown localization method '{opts.method}' (known: {', '.join(METHODS)})")
+    module, name = METHODS.get(opts.method).runner.split(":")
+    return getattr(importlib.import_module(module), name)(opts)
+
+
+def frame_scores_path(detections_path: str | Path, video_id: str) -> Path:
+    """Where a frame-level method writes its frame_scores beside the detections (DESIGN.md)."""
     return Path(detections_path).parent / f"{video_id}.frame_scores.h5"

@@ -7,26 +7,31 @@ training has frequency 0); class-aware NMS (stages/nms.py) at `nms_iou` (0.4: th
 evaluation threshold 0.5 minus 0.1) and an optional top-k make the detections.
 
 The frames come from the proposals file's provenance (its first `inputs` entry, whose
-`uid` must still match: a frames file rewritten since is refused) or from `opts.frames`
+`uid` must still match: a frames file rewritten since is refused) or from inputs["frames"]
 (a frames file, or a folder holding `<video_id>.frames.h5`).
+
+    loc = SCNNLocalizer(Options(weights="localization.ckpt", method="scnn"))
+    loc.run({"proposals": "v.proposals.h5"}, {"detections": "v.detections.h5"})
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from vidseg_cli.api.localize import LocalizeOptions
+from vidseg_cli import store
+from vidseg_cli.api.base import Ports, one
+from vidseg_cli.api.localize import STAGE, DetectionsSummary, Options
 from vidseg_cli.errors import InputError
+from vidseg_cli.infer.scnn import score_windows
+from vidseg_cli.models.scnn import load_stage_network
+from vidseg_cli.runtime import resolve_device
+from vidseg_cli.stages.nms import nms_per_class
 
 
-def frames_for(proposals_path: str, attrs: dict, explicit: str | None) -> str:
+def frames_for(proposals_path: str, attrs: dict, explicit: str | Path | None) -> str:
     """The frames file a proposals file was made from (checked), or the one given."""
-    from vidseg_cli import store
-
     vid = attrs.get("video_id") or store.video_id_of(proposals_path)
     if explicit:
         p = Path(explicit)
@@ -50,22 +55,27 @@ def frames_for(proposals_path: str, attrs: dict, explicit: str | None) -> str:
     return str(p)
 
 
-def make_scnn_localizer(opts: LocalizeOptions) -> Callable[[str, Path], dict[str, Any]]:
-    from vidseg_cli import store
-    from vidseg_cli.infer.scnn import score_windows
-    from vidseg_cli.models.scnn import load_stage_network
-    from vidseg_cli.runtime import resolve_device
-    from vidseg_cli.stages.nms import nms_per_class
+class SCNNLocalizer:
+    """`localize --method scnn` (api/localize.py's registry): proposals in, detections out."""
 
-    # The classification network also localizes (S-CNN §4.3, 'w/o localization').
-    model = load_stage_network(opts.weights, ["localization", "classification"])
-    device = resolve_device(opts.device)
-    model.to(device)
-    classes = list(model.classes)
+    def __init__(self, opts: Options):
+        self.opts = opts
+        # The classification network also localizes (S-CNN §4.3, 'w/o localization').
+        self.model = load_stage_network(opts.weights, ["localization", "classification"])
+        self.device = resolve_device(opts.device)
+        self.model.to(self.device)
+        self.classes = list(self.model.classes)
 
-    def run(proposals_path: str, out: Path) -> dict[str, Any]:
+    def run(self, inputs: Ports, outputs: Ports) -> DetectionsSummary:
+        """Localize inputs["proposals"] (frames: inputs["frames"], a file or a folder, else
+        the proposals' provenance) into outputs["detections"]."""
+        opts, model = self.opts, self.model
+        one(inputs, "proposals", STAGE)
+        proposals_path = str(inputs["proposals"])  # as given: it names the video in messages
+        out = one(outputs, "detections", STAGE)
         prop = store.read_proposals(proposals_path)
-        frames_path = frames_for(proposals_path, prop.attrs, opts.frames)
+        explicit = one(inputs, "frames", STAGE) if "frames" in inputs else None
+        frames_path = frames_for(proposals_path, prop.attrs, explicit)
         segs = np.asarray(prop["segments"], np.float64)  # N x 2 [start, end) frames
         with store.open_record(frames_path, "frames") as fr:
             if fr.num_frames != prop.num_frames:
@@ -77,7 +87,7 @@ def make_scnn_localizer(opts: LocalizeOptions) -> Callable[[str, Path], dict[str
                                                  "with end <= start")
             win = np.round(segs).astype(np.int64)
             try:
-                probs = score_windows(model, fr["frames"], win, opts.batch_size, device, opts.amp)
+                probs = score_windows(model, fr["frames"], win, opts.batch_size, self.device, opts.amp)
             except ValueError as e:
                 raise InputError(frames_path, str(e)) from None
             fps = fr.fps
@@ -88,12 +98,10 @@ def make_scnn_localizer(opts: LocalizeOptions) -> Callable[[str, Path], dict[str
         pos = score > 0
         seg, lab, score = seg[pos], lab[pos], score[pos]
         keep = nms_per_class(seg, lab, score, opts.nms_iou, opts.top_k) if len(seg) else np.zeros(0, int)
-        store.write_detections(out, seg[keep], lab[keep], score[keep], class_names=classes,
+        store.write_detections(out, seg[keep], lab[keep], score[keep], class_names=self.classes,
                                video_id=prop.video_id, num_frames=prop.num_frames, fps=fps,
                                inputs=[proposals_path, frames_path], command=opts.command,
                                attrs={"method": "scnn", "nms_iou": opts.nms_iou,
                                       "stage_network": model.stage})
-        return {"input": str(proposals_path), "output": str(out), "proposals": int(len(segs)),
-                "foreground": int(fg.sum()), "detections": int(len(keep))}
-
-    return run
+        return DetectionsSummary(input=proposals_path, output=str(out), proposals=int(len(segs)),
+                                 foreground=int(fg.sum()), detections=int(len(keep)))

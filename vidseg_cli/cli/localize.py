@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
+from vidseg_cli.api.localize import METHODS, STAGE
 from vidseg_cli.cli.common import (
+    Job,
     device_option,
     fail,
     finish,
-    jobs_for,
     json_option,
     overwrite_option,
     quiet_option,
@@ -17,12 +18,10 @@ from vidseg_cli.cli.common import (
 )
 from vidseg_cli.cmdline import command_line
 
-_METHODS = ("fsn", "wfsn", "scnn")  # kept in step with api/localize.py METHODS (tested)
 
-
-@click.command("localize")
+@click.command(STAGE)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
-@click.option("--method", type=click.Choice(_METHODS), default="fsn", show_default=True,
+@click.option("--method", type=click.Choice(METHODS.names()), default="fsn", show_default=True,
               help="fsn/wfsn read features files; scnn reads proposals files.")
 @click.option("--weights", required=True, type=click.Path(),
               help="Checkpoint of the method's network (made by `vidseg train`).")
@@ -57,32 +56,38 @@ def localize(inputs, method, weights, out, nms_iou, top_k, fuse_features, fuse_w
     """Localize actions in time: INPUTS are features files (fsn, wfsn) or proposals files
     (scnn); writes detections (segments in frames, class, score) after class-aware NMS.
     """
-    from vidseg_cli.api.localize import LocalizeOptions, make_localizer
+    from vidseg_cli.api.localize import Options, frame_scores_path, load
     from vidseg_cli.errors import InputError
+    from vidseg_cli.store import video_id_of
+    from vidseg_cli.store.pairing import read_video_ids
 
     if (fuse_features is None) != (fuse_weights is None):
-        fail("localize", "--fuse and --fuse-weights go together")
+        fail(STAGE, "--fuse and --fuse-weights go together")
     if method != "fsn" and fuse_features:
-        fail("localize", "--fuse is for --method fsn")
+        fail(STAGE, "--fuse is for --method fsn")
     if method != "scnn" and frames:
-        fail("localize", "--frames is for --method scnn")
+        fail(STAGE, "--frames is for --method scnn")
     if method == "scnn" and segment_score:
-        fail("localize", "--segment-score is for --method fsn or wfsn")
+        fail(STAGE, "--segment-score is for --method fsn or wfsn")
     if method != "wfsn" and video_threshold > 0:
-        fail("localize", "--video-threshold is for --method wfsn")
-    opts = LocalizeOptions(weights=weights, nms_iou=nms_iou, top_k=top_k, device=device, amp=amp,
-                           batch_size=batch_size, fuse_features=fuse_features,
-                           fuse_weights=fuse_weights, frames=frames, segment_score=segment_score,
-                           video_threshold=video_threshold, quiet=quiet,
-                           command=command_line())
-    outputs = resolve_outputs("localize", list(inputs), out, "detections")
+        fail(STAGE, "--video-threshold is for --method wfsn")
+    opts = Options(weights=weights, method=method, nms_iou=nms_iou, top_k=top_k, device=device, amp=amp,
+                   batch_size=batch_size, fuse_weights=fuse_weights, segment_score=segment_score,
+                   video_threshold=video_threshold, command=command_line())
+    outputs = resolve_outputs(STAGE, list(inputs), out, "detections")
     try:
-        run = make_localizer(method, opts)
+        localizer = load(opts)
     except (InputError, ValueError) as e:
-        fail("localize", str(e))
-    in_kind = "proposals" if method == "scnn" else "features"
-    res = run_batch("localize", jobs_for(inputs, outputs, in_kind, "detections"),
-                    lambda job: run(job.inputs[in_kind], job.outputs["detections"]),
+        fail(STAGE, str(e))
+    in_kind = METHODS.get(method).input_kind
+    work = []
+    if method == "scnn":
+        for i, o in zip(inputs, outputs):
+            work.append(Job({"proposals": i, **({"frames": frames} if frames else {})}, {"detections": o}))
+    else:  # frame scores beside the detections, named by the features' video_id
+        for i, o, vid in zip(inputs, outputs, read_video_ids(inputs, in_kind)):
+            work.append(Job({"features": i, **({"flow-features": fuse_features} if fuse_features else {})},
+                            {"detections": o, "frame_scores": frame_scores_path(o, vid or video_id_of(i))}))
+    res = run_batch(STAGE, work, lambda job: localizer.run(job.inputs, job.outputs),
                     overwrite=overwrite, jobs=1, quiet=quiet)
-    finish("localize", res, len(inputs), json_out, {"method": method, "results": res.results},
-           quiet=quiet)
+    finish(STAGE, res, len(inputs), json_out, {"method": method, "results": res.results}, quiet=quiet)

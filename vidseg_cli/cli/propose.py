@@ -62,27 +62,28 @@ def propose(inputs, weights, out, method, threshold, lengths, overlap, batch_siz
     written as a proposals file (segments in frames, scores). A video shorter than the
     shortest window gives an empty proposals file and a warning.
     """
-    from vidseg_cli.api.propose import ProposeOptions, make_proposer
+    from vidseg_cli.api.propose import STAGE, Options, load
     from vidseg_cli.errors import InputError
 
     if method == "scnn" and not weights:
-        fail("propose", "--method scnn needs --weights (or use --method sliding)")
+        fail(STAGE, "--method scnn needs --weights (or use --method sliding)")
     if method == "sliding" and weights:
-        fail("propose", "--weights is for --method scnn; sliding windows need no network")
-    opts = ProposeOptions(weights=weights, method=method, threshold=threshold, lengths=lengths,
-                          overlap=overlap, batch_size=batch_size, device=device, amp=amp,
-                          command=command_line())
-    outputs = resolve_outputs("propose", list(inputs), out, "proposals")
+        fail(STAGE, "--weights is for --method scnn; sliding windows need no network")
+    opts = Options(weights=weights, method=method, threshold=threshold, lengths=lengths,
+                   overlap=overlap, batch_size=batch_size, device=device, amp=amp,
+                   command=command_line())
+    outputs = resolve_outputs(STAGE, list(inputs), out, "proposals")
     try:
-        run = make_proposer(opts)
+        proposer = load(opts)
     except (InputError, ValueError) as e:
-        fail("propose", str(e))
+        fail(STAGE, str(e))
 
     def one(job):
-        info = run(job.inputs["frames"], job.outputs["proposals"])
-        for w in info.pop("warnings"):
-            warn("propose", w)
-        return info
+        summary = proposer.run(job.inputs, job.outputs)
+        for w in summary.warnings:
+            warn(STAGE, w)
+        return summary
 
-    res = run_batch("propose", jobs_for(inputs, outputs, "frames", "proposals"), one, overwrite=overwrite, jobs=1, quiet=quiet)
-    finish("propose", res, len(inputs), json_out, {"method": method, "results": res.results}, quiet=quiet)
+    res = run_batch(STAGE, jobs_for(inputs, outputs, "frames", "proposals"), one, overwrite=overwrite, jobs=1,
+                    quiet=quiet)
+    finish(STAGE, res, len(inputs), json_out, {"method": method, "results": res.results}, quiet=quiet)
