@@ -81,3 +81,59 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path):
     tr = Trainer(model, CLASSES, opt, tmp_path, TrainSettings(epochs=1, quiet=True), torch.device("cpu"))
     with pytest.raises(FloatingPointError, match="loss became nan"):
         tr.fit(lambda e: [torch.zeros(1)], lambda m, b: torch.tensor(float("nan"), requires_grad=True))
+
+
+@pytest.mark.parametrize("kill_at", [1, 2, 3])  # during the 1st, 2nd or 3rd write of epoch 3
+def test_a_kill_between_the_epoch_writes_keeps_the_run_consistent(tmp_path, monkeypatch, kill_at):
+    """Whatever write a kill interrupts, best.ckpt survives, the log never holds an epoch
+    that last.ckpt lacks, and a resume ends where a straight run ends."""
+    import vidseg_cli.train.engine as engine
+
+    straight, _ = _run(tmp_path / "straight", epochs=4)
+    run = tmp_path / "run"
+    writes = {"n": 0}
+    real_save, real_open = engine.save_checkpoint, open
+
+    def counted(kind):
+        def hit():
+            if engine_epoch() == 3:
+                writes["n"] += 1
+                if writes["n"] == kill_at:
+                    raise KeyboardInterrupt(kind)
+        return hit
+
+    state = {}
+
+    def engine_epoch():
+        return state["trainer"].epoch if "trainer" in state else 0
+
+    def save(path, *a, **k):
+        counted("ckpt")()
+        return real_save(path, *a, **k)
+
+    class Spy(engine.Trainer):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            state["trainer"] = self
+
+    def logged_open(path, mode="r", *a, **k):
+        if str(path).endswith("log.jsonl") and "a" in mode:
+            counted("log")()
+        return real_open(path, mode, *a, **k)
+
+    monkeypatch.setattr(engine, "save_checkpoint", save)
+    monkeypatch.setattr(engine, "Trainer", Spy)
+    monkeypatch.setattr(engine, "open", logged_open, raising=False)
+    import tests.train.test_engine as me
+    monkeypatch.setattr(me, "Trainer", Spy)
+    with pytest.raises(KeyboardInterrupt):
+        _run(run, epochs=4)
+    monkeypatch.undo()
+    assert (run / "best.ckpt").exists()
+    last_epoch = torch.load(run / "last.ckpt", weights_only=True)["train_state"]["epoch"]
+    logged = [json.loads(line)["epoch"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert max(logged) <= last_epoch
+    resumed, hist = _run(run, epochs=4, resume=True)
+    assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
+    for k, v in straight.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k

@@ -82,6 +82,8 @@ class Trainer:
             "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict() if self.sched is not None else None,
             "torch_rng": torch.get_rng_state(),
+            # the epoch's log record, so a resume can restore a log line a kill cut off
+            "record": json.dumps(self.history[-1]) if self.history else None,
         }  # the settings go in the checkpoint's JSON `training` header (_end_epoch)
 
     def _settings_json(self) -> dict[str, Any]:
@@ -104,9 +106,13 @@ class Trainer:
         torch.set_rng_state(st["torch_rng"])
         self.epoch, self.step, self.best = int(st["epoch"]), int(st["step"]), st.get("best")
         log = self.run_dir / "log.jsonl"
-        if log.exists():  # keep the log consistent with the state resumed from
-            self.history = [r for r in map(json.loads, log.read_text().splitlines())
-                            if r["epoch"] <= self.epoch]
+        # The log as of the state resumed from: later epochs dropped, and the resumed
+        # epoch's own line restored from the checkpoint when a kill cut it off.
+        logged = list(map(json.loads, log.read_text().splitlines())) if log.exists() else []
+        self.history = [r for r in logged if r["epoch"] <= self.epoch]
+        if st.get("record") and not any(r["epoch"] == self.epoch for r in self.history):
+            self.history.append(json.loads(st["record"]))
+        if log.exists() or self.history:
             write_text(log, "".join(json.dumps(r) + "\n" for r in self.history))
 
     # -- the loop ------------------------------------------------------------------------
