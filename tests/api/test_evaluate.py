@@ -215,3 +215,23 @@ def test_pixel_inputs_are_dispatched(cli, gt_json, tmp_path, monkeypatch):
     assert r.exit_code == 0, r.stderr
     assert seen == {"paths": [str(lab)], "gt": str(gt_json), "task": "semi-supervised", "strict": True}
     assert json.loads(r.stdout) == {"kind": "pixel", "J": {"mean": 0.5}}
+
+
+def test_a_prediction_sharing_no_class_with_the_ground_truth_is_an_error(cli, gt_json, tmp_path):
+    d = tmp_path / "dets"
+    d.mkdir()
+    store.write_detections(d / "v1.detections.h5", np.array([[10.0, 30.0]]), np.array([1]),
+                           np.array([0.9]), class_names=["background", "Dive", "Swim"], video_id="v1",
+                           num_frames=100, fps=10.0)
+    r = cli("evaluate", d, "--gt", gt_json)
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1
+    assert "none of its classes (Dive) is a class of the ground truth (jump, run)" in r.stderr
+
+
+def test_thumos14_export_refuses_a_video_id_with_whitespace(cli, tmp_path):
+    d = _dets(tmp_path / "dets", {"my video": [(10, 30, 1, 0.9)]})
+    r = cli("export", d, "-o", tmp_path / "r.txt")
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1
+    assert "video id 'my video' holds whitespace" in r.stderr and not (tmp_path / "r.txt").exists()
+    r = cli("export", d, "-o", tmp_path / "r.json")  # result JSON keeps any id, and reads back
+    assert r.exit_code == 0 and "my video" in json.loads((tmp_path / "r.json").read_text())["results"]

@@ -89,11 +89,14 @@ class Evaluator:
         protocol = o.protocol or ("thumos14" if gt.format == "thumos14" else "activitynet")
         if kind == "frame_scores":
             fs = P.collect_frame_scores(files, o.time_base)
+            _check_shared_classes(fs.class_names, gt.classes, files)
             res = R.evaluate_frames(fs, gt)
             issues = fs.issues
         else:
             pred = P.read_predictions(kind, files, o.time_base)
             kind = pred.kind
+            if pred.kind == "detections":
+                _check_shared_classes(pred.label, gt.classes, files)
             if pred.kind == "proposals":
                 res = R.evaluate_proposals(pred, gt, o.tiou, o.max_proposals)
             else:
@@ -105,3 +108,16 @@ class Evaluator:
             self._warn(f"{where}: {text}")
         res["predictions"] = files if len(files) <= 20 else files[:20] + [f"... {len(files) - 20} more"]
         return EvaluateSummary(kind, res, self.warnings)
+
+
+def _check_shared_classes(predicted, truth, files: list[str]) -> None:
+    """Predictions none of whose classes the ground truth knows were scored against the
+    wrong ground truth (or class list): every AP would be 0, so it is an error. A single
+    unknown class among known ones stays a warning (temporal_report's issues)."""
+    names = {str(c) for c in predicted} - {"", "background"}
+    if names and not names & set(truth):
+        shown = ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
+        known = ", ".join(list(truth)[:5]) + (", ..." if len(truth) > 5 else "")
+        where = files[0] if len(files) == 1 else f"{files[0]} (and {len(files) - 1} more)"
+        raise InputError(where, f"none of its classes ({shown}) is a class of the ground truth "
+                                f"({known}): wrong ground truth or class list?")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ class Exporter:
                                         "score": float(sc)})
             text = json.dumps({"version": "vidseg", "external_data": {}, "results": results})
         else:
+            _check_text_ids(pred.videos_seen, files)
             index: dict[str, int] = {}
             for f in files:
                 for k, c in enumerate(store.read_detections(f).class_names):
@@ -92,6 +94,18 @@ class Exporter:
                              videos=len(pred.videos_seen), detections=int(keep.sum()),
                              background_left_out=int(bg.sum()),
                              warnings=dict(pred.issues.counts), warning_lines=lines)
+
+
+def _check_text_ids(videos: set[str], files: list[str]) -> None:
+    """THUMOS14 text splits records on newlines and fields on whitespace: a video id that
+    holds either cannot be read back, so it is refused (result JSON keeps any id)."""
+    from vidseg_cli import store
+
+    bad = sorted(v for v in map(str, videos) if not v or re.search(r"\s", v))
+    if bad:
+        src = next((f for f in files if store.read_detections(f).video_id in bad), files[0])
+        raise InputError(src, f"video id {bad[0]!r} holds whitespace, which THUMOS14 text cannot "
+                              "carry; export it as result JSON (--format activitynet)")
 
 
 def _issue_lines(issues) -> list[tuple[str, str]]:
