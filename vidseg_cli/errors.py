@@ -14,6 +14,11 @@ class InputError(Exception):
         super().__init__(f"{self.path}: {problem}")
 
 
+class OutputError(InputError):
+    """An output that cannot be written (a full disk, a read-only folder): `str()` is
+    `<file>: <problem>`, and a batch counts it as that input's failure."""
+
+
 def read_lines(path: str | os.PathLike) -> list[str]:
     """The lines of a text file (UTF-8), or an InputError naming it when it cannot be read
     or decoded (a binary file given for a list, a missing file)."""

@@ -358,6 +358,7 @@ def _guard_run_folder(f: Callable, run_dir_param: str) -> Callable:
         resume, overwrite = kwargs.get("resume"), kwargs.pop("overwrite", False)
         if resume and overwrite:
             fail("train", "--resume and --overwrite are exclusive: continue the run, or replace it")
+        created = not run_dir.exists()
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -368,11 +369,16 @@ def _guard_run_folder(f: Callable, run_dir_param: str) -> Callable:
         if held and not resume and not overwrite:
             fail("train", f"{run_dir}: holds a run ({', '.join(held)}); use --resume to continue "
                           "it or --overwrite to start again")
-        with _run_lock(run_dir):
-            if overwrite:
-                for n in held:
-                    (run_dir / n).unlink()
-            return f(*args, **kwargs)
+        try:
+            with _run_lock(run_dir):
+                if overwrite:
+                    for n in held:
+                        (run_dir / n).unlink()
+                return f(*args, **kwargs)
+        finally:
+            if created:  # a run that stopped before writing anything leaves no folder
+                with contextlib.suppress(OSError):
+                    run_dir.rmdir()
 
     return guarded
 

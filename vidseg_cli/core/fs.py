@@ -15,6 +15,7 @@ process is still writing (`remove_stale_temps`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import socket
@@ -22,6 +23,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
+
+from vidseg_cli.errors import OutputError
 
 TMP_PREFIX = ".vidseg-tmp-"
 # The host as one name-safe word: dots and separators would make the name ambiguous.
@@ -55,20 +58,87 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     (OpenCV's ".mp4")."""
     final = Path(path)
     folder = final.parent if str(final.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{final.name}.pid{os.getpid()}@{HOST}.",
-                               suffix=suffix, dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{final.name}.pid{os.getpid()}@{HOST}.",
+                                   suffix=suffix, dir=folder)
+    except OSError as e:
+        raise OutputError(final, f"cannot create a file in {folder} ({_reason(e)})") from None
     os.close(fd)
     try:
         yield Path(tmp)
         _fsync_path(tmp)
         os.chmod(tmp, file_mode())
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno in _NO_ROOM:
+            raise OutputError(final, _reason(e)) from None
         raise
     # Not every platform or file system can fsync a folder; the file is in place anyway.
     with contextlib.suppress(OSError):
         _fsync_path(folder, directory=True)
+
+
+# Write failures that say the output cannot be stored, whatever the input: one line naming
+# the output (OutputError) rather than the error of whichever library was writing.
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+def _reason(e: OSError) -> str:
+    return (e.strerror or str(e)).lower() if e.errno else str(e)
+
+
+class SpaceGuard:
+    """A file object for h5py's `fileobj` driver that never lets a write fail inside
+    HDF5: the first failed write (a full disk) is recorded in `error`, and the writes
+    after it are dropped. HDF5 does not survive a failed write: closing the file, or
+    freeing a dataset, afterwards crashes the process. The caller raises `error` once
+    HDF5 has closed the file, and the temporary file is removed."""
+
+    def __init__(self, path: str | os.PathLike):
+        self._f = open(path, "r+b", buffering=0)  # noqa: SIM115 (closed by close())
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        size = len(view)
+        if self.error is None:
+            try:
+                while len(view):
+                    view = view[self._f.write(view):]
+            except OSError as e:
+                self.error = e
+        return size
+
+    def read(self, n: int = -1) -> bytes:
+        return self._f.read(n)
+
+    def readinto(self, buf) -> int:
+        return self._f.readinto(buf)
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._f.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def truncate(self, size: int | None = None) -> int:
+        try:
+            return self._f.truncate(size)
+        except OSError as e:
+            self.error = self.error or e
+            return size if size is not None else self._f.tell()
+
+    def flush(self) -> None:
+        """Writes are unbuffered: nothing to do."""
+
+    def close(self) -> None:
+        self._f.close()
+
+    def check(self, path: str | os.PathLike) -> None:
+        """Raise the recorded failure as an OutputError naming `path`."""
+        if self.error is not None:
+            raise OutputError(path, _reason(self.error))
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ import numpy as np
 
 from vidseg_cli import __version__
 from vidseg_cli.cmdline import command_line
-from vidseg_cli.core.fs import atomic_path
+from vidseg_cli.core.fs import SpaceGuard, atomic_path
 from vidseg_cli.errors import InputError
 from vidseg_cli.store.kinds import KINDS, KindSpec
 
@@ -284,8 +284,14 @@ def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
     half-written output under the final name.
     """
     with atomic_path(path) as tmp:
-        f = h5py.File(tmp, "w")
+        guard = SpaceGuard(tmp)
         try:
-            yield f
+            f = h5py.File(guard, "w")
+            f.space_guard = guard  # streaming writers check it between writes
+            try:
+                yield f
+            finally:
+                f.close()
         finally:
-            f.close()
+            guard.close()
+        guard.check(path)

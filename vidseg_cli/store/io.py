@@ -277,6 +277,7 @@ class FramesWriter(_StreamWriter):
     def _flush(self) -> None:
         if not self._buf:
             return
+        self._f.space_guard.check(self.path)  # a full disk: stop now, not at close()
         n = len(self._buf)
         w = self._written
         self._frames.resize(w + n, axis=0)
