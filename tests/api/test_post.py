@@ -359,3 +359,95 @@ def test_smooth_keeps_the_action_scores_of_a_sep3d_head(cli, tmp_path, fitted):
         np.testing.assert_array_equal(rec["action_scores"][()], acts)
         assert list(rec.attrs["action_names"]) == ["walk", "run"]
         assert rec.attrs["postprocess"] == "hmm-smooth"
+
+
+# -- the runners from Python -------------------------------------------------------------------
+def test_hmm_fit_runner_from_python(tmp_path):
+    from vidseg_cli.api import hmm_fit
+
+    _labels(tmp_path / "a.labels.h5", np.array([[0], [0], [1], [1]], np.uint8)[:, :, None])
+    _labels(tmp_path / "b.labels.h5", np.array([[1], [2], [2]], np.uint8)[:, :, None])
+    s = hmm_fit.load(hmm_fit.Options(smoothing=0)).run(
+        {"ground-truth": [tmp_path / "a.labels.h5", tmp_path / "b.labels.h5"]},
+        {"hmm": tmp_path / "hmm.h5"})
+    assert isinstance(s, hmm_fit.HmmFitSummary)
+    assert (s.videos, s.transitions, s.classes, s.notes) == (2, 5, 3, [])
+    assert s.to_json()["self_transition"] == {"background": 0.5, "walk": 0.5, "run": 1.0}
+    np.testing.assert_allclose(store.read_hmm(tmp_path / "hmm.h5")["prior"], [0.5, 0.5, 0])
+
+
+def test_hmm_smooth_runner_from_python(tmp_path, fitted):
+    from vidseg_cli.api import hmm_smooth
+
+    rec = store.read_hmm(fitted)
+    smoother = hmm_smooth.load(hmm_smooth.Options(hmm=fitted, device="cpu"))
+    f = _probs(6, 3, seed=2)
+    _scores(tmp_path / "f.frame_scores.h5", f)
+    s = smoother.run({"frame_scores": tmp_path / "f.frame_scores.h5"},
+                     {"frame_scores": tmp_path / "o.frame_scores.h5"})
+    assert isinstance(s, hmm_smooth.SmoothSummary)
+    assert (s.kind, s.shape, s.tiles) == ("frame_scores", [6, 3], 1)
+    got = store.read_frame_scores(tmp_path / "o.frame_scores.h5")["probs"]
+    np.testing.assert_allclose(got, smooth(f, rec["prior"], rec["transition"]), atol=1e-6)
+    # the HMM's record serves as well as its path
+    p = _probs(6, 3, 4, 5, seed=1)
+    _scores(tmp_path / "v.scores.h5", p)
+    s = hmm_smooth.load(hmm_smooth.Options(hmm=rec, device="cpu")).run(
+        {"scores": tmp_path / "v.scores.h5"}, {"scores": tmp_path / "s.h5"})
+    assert s.to_json() == {"input": str(tmp_path / "v.scores.h5"), "output": str(tmp_path / "s.h5"),
+                           "kind": "scores", "shape": [6, 3, 4, 5], "tiles": 1}
+    np.testing.assert_allclose(store.read_scores(tmp_path / "s.h5")["probs"],
+                               smooth(p, rec["prior"], rec["transition"]), atol=1e-6)
+
+
+def test_hmm_smooth_load_refuses_a_bad_hmm(tmp_path):
+    from vidseg_cli.api import hmm_smooth
+    from vidseg_cli.errors import InputError
+
+    store.write_hmm(tmp_path / "bad.h5", [0.5, 0.3, 0.2], [[0.9, 0.1, 0.1], [0, 1, 0], [0, 0, 1]], NAMES)
+    with pytest.raises(InputError, match="bad.h5: transition row 0 sums to 1.1"):
+        hmm_smooth.load(hmm_smooth.Options(hmm=tmp_path / "bad.h5"))
+
+
+def test_crf_refine_runner_from_python(tmp_path):
+    from vidseg_cli.api import crf_refine
+    from vidseg_cli.stages.crf import CRFParams
+
+    _frames(tmp_path / "v.frames.h5", 2, 8, 8)
+    _scores(tmp_path / "v.scores.h5", _probs(2, 3, 8, 8, seed=6))
+    (tmp_path / "out").mkdir()
+    refiner = crf_refine.load(crf_refine.Options(params=CRFParams(iterations=2)))
+    s = refiner.run({"scores": tmp_path / "v.scores.h5", "frames": tmp_path / "v.frames.h5"},
+                    {"labels": tmp_path / "out" / "v.labels.h5", "scores": tmp_path / "out" / "m.h5"})
+    assert isinstance(s, crf_refine.RefineSummary)
+    assert (s.num_frames, s.upsampled, s.probs) == (2, False, str(tmp_path / "out" / "m.h5"))
+    labels = store.read_labels(tmp_path / "out" / "v.labels.h5")
+    assert labels["labels"].shape == (2, 8, 8) and labels.attrs["crf_iterations"] == 2
+    marg = store.read_scores(tmp_path / "out" / "m.h5")["probs"]
+    np.testing.assert_array_equal(labels["labels"], marg.argmax(1))
+    # without a "scores" output, only the labels
+    s = refiner.run({"scores": tmp_path / "v.scores.h5", "frames": tmp_path / "v.frames.h5"},
+                    {"labels": tmp_path / "l.h5"})
+    assert s.to_json()["probs"] is None and (tmp_path / "l.h5").exists()
+
+
+def test_crf_keep_probs_rerun_redoes_a_job_missing_its_scores(cli, tmp_path):
+    """With --keep-probs the refined scores are an output of the job: labels present but
+    scores deleted is redone; both present is skipped."""
+    _frames(tmp_path / "v.frames.h5", 2, 8, 8)
+    _scores(tmp_path / "v.scores.h5", _probs(2, 3, 8, 8, seed=7))
+    args = ("crf-refine", tmp_path / "v.scores.h5", "--frames", tmp_path / "v.frames.h5",
+            "-o", tmp_path / "out", "--keep-probs", "--iterations", "1")
+    assert cli(*args).exit_code == 0
+    labels, scores = tmp_path / "out" / "v.labels.h5", tmp_path / "out" / "v.scores.h5"
+    uid = store.read_labels(labels).uid
+    scores.unlink()
+    res = cli(*args)
+    assert res.exit_code == 0, res.stderr
+    assert f"{labels}: exists but {scores} does not: redone" in res.stderr
+    assert scores.exists() and store.read_labels(labels).uid != uid
+    uid = store.read_labels(labels).uid
+    res = cli(*args, "--json", "-")
+    assert res.exit_code == 0 and "exists, skipped" in res.stderr
+    assert json.loads(res.stdout)["skipped"] == [str(labels)]
+    assert store.read_labels(labels).uid == uid
