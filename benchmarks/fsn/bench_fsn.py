@@ -32,7 +32,7 @@ def _frames_file(path: Path, n: int, h: int, w: int) -> None:
 def _extract_figures(tmp: Path, quick: bool) -> list[dict]:
     import torch
 
-    from vidseg_cli.api.extract_features import FeatureExtractor, FeatureOptions
+    from vidseg_cli.api.extract_features import FeatureExtractor, Options
     from vidseg_cli.datasets.fsn_data import VideoFrames
     from vidseg_cli.models import MODELS
 
@@ -43,12 +43,13 @@ def _extract_figures(tmp: Path, quick: bool) -> list[dict]:
         _frames_file(frames, snippets * 5, size, size)
         torch.manual_seed(0)
         model = MODELS.build(name, **({} if name == "c3d" else {"num_classes": 0}))
-        ex = FeatureExtractor(FeatureOptions(weights=str(frames), batch_size=8, device="cpu",
-                                             checkpoint_every=0),
+        ex = FeatureExtractor(Options(weights=str(frames), batch_size=8, device="cpu",
+                                      checkpoint_every=0),
                               model=model, source={"backbone": name, "stream": "rgb"})
-        ex.run(str(frames), tmp / f"{name}.warm.h5")  # warm-up (allocator, oneDNN primitives)
+        # warm-up (allocator, oneDNN primitives)
+        ex.run({"frames": frames}, {"features": tmp / f"{name}.warm.h5"})
         t0 = time.perf_counter()
-        res = ex.run(str(frames), tmp / f"{name}.features.h5")
+        res = ex.run({"frames": frames}, {"features": tmp / f"{name}.features.h5"}).to_json()
         ours = time.perf_counter() - t0
         v = VideoFrames(str(frames))
         from vidseg_cli.infer.features import snippet_center_frames

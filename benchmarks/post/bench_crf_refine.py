@@ -1,6 +1,6 @@
 """crf-refine: frames per second with --jobs 1 and --jobs 2, side by side in this run.
 
-The CLI's per-video path (stages.crf through api.post.refine_file: lazy reading,
+The CLI's per-video path (stages.crf through api.crf_refine's runner: lazy reading,
 validation, upsampling, DenseCRF2D with §4.2's settings, writing the labels) on real
 J-HMDB frames (../shared/refdata; generated frames without it), 320x240, with 22-class
 scores at spatial_stride 8 as 3DFCN-8s gives. The joblib workers are started before the
@@ -36,7 +36,7 @@ def run(quick: bool) -> list[dict]:
     from joblib import Parallel, delayed
 
     from vidseg_cli import store
-    from vidseg_cli.api.post import refine_file
+    from vidseg_cli.api.crf_refine import Options, load
     from vidseg_cli.stages.crf import CRFParams
 
     n = 8 if quick else 24
@@ -59,14 +59,15 @@ def run(quick: bool) -> list[dict]:
         # Warm up (imports, first DenseCRF2D) in this process and in the workers, then
         # alternate 1 and 2 jobs and keep each one's best.
         for jobs in (1, 2):
-            refine_file(d / "v.scores.h5", d / "v.frames.h5", d / "warm.h5", params=CRFParams(iterations=1),
-                        jobs=jobs, keep_probs=False, tolerance=1e-3, quiet=True)
+            load(Options(params=CRFParams(iterations=1), jobs=jobs)).run(
+                {"scores": d / "v.scores.h5", "frames": d / "v.frames.h5"}, {"labels": d / "warm.h5"})
             (d / "warm.h5").unlink()
         for _ in range(1 if quick else 2):
             for jobs in (1, 2):
+                refiner = load(Options(params=CRFParams(), jobs=jobs))
                 t0 = time.perf_counter()
-                refine_file(d / "v.scores.h5", d / "v.frames.h5", d / f"l{jobs}.h5", params=CRFParams(),
-                            jobs=jobs, keep_probs=False, tolerance=1e-3, quiet=True)
+                refiner.run(
+                    {"scores": d / "v.scores.h5", "frames": d / "v.frames.h5"}, {"labels": d / f"l{jobs}.h5"})
                 times[jobs] = min(times.get(jobs, float("inf")), time.perf_counter() - t0)
                 (d / f"l{jobs}.h5").rename(d / f"keep{jobs}.h5")
         same = np.array_equal(store.read_labels(d / "keep1.h5")["labels"],

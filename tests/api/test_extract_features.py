@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vidseg_cli import store
-from vidseg_cli.api.extract_features import FeatureExtractor, FeatureOptions, _save_partial
+from vidseg_cli.api.extract_features import Options, _save_partial, load
 from vidseg_cli.datasets.fsn_data import rgb_to_input
 from vidseg_cli.infer.features import c3d_clip_indices, snippet_center_frames
 from vidseg_cli.models import MODELS, save_checkpoint
@@ -98,12 +98,12 @@ def test_public_resnet_weights_rgb_and_flow(tmp_path, cli):
     rec = store.read_features(tmp_path / "rgb.h5")
     assert rec["features"].shape == (2, 512) and rec.attrs["weights_kind"] == "torchvision-resnet"
     # flow from RGB weights: TSN cross-modality init of conv1 (the RGB filters' mean, replicated)
-    ex = FeatureExtractor(FeatureOptions(weights=str(tmp_path / "resnet18-imagenet.pth"), backbone="resnet18",
-                                         stream="flow", flow="farneback", device="cpu"))
+    ex = load(Options(weights=str(tmp_path / "resnet18-imagenet.pth"), backbone="resnet18",
+                      stream="flow", flow="farneback", device="cpu"))
     w = ex.model.conv1.weight.detach()
     assert w.shape[1] == 10
     torch.testing.assert_close(w, sd["conv1.weight"].mean(1, keepdim=True).expand_as(w))
-    ex.run(str(tmp_path / "v3.frames.h5"), tmp_path / "flow.h5")
+    ex.run({"frames": str(tmp_path / "v3.frames.h5")}, {"features": tmp_path / "flow.h5"})
     rec = store.read_features(tmp_path / "flow.h5")
     assert rec.attrs["stream"] == "flow" and rec["features"].shape == (2, 512)
     # public weights need --backbone; weights of another network are refused, naming the file
@@ -152,9 +152,9 @@ def test_short_video_is_a_warning_and_an_empty_file(tmp_path, cli):
 def test_resumes_a_long_video_from_partial_progress(tmp_path):
     _frames(tmp_path / "v5.frames.h5", n=30)
     _ckpt(tmp_path / "bb.ckpt", num_classes=3, width=0.0625)
-    ex = FeatureExtractor(FeatureOptions(weights=str(tmp_path / "bb.ckpt"), device="cpu", batch_size=2))
+    ex = load(Options(weights=str(tmp_path / "bb.ckpt"), device="cpu", batch_size=2))
     out = tmp_path / "v5.features.h5"
-    full = ex.run(str(tmp_path / "v5.frames.h5"), out)
+    full = ex.run({"frames": str(tmp_path / "v5.frames.h5")}, {"features": out}).to_json()
     assert full["snippets"] == 6
     ref = store.read_features(out)["features"]
     out.unlink()
@@ -163,7 +163,7 @@ def test_resumes_a_long_video_from_partial_progress(tmp_path):
     fake = ref[:2] + 100.0
     partial = tmp_path / ".v5.features.h5.partial.npz"
     _save_partial(partial, ex._partial_key(uid), fake, 2)
-    ex.run(str(tmp_path / "v5.frames.h5"), out)
+    ex.run({"frames": str(tmp_path / "v5.frames.h5")}, {"features": out})
     got = store.read_features(out)["features"]
     np.testing.assert_allclose(got[:2], fake)
     np.testing.assert_allclose(got[2:], ref[2:], rtol=1e-5, atol=1e-6)
@@ -171,7 +171,7 @@ def test_resumes_a_long_video_from_partial_progress(tmp_path):
     # a partial made with other settings is ignored
     _save_partial(partial, ex._partial_key("another-uid"), fake, 2)
     out.unlink()
-    ex.run(str(tmp_path / "v5.frames.h5"), out)
+    ex.run({"frames": str(tmp_path / "v5.frames.h5")}, {"features": out})
     np.testing.assert_allclose(store.read_features(out)["features"], ref, rtol=1e-5, atol=1e-6)
 
 
@@ -180,3 +180,18 @@ def test_features_file_contract(tmp_path):
     with pytest.raises(store.StoreError):
         store.write_features(tmp_path / "f.h5", np.zeros((3, 4)), np.zeros(2), video_id="v",
                              num_frames=10, fps=10.0)
+
+
+def test_runner_from_python_returns_its_summary(tmp_path):
+    """load(Options).run(inputs, outputs): the dataclass, the file, and the --json record."""
+    from vidseg_cli.api.extract_features import FeaturesSummary
+
+    _frames(tmp_path / "v6.frames.h5", n=3)
+    _ckpt(tmp_path / "bb.ckpt", num_classes=3, width=0.0625)
+    ex = load(Options(weights=str(tmp_path / "bb.ckpt"), device="cpu"))
+    out = tmp_path / "v6.features.h5"
+    s = ex.run({"frames": tmp_path / "v6.frames.h5"}, {"features": out})
+    assert isinstance(s, FeaturesSummary) and s.output == str(out) and s.snippets == 0
+    assert len(s.warnings) == 1 and "shorter than one snippet" in s.warnings[0]
+    assert sorted(s.to_json()) == ["feature_dim", "input", "output", "seconds", "snippets"]
+    assert store.read_features(out)["features"].shape == (0, 32)

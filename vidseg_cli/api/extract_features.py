@@ -19,6 +19,9 @@ from, so a feature's frames and seconds follow from the file alone
 Long videos: every `checkpoint_every` seconds the features done so far go to a hidden
 `.<output>.partial.npz` beside the output (written atomically, keyed by the input's uid
 and every setting), and a rerun continues from it; it is removed once the output exists.
+
+    extractor = load(Options(weights="resnet18-imagenet.pth", backbone="resnet18"))
+    summary = extractor.run({"frames": "v.frames.h5"}, {"features": "v.features.h5"})
 """
 
 from __future__ import annotations
@@ -26,24 +29,26 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vidseg_cli.api.base import Ports, Summary, one
+from vidseg_cli.core.fs import atomic_path
 from vidseg_cli.errors import InputError
 from vidseg_cli.infer.features import C3D_CLIP, SnippetEncoder, snippet_center_frames
 
+STAGE = "extract-features"
 BACKBONES = ("resnet18", "resnet50", "vgg16", "c3d")
 
 
 @dataclass
-class FeatureOptions:
+class Options:
     weights: str  # our checkpoint (train backbone) or public ImageNet / C3D-port weights
     backbone: str | None = None  # resnet18|resnet50|vgg16|c3d; None: the checkpoint's
     stream: str | None = None  # rgb|flow; None: the checkpoint's (rgb for public weights)
@@ -59,7 +64,27 @@ class FeatureOptions:
     command: str | None = None
 
 
-def load_backbone(opts: FeatureOptions) -> tuple[Any, dict[str, Any]]:
+@dataclass
+class FeaturesSummary(Summary):
+    input: str
+    output: str
+    snippets: int
+    feature_dim: int
+    seconds: float
+    warnings: list[str] = field(default_factory=list)  # lines for the user, not in --json
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("warnings")
+        return d
+
+
+def load(opts: Options) -> FeatureExtractor:
+    """Check the settings and load the backbone once."""
+    return FeatureExtractor(opts)
+
+
+def load_backbone(opts: Options) -> tuple[Any, dict[str, Any]]:
     """Build the backbone and load its weights; (model in eval mode, provenance attrs).
 
     Our checkpoint decides the architecture (and the stream, from its input channels);
@@ -105,9 +130,9 @@ def load_backbone(opts: FeatureOptions) -> tuple[Any, dict[str, Any]]:
 
 
 class FeatureExtractor:
-    """Loads the backbone once; `run(frames_path, out_path)` writes one features file."""
+    """Loads the backbone once; `run` writes one features file per frames file."""
 
-    def __init__(self, opts: FeatureOptions, model=None, source: dict[str, Any] | None = None):
+    def __init__(self, opts: Options, model=None, source: dict[str, Any] | None = None):
         from vidseg_cli.runtime import resolve_device
 
         if opts.snippet < 1 or (opts.stride is not None and opts.stride < 1):
@@ -138,13 +163,14 @@ class FeatureExtractor:
                            "weights_size": st.st_size if st else None,
                            "weights_mtime": st.st_mtime if st else None}, sort_keys=True)
 
-    def run(self, frames_path: str, out_path: str | os.PathLike,
-            progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-        """Extract one video; returns a summary dict (with "warnings", a list of lines)."""
+    def run(self, inputs: Ports, outputs: Ports,
+            progress: Callable[[int, int], None] | None = None) -> FeaturesSummary:
+        """Extract the features of the frames file inputs["frames"] into outputs["features"]."""
         from vidseg_cli import store
         from vidseg_cli.datasets.fsn_data import VideoFrames
 
-        out_path = Path(out_path)
+        frames_path = str(one(inputs, "frames", STAGE))
+        out_path = one(outputs, "features", STAGE)
         # overlapping flow stacks (stride < snippet + flow length) share pairs: cache them,
         # dropping those behind each batch so memory stays flat in video length
         video = VideoFrames(frames_path, flow_method=self.opts.flow, cache_flow=True)
@@ -155,7 +181,7 @@ class FeatureExtractor:
         finally:
             video.close()
 
-    def _run(self, video, frames_path, out_path, progress, store) -> dict[str, Any]:
+    def _run(self, video, frames_path, out_path, progress, store) -> FeaturesSummary:
         o = self.opts
         T = video.num_frames
         warn: list[str] = []
@@ -202,16 +228,16 @@ class FeatureExtractor:
                              fps=video.fps, inputs=[frames_path, o.weights], attrs=attrs,
                              command=o.command)
         partial.unlink(missing_ok=True)
-        return {"input": str(frames_path), "output": str(out_path), "snippets": int(len(centers)),
-                "feature_dim": self.dim, "seconds": round(time.perf_counter() - t0, 3), "warnings": warn}
+        return FeaturesSummary(input=str(frames_path), output=str(out_path), snippets=int(len(centers)),
+                               feature_dim=self.dim, seconds=round(time.perf_counter() - t0, 3),
+                               warnings=warn)
 
 
 def _save_partial(path: Path, key: str, feats: np.ndarray, done: int) -> None:
-    """Atomically replace the partial-progress file."""
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
+    """Atomically replace the partial-progress file (the temporary name ends in .npz, which
+    np.savez would otherwise append)."""
     try:
-        np.savez(tmp, key=np.array(key), features=feats, done=np.array(done))
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, key=np.array(key), features=feats, done=np.array(done))
     except OSError as e:  # progress is a convenience: never fail the run for it
         warnings.warn(f"{path}: could not save partial progress ({e})", stacklevel=2)
-        tmp.unlink(missing_ok=True)

@@ -85,7 +85,11 @@ class Job:
 
     @property
     def source(self) -> str:
-        return str(next(iter(self.inputs.values()))) if self.inputs else ""
+        if not self.inputs:
+            return ""
+        first = next(iter(self.inputs.values()))
+        # A set stage's paths (hmm-fit's ground truth) are named together.
+        return ", ".join(map(str, first)) if isinstance(first, (list, tuple)) else str(first)
 
 
 def jobs_for(inputs: Sequence[Any], outputs: Sequence[Path], in_kind: str, out_kind: str) -> list[Job]:

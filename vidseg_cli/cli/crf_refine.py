@@ -4,7 +4,6 @@ stages/crf.py)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -13,13 +12,13 @@ from vidseg_cli.cli.common import (
     expand_inputs,
     fail,
     finish,
-    jobs_for,
     json_option,
     overwrite_option,
     quiet_option,
     resolve_outputs,
     run_batch,
 )
+from vidseg_cli.cmdline import command_line
 from vidseg_cli.errors import InputError
 
 STAGE = "crf-refine"
@@ -74,7 +73,9 @@ def crf_refine(scores, frames_args, out, w1, theta_alpha, theta_beta, w2, theta_
     settings. Scores coarser than the frames (spatial_stride) are upsampled bilinearly.
     Writes a labels file (argmax of the refined marginals) per video.
     """
+    from vidseg_cli.api import crf_refine as api
     from vidseg_cli.stages.crf import CRFParams
+    from vidseg_cli.store import output_name
     from vidseg_cli.store.pairing import partner_of, read_video_ids
 
     params = CRFParams(w1=w1, theta_alpha=theta_alpha, theta_beta=theta_beta, w2=w2,
@@ -83,15 +84,20 @@ def crf_refine(scores, frames_args, out, w1, theta_alpha, theta_beta, w2, theta_
     ids = read_video_ids(files)
     frames = _frames_by_id(list(frames_args), quiet)
     outputs = resolve_outputs(STAGE, [str(f) for f in files], out, "labels", ids)
+    refiner = api.load(api.Options(params=params, jobs=jobs, tolerance=tolerance, quiet=quiet,
+                                   command=command_line()))
+    work = []
+    for f, vid, o in zip(files, ids, outputs):
+        outs = {"labels": o}
+        if keep_probs:  # beside the labels; the job is done only when both exist
+            outs["scores"] = o.parent / output_name(vid, "scores")
+        work.append(Job({"scores": str(f), "frames": frames.get(vid)}, outs))
 
-    def one(job: Job) -> dict[str, Any]:
-        src = Path(job.inputs["scores"])
-        frame = partner_of(src, ids[files.index(src)], frames, what="frames", among="--frames")
-        from vidseg_cli.api.post import refine_file
+    def one(job: Job) -> api.RefineSummary:
+        src = job.inputs["scores"]
+        if job.inputs["frames"] is None:  # fails in its turn, as any bad input
+            partner_of(src, ids[files.index(Path(src))], frames, what="frames", among="--frames")
+        return refiner.run(job.inputs, job.outputs)
 
-        return refine_file(src, frame, job.outputs["labels"], params=params, jobs=jobs,
-                           keep_probs=keep_probs, tolerance=tolerance, quiet=quiet)
-
-    res = run_batch(STAGE, jobs_for([str(f) for f in files], outputs, "scores", "labels"), one,
-                    overwrite=overwrite, jobs=1, quiet=quiet, describe="videos")
+    res = run_batch(STAGE, work, one, overwrite=overwrite, jobs=1, quiet=quiet, describe="videos")
     finish(STAGE, res, len(files), json_out, {"results": res.results}, quiet=quiet)

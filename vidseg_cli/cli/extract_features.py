@@ -19,8 +19,10 @@ from vidseg_cli.cli.common import (
 )
 from vidseg_cli.cmdline import command_line
 
+STAGE = "extract-features"
 
-@click.command("extract-features")
+
+@click.command(STAGE)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", "out", required=True, type=click.Path(),
               help="Output .h5 (one input) or folder (<video_id>.features.h5 per input).")
@@ -61,26 +63,26 @@ def extract_features(inputs, out, weights, backbone, stream, snippet, stride, fl
     long video also resumes from its last saved progress. A video shorter than one snippet
     gives a warning and an empty, valid file.
     """
-    from vidseg_cli.api.extract_features import FeatureExtractor, FeatureOptions
+    from vidseg_cli.api.extract_features import Options, load
     from vidseg_cli.errors import InputError
 
-    opts = FeatureOptions(weights=weights, backbone=backbone, stream=stream, snippet=snippet,
-                          stride=stride, flow=flow_method, vgg_head=vgg_head, batch_size=batch_size,
-                          device=device, amp=amp, command=command_line())
-    inputs = [str(p) for p in expand_inputs("extract-features", inputs, ["frames"], quiet)]
-    outputs = resolve_outputs("extract-features", list(inputs), out, "features")
+    opts = Options(weights=weights, backbone=backbone, stream=stream, snippet=snippet,
+                   stride=stride, flow=flow_method, vgg_head=vgg_head, batch_size=batch_size,
+                   device=device, amp=amp, command=command_line())
+    inputs = [str(p) for p in expand_inputs(STAGE, inputs, ["frames"], quiet)]
+    outputs = resolve_outputs(STAGE, list(inputs), out, "features")
     try:
-        extractor = FeatureExtractor(opts)
+        extractor = load(opts)
     except (InputError, ValueError) as e:
-        fail("extract-features", str(e))
+        fail(STAGE, str(e))
 
     def one(job):
-        res = extractor.run(job.inputs["frames"], job.outputs["features"])
-        for line in res.pop("warnings"):
-            warn("extract-features", line)
-        return res
+        summary = extractor.run(job.inputs, job.outputs)
+        for line in summary.warnings:
+            warn(STAGE, line)
+        return summary
 
-    res = run_batch("extract-features", jobs_for(inputs, outputs, "frames", "features"), one,
+    res = run_batch(STAGE, jobs_for(inputs, outputs, "frames", "features"), one,
                     overwrite=overwrite, jobs=1, quiet=quiet)
-    finish("extract-features", res, len(inputs), json_out,
+    finish(STAGE, res, len(inputs), json_out,
            {"backbone": extractor.name, "stream": extractor.stream, "results": res.results}, quiet=quiet)

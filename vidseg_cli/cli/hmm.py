@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -19,20 +17,12 @@ from vidseg_cli.cli.common import (
     overwrite_option,
     parse_bytes,
     quiet_option,
-    resolve_device,
     resolve_outputs,
     run_batch,
 )
+from vidseg_cli.cmdline import command_line
 
 _H5 = (".h5", ".hdf5")
-_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([kmgt]?)(i?b?)\s*", re.IGNORECASE)
-
-
-def _api():
-    from vidseg_cli.api import post
-
-    return post
-
 
 # ====================================================================================
 # hmm-fit
@@ -70,13 +60,16 @@ def hmm_fit(gt, out, smoothing, subset, fps, foreground, overwrite, quiet, json_
     per-frame labels (frame t at t / fps; unannotated frames are background). Files or
     folders; every source must share one class list.
     """
+    from vidseg_cli.api import hmm_fit as api
+
     o = Path(out)
     if o.is_dir() or o.suffix not in _H5:
         o = o / "hmm.h5"
     resolve_outputs(FIT, [str(o)], str(o), "hmm")  # creates and checks the folder
-    res = run_batch(FIT, [Job({"ground-truth": ", ".join(gt)}, {"hmm": o})],
-                    lambda job: _api().fit_hmm(list(gt), job.outputs["hmm"], smoothing, subset, fps,
-                                               foreground),
+    runner = api.load(api.Options(smoothing=smoothing, subset=subset, fps=fps,
+                                  foreground=foreground, command=command_line()))
+    res = run_batch(FIT, [Job({"ground-truth": list(gt)}, {"hmm": o})],
+                    lambda job: runner.run(job.inputs, job.outputs),
                     overwrite=overwrite, quiet=True, describe="ground truth")
     if res.skipped:
         notice(FIT, f"{o}: exists, skipped (use --overwrite to redo)", quiet)
@@ -95,21 +88,6 @@ def hmm_fit(gt, out, smoothing, subset, fps, foreground, overwrite, quiet, json_
 # hmm-smooth
 # ====================================================================================
 SMOOTH = "hmm-smooth"
-
-
-def _load_hmm(path: str) -> Any:
-    from vidseg_cli import store
-    from vidseg_cli.stages.hmm.fit import check_hmm
-
-    try:
-        rec = store.read_hmm(path)
-    except store.StoreError as e:
-        fail(SMOOTH, str(e))
-    try:
-        check_hmm(rec["prior"], rec["transition"])
-    except ValueError as e:
-        fail(SMOOTH, f"{path}: {e}")
-    return rec
 
 
 @click.command("hmm-smooth")
@@ -156,11 +134,19 @@ def hmm_smooth(scores, hmm_path, out, max_memory, min_prob, tolerance, log_space
     be the HMM's. --jobs: videos in parallel, or pixel blocks of a single video.
     """
     from vidseg_cli import store
+    from vidseg_cli.api import hmm_smooth as api
+    from vidseg_cli.errors import InputError
     from vidseg_cli.store.pairing import read_ids_and_kinds
 
-    files = expand_inputs(SMOOTH, list(scores), ("scores", "frame_scores"), quiet)
-    hmm_rec = _load_hmm(hmm_path)
-    dev = str(resolve_device(SMOOTH, device))
+    files = expand_inputs(SMOOTH, list(scores), api.KINDS, quiet)
+    threads = jobs if len(files) == 1 else 1
+    opts = api.Options(hmm=hmm_path, device=device, max_memory=max_memory, min_prob=min_prob,
+                       tolerance=tolerance, threads=threads, log_space=log_space,
+                       score_prior=score_prior, quiet=quiet, command=command_line())
+    try:
+        runner = api.load(opts)  # the HMM, then the device: a bad one is a usage error
+    except (InputError, ValueError) as e:
+        fail(SMOOTH, str(e))
     try:
         ids, kinds = read_ids_and_kinds(files, fallback_kind="scores", strict=len(files) == 1)
     except (store.StoreError, OSError) as e:
@@ -168,14 +154,9 @@ def hmm_smooth(scores, hmm_path, out, max_memory, min_prob, tolerance, log_space
     outputs = resolve_outputs(SMOOTH, [str(f) for f in files], out, "scores", ids)
     if len(files) > 1 or Path(out).is_dir():
         outputs = [o.parent / store.output_name(i, k) for o, i, k in zip(outputs, ids, kinds)]
-    threads = jobs if len(files) == 1 else 1
-    res = run_batch(
-        SMOOTH, [Job({k: str(f)}, {k: o}) for f, k, o in zip(files, kinds, outputs)],
-        lambda job: _api().smooth_file(Path(job.source), next(iter(job.outputs.values())), hmm_rec,
-                                       device=dev,
-                                 max_memory=max_memory, min_prob=min_prob,
-                                 tolerance=tolerance, threads=threads, quiet=quiet,
-                                 log_space=log_space, score_prior=score_prior),
-        overwrite=overwrite, jobs=jobs, quiet=quiet,
-    )
+    # A file of another kind given by name goes in as scores: the runner names its kind.
+    ports = [k if k in api.KINDS else "scores" for k in kinds]
+    res = run_batch(SMOOTH, [Job({k: str(f)}, {k: o}) for f, k, o in zip(files, ports, outputs)],
+                    lambda job: runner.run(job.inputs, job.outputs),
+                    overwrite=overwrite, jobs=jobs, quiet=quiet)
     finish(SMOOTH, res, len(files), json_out, {"results": res.results}, quiet=quiet)
