@@ -13,6 +13,7 @@ summary that `to_json()` turns into the command's `--json` record. The command l
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,3 +50,27 @@ def many(ports: Ports, kind: str) -> list[str]:
     """The paths of `kind` in a set stage's inputs, as given (a single path is a list of one)."""
     value = ports.get(kind, [])
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+
+
+def same_file(a: PathArg, b: PathArg) -> bool:
+    """Whether two paths name one file (an existing one, or the same resolved path)."""
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, TypeError, ValueError):
+        return False
+
+
+def replaced_input(inputs: Ports, outputs: Ports) -> str | None:
+    """The first input file that one of the outputs would replace, if any: every stage
+    refuses to write over its own input, --overwrite or not."""
+    ins = [v for v in inputs.values() if isinstance(v, (str, os.PathLike))]
+    outs = [v for v in outputs.values() if isinstance(v, (str, os.PathLike))]
+    for i in ins:
+        if os.path.isfile(i) and any(same_file(i, o) for o in outs):
+            return str(i)
+    return None
+
+
+REPLACED_INPUT = "the output would replace this input; choose another -o"

@@ -19,7 +19,7 @@ import torch
 
 from vidseg_cli import store
 from vidseg_cli.api.action_scores import carried_action_scores
-from vidseg_cli.api.base import Ports, Summary, one
+from vidseg_cli.api.base import REPLACED_INPUT, Ports, Summary, one, replaced_input
 from vidseg_cli.errors import InputError
 from vidseg_cli.progress import progress_bar
 from vidseg_cli.stages.crf import CRFParams, refine_frames
@@ -80,8 +80,9 @@ class CrfRefiner:
         o = self.opts
         keep_probs = probs_dst is not None
         with store.open_record(src, "scores") as rec, store.open_record(frames_path, "frames") as fr:
-            if src.resolve() in (dst.resolve(), probs_dst.resolve() if probs_dst else None):
-                raise InputError(src, "an output would replace this input; choose another -o")
+            outs = {"labels": dst, **({"scores": probs_dst} if probs_dst else {})}
+            if replaced_input({"scores": src}, outs):
+                raise InputError(src, REPLACED_INPUT)
             probs, frames = rec["probs"], fr["frames"]
             t, c, h, w = probs.shape
             tf, fh, fw, _ = frames.shape

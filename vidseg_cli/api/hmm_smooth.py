@@ -19,7 +19,7 @@ import numpy as np
 
 from vidseg_cli import store
 from vidseg_cli.api.action_scores import carried_action_scores
-from vidseg_cli.api.base import Ports, Summary, one
+from vidseg_cli.api.base import REPLACED_INPUT, Ports, Summary, one, replaced_input
 from vidseg_cli.errors import InputError
 from vidseg_cli.progress import progress_bar
 from vidseg_cli.runtime import resolve_device
@@ -82,8 +82,8 @@ class HmmSmoother:
 
     def _smooth(self, src, dst) -> SmoothSummary:
         o, hmm_rec = self.opts, self.hmm
-        if src.resolve() == dst.resolve():
-            raise InputError(src, "the output would replace this input; choose another -o")
+        if replaced_input({"scores": src}, {"scores": dst}):
+            raise InputError(src, REPLACED_INPUT)
         kind = store.peek_kind(src)
         if kind not in KINDS:
             raise InputError(src, f"expected a scores or frame_scores file, found a {kind} file")

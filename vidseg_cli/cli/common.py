@@ -97,25 +97,6 @@ def jobs_for(inputs: Sequence[Any], outputs: Sequence[Path], in_kind: str, out_k
     return [Job({in_kind: i}, {out_kind: Path(o)}) for i, o in zip(inputs, outputs)]
 
 
-def same_file(a: Any, b: Any) -> bool:
-    """Whether two paths name one file (an existing one, or the same resolved path)."""
-    try:
-        if os.path.exists(a) and os.path.exists(b):
-            return os.path.samefile(a, b)
-        return Path(a).resolve() == Path(b).resolve()
-    except (OSError, TypeError, ValueError):
-        return False
-
-
-def _output_is_input(job: Job) -> str | None:
-    """The first input file of `job` that one of its outputs would replace, if any."""
-    ins = [v for v in job.inputs.values() if isinstance(v, (str, os.PathLike))]
-    for i in ins:
-        if os.path.isfile(i) and any(same_file(i, o) for o in job.outputs.values()):
-            return str(i)
-    return None
-
-
 @dataclass
 class BatchResult:
     done: list[str] = field(default_factory=list)
@@ -154,14 +135,15 @@ def run_batch(
 
     Each failure prints its one line as it happens; the rest of the batch goes on.
     """
+    from vidseg_cli.api.base import REPLACED_INPUT, replaced_input
     from vidseg_cli.core.fs import remove_stale_temps
 
     res = BatchResult()
     todo = []
     for job in work:
-        clash = _output_is_input(job)
+        clash = replaced_input(job.inputs, job.outputs)
         if clash:
-            line = f"{clash}: the output would replace this input; choose another -o"
+            line = f"{clash}: {REPLACED_INPUT}"
             click.echo(err_line(stage, line), err=True)
             res.failed.append((job.source, line))
             continue
@@ -289,6 +271,8 @@ def json_option(f: Callable) -> Callable:
 
 def _path_param_equal_to(dest: str, kwargs: dict[str, Any]) -> str | None:
     """The value of a path parameter of the running command that names `dest`."""
+    from vidseg_cli.api.base import same_file
+
     ctx = click.get_current_context()
     names = {p.name for p in ctx.command.params
              if isinstance(p.type, click.Path) and p.name != "json_out"}
