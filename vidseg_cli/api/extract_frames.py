@@ -141,5 +141,9 @@ def _extract(source: Path, out: Path, opts: Options) -> FramesSummary:
         stop.set()
         if th.is_alive():
             th.join(timeout=5)
+        if not th.is_alive():
+            # Release the decoder now: left to the interpreter's shutdown, OpenCV's
+            # capture is torn down after its own threads and the process aborts.
+            gen.close()
     return FramesSummary(input=str(source), output=str(out), video_id=vid,
                          num_frames=writer.count, fps=opts.fps or info.fps, size=[w, h], uid=uid)

@@ -12,6 +12,7 @@ model from the `MODELS` registry and loads its weights strictly.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Collection, Mapping, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vidseg_cli.core.fs import write_with
+from vidseg_cli.core.fs import write_bytes
 from vidseg_cli.errors import InputError
 from vidseg_cli.models.checkpoint.layouts import detect_layout
 from vidseg_cli.models.checkpoint.weights import (
@@ -81,7 +82,11 @@ def save_checkpoint(
     check_plain(ckpt, "checkpoint")
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    write_with(p, lambda tmp: torch.save(ckpt, tmp))
+    # Serialized in memory first: torch's zip writer reports a failed write (a full disk)
+    # as a RuntimeError of its own, while write_bytes reports it as OutputError.
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    write_bytes(p, buf.getvalue())
     return p
 
 
