@@ -43,6 +43,7 @@ from vidseg_cli.datasets.layouts.detect import Layout, sniff
 from vidseg_cli.datasets.layouts.parts import davis_split, jhmdb_frames, jhmdb_masks, jhmdb_splits
 from vidseg_cli.errors import InputError
 from vidseg_cli.models.preprocess import (
+    Preprocess,
     normalize,
     pad_reflect,
     reflect_index,
@@ -243,21 +244,20 @@ def open_segment_dataset(path: str | os.PathLike, target: str = "classes", split
 
 @dataclass
 class ClipSpec:
-    """How a training clip is cut and augmented (train/segment.py fills it from a recipe)."""
+    """How a training clip is cut and augmented (train/segment.py fills it from a recipe).
+    Its `preprocess` is the record the checkpoint keeps and segment-3d applies: its
+    `short_side` scales the frames, its mean/std normalise them, and its `context` is the
+    mirrored, unlabelled surround of each clip (3DFCN: half a C3D window, so every labelled
+    pixel is a window centre, as segment-3d mirrors the whole video)."""
 
     clip_len: int  # frames per clip; 0 = the whole video
     crop: int | None  # square crop side after scaling; None = the whole (scaled) frame
-    short_side: int | None  # resize so the shorter side is this (preprocessing), None = as is
+    # the C3D port's by default: no resize, 0..255 RGB with nothing subtracted
+    preprocess: Preprocess = field(default_factory=lambda: Preprocess((0.0,) * 3, (1.0,) * 3))
     scale_jitter: tuple[float, float] = (1.0, 1.0)  # extra random scale factor range
     flip: bool = True  # random horizontal mirror
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)  # 0..255 scale
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     min_input: tuple[int, int, int] = (1, 1, 1)  # the model's smallest T x H x W (padded up to it)
     action_bias: float = 0.0  # probability of centring a clip on a labelled (foreground) pixel
-    # Frames, rows, columns of unlabelled context around the labelled clip, mirrored where
-    # they pass the video's ends (3DFCN: half a C3D window, so every labelled pixel is a
-    # window centre; `context_for`).
-    context: tuple[int, int, int] = (0, 0, 0)
 
 
 def _pad_to(x: np.ndarray, y: np.ndarray, h: int, w: int, fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -292,7 +292,8 @@ def sample_clip(
         t0 = int(rng.integers(lo, hi + 1))
     else:
         t0 = int(rng.integers(0, t_all - n + 1))
-    ct, cy, cx = (int(c) for c in spec.context)
+    pre = spec.preprocess
+    ct, cy, cx = pre.padding
     if ct > 0:  # unlabelled context frames, mirrored past the video's ends
         ti = reflect_index(np.arange(t0 - ct, t0 + n + ct), t_all)
         x, y = frames[ti], labels[ti].copy()
@@ -301,11 +302,11 @@ def sample_clip(
     else:
         x, y = frames[t0 : t0 + n], labels[t0 : t0 + n]
     # scale: preprocessing times jitter
-    f = scale_for(hh, ww, spec.short_side) * float(rng.uniform(*spec.scale_jitter))
+    f = scale_for(hh, ww, pre.short_side) * float(rng.uniform(*spec.scale_jitter))
     size = (max(1, int(round(hh * f))), max(1, int(round(ww * f))))
     x, y = resize_frames(x, size), resize_frames(y, size, nearest=True)
     # crop (padding with the mean colour, i.e. 0 after normalisation, and IGNORE labels)
-    fill = np.clip(np.round(np.asarray(spec.mean)), 0, 255).astype(np.uint8)
+    fill = np.clip(np.round(np.asarray(pre.mean)), 0, 255).astype(np.uint8)
     ch = cw = spec.crop if spec.crop else None
     if ch is not None:
         x, y = _pad_to(x, y, ch, cw, fill)
@@ -375,7 +376,8 @@ class SegmentClips(_torch_dataset_base()):
         rng = np.random.default_rng([self.seed, self.epoch, int(i)])
         frames, labels = self.videos[i % len(self.videos)].load(self.cache)
         x, y = sample_clip(frames, labels, self.spec, rng)
-        return {"x": normalize(x, self.spec.mean, self.spec.std),  # 3 x T x h x w
+        pre = self.spec.preprocess
+        return {"x": normalize(x, pre.mean, pre.std),  # 3 x T x h x w
                 "y": torch.from_numpy(y.astype(np.int64))}  # T x h x w
 
 

@@ -56,6 +56,12 @@ class Preprocess:
         return cls(tuple(r["mean"]), tuple(r["std"]), r["short_side"], r["clip_len"],
                    tuple(ctx) if ctx is not None else None)
 
+    @property
+    def padding(self) -> tuple[int, int, int]:
+        """`context` as (frames, rows, columns) of ints; (0, 0, 0) when there is none."""
+        c = self.context or (0, 0, 0)
+        return int(c[0]), int(c[1]), int(c[2])
+
     def record(self) -> dict[str, Any]:
         """The checkpoint's `preprocess` entry (plain JSON data; `context` only when set)."""
         out = {"mean": list(self.mean), "std": list(self.std), "short_side": self.short_side,

@@ -91,11 +91,12 @@ class Recipe:
     context: tuple[int, int, int] = (0, 0, 0)
     model_config: dict[str, Any] = field(default_factory=dict)  # other model arguments
 
-    def preprocess(self, model: str) -> dict[str, Any]:
-        """What the checkpoint records and segment-3d applies."""
+    def preprocess(self, model: str) -> Preprocess:
+        """What the training clips are prepared with, the checkpoint records and segment-3d
+        applies."""
         clip = self.clip_len if model == "sep3d" else 0
         context = None if model == "sep3d" else tuple(int(c) for c in self.context)
-        return Preprocess(tuple(self.mean), tuple(self.std), self.short_side, clip, context).record()
+        return Preprocess(tuple(self.mean), tuple(self.std), self.short_side, clip, context)
 
 
 def _fcn_paper() -> Recipe:
@@ -283,15 +284,15 @@ def train_segment(opts: SegmentTrainOptions, log=print) -> dict[str, Any]:
         log(f"warning: {w}")
     seed_everything(opts.seed)
     model = build_model(opts.model, ds.classes, r)
-    model.preprocess = r.preprocess(opts.model)  # saved into every checkpoint
+    pre = r.preprocess(opts.model)
+    model.preprocess = pre.record()  # saved into every checkpoint
     init_note = None
     if opts.init and not opts.resume:
         init_note = _init_weights(model, opts.init, ds.classes)
         log(f"init from {opts.init}: {init_note}")
-    spec = ClipSpec(clip_len=r.clip_len, crop=r.crop, short_side=r.short_side,
-                    scale_jitter=tuple(r.scale_jitter), flip=r.flip, mean=tuple(r.mean),
-                    std=tuple(r.std), min_input=tuple(model.min_input), action_bias=r.action_bias,
-                    context=tuple(r.context) if opts.model != "sep3d" else (0, 0, 0))
+    spec = ClipSpec(clip_len=r.clip_len, crop=r.crop, preprocess=pre,
+                    scale_jitter=tuple(r.scale_jitter), flip=r.flip,
+                    min_input=tuple(model.min_input), action_bias=r.action_bias)
     clips = SegmentClips(ds.train, spec, seed=opts.seed, clips_per_video=r.clips_per_video)
     steps_per_epoch = math.ceil(len(clips) / r.batch_size)
     opt = _optimizer(model, r)
