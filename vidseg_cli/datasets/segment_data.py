@@ -8,10 +8,11 @@ and the parts it resolves:
   network trains on exactly the pixels that `extract-frames` + `segment-3d` give it later
   (mp4v's compression included). Training: the `synth_train_*` videos; validation: the
   `synth_test_*` videos.
-- **J-HMDB**: frame folders `Rename_Images/CLASS/VIDEO/00001.png` (or `frames/` in place of
-  `Rename_Images/`, with or without the class folder), puppet masks `puppet_mask/CLASS/VIDEO/puppet_mask.mat` (the
-  dataset's layout) or `puppet_mask/CLASS/VIDEO.mat`, and split files
-  `splits/CLASS_test_splitN.txt` (`VIDEO.avi 1` = train, `2` = test; `split` picks N).
+- **J-HMDB**: frame folders `Rename_Images/CLASS/VIDEO/00001.png` (or `frames/` in place
+  of `Rename_Images/`, with or without the class folder), puppet masks
+  `puppet_mask/CLASS/VIDEO/puppet_mask.mat` (the dataset's layout) or
+  `puppet_mask/CLASS/VIDEO.mat`, and split files `splits/CLASS_test_splitN.txt`
+  (`VIDEO.avi 1` = train, `2` = test; `split` picks N).
 - **DAVIS 2016**: `JPEGImages/480p/SEQ/*.jpg` and `Annotations/480p/SEQ/*.png` (0/255,
   read as binary), split by `ImageSets/480p/{train,val}.txt` (or `ImageSets/2016/...`; a line
   names a sequence or a frame path of it).
@@ -43,6 +44,7 @@ from vidseg_cli.datasets.layouts.detect import Layout, sniff
 from vidseg_cli.datasets.layouts.parts import davis_split, jhmdb_frames, jhmdb_masks, jhmdb_splits
 from vidseg_cli.errors import InputError
 from vidseg_cli.models.preprocess import (
+    C3D_PORT_PREPROCESS,
     Preprocess,
     normalize,
     pad_reflect,
@@ -253,7 +255,8 @@ class ClipSpec:
     clip_len: int  # frames per clip; 0 = the whole video
     crop: int | None  # square crop side after scaling; None = the whole (scaled) frame
     # the C3D port's by default: no resize, 0..255 RGB with nothing subtracted
-    preprocess: Preprocess = field(default_factory=lambda: Preprocess((0.0,) * 3, (1.0,) * 3))
+    preprocess: Preprocess = field(default_factory=lambda: Preprocess(
+        tuple(C3D_PORT_PREPROCESS["mean"]), tuple(C3D_PORT_PREPROCESS["std"])))
     scale_jitter: tuple[float, float] = (1.0, 1.0)  # extra random scale factor range
     flip: bool = True  # random horizontal mirror
     min_input: tuple[int, int, int] = (1, 1, 1)  # the model's smallest T x H x W (padded up to it)
