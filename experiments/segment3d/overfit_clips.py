@@ -46,9 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     r = get_recipe(args.model, "synthetic")
     ds = open_segment_dataset(args.synth, target=r.target)
     model = build_model(args.model, ds.classes, r)
-    spec = ClipSpec(clip_len=r.clip_len, crop=r.crop, short_side=r.short_side, scale_jitter=(1.0, 1.0),
-                    flip=False, mean=tuple(r.mean), std=tuple(r.std), min_input=tuple(model.min_input),
-                    action_bias=1.0, context=tuple(r.context) if args.model != "sep3d" else (0, 0, 0))
+    spec = ClipSpec(clip_len=r.clip_len, crop=r.crop, preprocess=r.preprocess(args.model),
+                    scale_jitter=(1.0, 1.0), flip=False, min_input=tuple(model.min_input), action_bias=1.0)
     clips = SegmentClips(ds.train, spec, seed=args.seed, clips_per_video=1)
     # clips of different videos (the set's clip k comes from video k)
     batch = collate([clips[k * max(1, len(ds.train) // args.clips)] for k in range(args.clips)])

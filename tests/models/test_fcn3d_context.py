@@ -14,7 +14,7 @@ from vidseg_cli.datasets.segment_data import (
     sample_clip,
 )
 from vidseg_cli.models import MODELS
-from vidseg_cli.models.preprocess import pad_reflect, reflect_index
+from vidseg_cli.models.preprocess import Preprocess, pad_reflect, reflect_index
 
 torch.set_num_threads(1)
 CLASSES = ["background", "a"]
@@ -45,10 +45,11 @@ def _video(t=30, h=48, w=64, seed=0):
 @pytest.mark.parametrize("bias", [0.0, 1.0])
 def test_context_surrounds_the_same_labelled_clip(bias):
     frames, labels = _video()
-    base = dict(clip_len=8, crop=24, short_side=None, action_bias=bias, flip=False)
+    base = dict(clip_len=8, crop=24, action_bias=bias, flip=False)
+    with_context = Preprocess((0.0,) * 3, (1.0,) * 3, context=(3, 5, 7))
     for seed in range(6):
         x0, y0 = sample_clip(frames, labels, ClipSpec(**base), np.random.default_rng(seed))
-        x1, y1 = sample_clip(frames, labels, ClipSpec(**base, context=(3, 5, 7)), np.random.default_rng(seed))
+        x1, y1 = sample_clip(frames, labels, ClipSpec(**base, preprocess=with_context), np.random.default_rng(seed))
         assert x1.shape == (14, 34, 38, 3) and y1.shape == (14, 34, 38)
         assert np.array_equal(x1[3:11, 5:29, 7:31], x0)
         assert np.array_equal(y1[3:11, 5:29, 7:31], y0)
@@ -59,7 +60,8 @@ def test_context_surrounds_the_same_labelled_clip(bias):
 
 def test_context_frames_come_from_the_video_mirrored_at_its_ends():
     frames, labels = _video(t=10)
-    spec = ClipSpec(clip_len=10, crop=None, short_side=None, flip=False, context=(4, 0, 0))
+    spec = ClipSpec(clip_len=10, crop=None, preprocess=Preprocess((0.0,) * 3, (1.0,) * 3, context=(4, 0, 0)),
+                    flip=False)
     x, y = sample_clip(frames, labels, spec, np.random.default_rng(0))
     assert np.array_equal(x, frames[reflect_index(np.arange(-4, 14), 10)])
     assert (y[:4] == IGNORE).all() and (y[14:] == IGNORE).all() and np.array_equal(y[4:14], labels)

@@ -18,6 +18,7 @@ from vidseg_cli.datasets.segment_data import (
     sample_clip,
 )
 from vidseg_cli.models.checkpoint.format import read_checkpoint
+from vidseg_cli.models.preprocess import Preprocess
 from vidseg_cli.train.segment import class_weight_vector, weighted_cross_entropy
 
 torch.set_num_threads(1)
@@ -129,8 +130,8 @@ def test_clips_are_deterministic_and_padded():
     frames = rng.integers(0, 256, (20, 30, 40, 3), dtype=np.uint8)
     labels = np.zeros((20, 30, 40), np.uint8)
     labels[5:9, 10:14, 20:25] = 2
-    spec = ClipSpec(clip_len=8, crop=48, short_side=None, scale_jitter=(0.9, 1.1), mean=(10, 20, 30),
-                    action_bias=1.0)
+    spec = ClipSpec(clip_len=8, crop=48, preprocess=Preprocess((10, 20, 30), (1.0, 1.0, 1.0)),
+                    scale_jitter=(0.9, 1.1), action_bias=1.0)
     x1, y1 = sample_clip(frames, labels, spec, np.random.default_rng([1, 2, 3]))
     x2, y2 = sample_clip(frames, labels, spec, np.random.default_rng([1, 2, 3]))
     assert np.array_equal(x1, x2) and np.array_equal(y1, y2)

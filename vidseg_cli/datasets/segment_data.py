@@ -1,16 +1,18 @@
 """Per-pixel training data for `vidseg train segment`: dataset layouts and the clip Dataset.
 
-Three layouts are read (`open_segment_dataset` detects which from the folder):
+Three layouts are read; `open_segment_dataset` takes the one that `datasets/layouts/` detects
+and the parts it resolves:
 
 - **synthetic** (`vidseg synth -o DIR`): `DIR/videos/<id>.mp4` and `DIR/labels/<id>.labels.h5`.
   The mp4 is decoded with the same code as `extract-frames` (`video/decode.py`), so the
   network trains on exactly the pixels that `extract-frames` + `segment-3d` give it later
   (mp4v's compression included). Training: the `synth_train_*` videos; validation: the
   `synth_test_*` videos.
-- **J-HMDB**: frame folders `Rename_Images/CLASS/VIDEO/00001.png` (or `frames/CLASS/VIDEO/`
-  or `frames/VIDEO/`), puppet masks `puppet_mask/CLASS/VIDEO/puppet_mask.mat` (the
-  dataset's layout) or `puppet_mask/CLASS/VIDEO.mat`, and split files
-  `splits/CLASS_test_splitN.txt` (`VIDEO.avi 1` = train, `2` = test; `split` picks N).
+- **J-HMDB**: frame folders `Rename_Images/CLASS/VIDEO/00001.png` (or `frames/` in place
+  of `Rename_Images/`, with or without the class folder), puppet masks
+  `puppet_mask/CLASS/VIDEO/puppet_mask.mat` (the dataset's layout) or
+  `puppet_mask/CLASS/VIDEO.mat`, and split files `splits/CLASS_test_splitN.txt`
+  (`VIDEO.avi 1` = train, `2` = test; `split` picks N).
 - **DAVIS 2016**: `JPEGImages/480p/SEQ/*.jpg` and `Annotations/480p/SEQ/*.png` (0/255,
   read as binary), split by `ImageSets/480p/{train,val}.txt` (or `ImageSets/2016/...`; a line
   names a sequence or a frame path of it).
@@ -32,15 +34,18 @@ function of (seed, e) and a resumed run repeats it exactly.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from vidseg_cli.errors import InputError, read_lines
+from vidseg_cli.datasets.layouts.detect import Layout, sniff
+from vidseg_cli.datasets.layouts.parts import davis_split, jhmdb_frames, jhmdb_masks, jhmdb_splits
+from vidseg_cli.errors import InputError
 from vidseg_cli.models.preprocess import (
+    C3D_PORT_PREPROCESS,
+    Preprocess,
     normalize,
     pad_reflect,
     reflect_index,
@@ -111,11 +116,11 @@ def to_target(labels: np.ndarray, target: str) -> np.ndarray:
 
 
 # -- synthetic ---------------------------------------------------------------------------
-def _open_synth(root: Path, target: str) -> SegmentDataset:
+def _open_synth(layout: Layout, target: str) -> SegmentDataset:
     from vidseg_cli import store
     from vidseg_cli.datasets.masks import read_labels_file
 
-    labels_dir, videos_dir = root / "labels", root / "videos"
+    labels_dir, videos_dir = layout.masks, layout.videos
     files = sorted(labels_dir.glob("*.labels.h5"))
     if not files:
         raise InputError(labels_dir, "no <id>.labels.h5 files (expected a `vidseg synth` folder)")
@@ -147,52 +152,18 @@ def _open_synth(root: Path, target: str) -> SegmentDataset:
     if not val:
         val, warnings = train, ["no synth_test_* videos: validating on the training videos"]
     out_classes = FOREGROUND_CLASSES if target == "foreground" else classes
-    return SegmentDataset("synthetic", str(root), out_classes, train, val, warnings)
+    return SegmentDataset("synthetic", str(layout.path), out_classes, train, val, warnings)
 
 
 # -- J-HMDB ------------------------------------------------------------------------------
-def _jhmdb_masks(root: Path) -> dict[str, tuple[str, Path]]:
-    """video -> (class, .mat) for both puppet-mask layouts."""
-    out: dict[str, tuple[str, Path]] = {}
-    pm = root / "puppet_mask"
-    for mat in sorted(pm.glob("*/*/puppet_mask.mat")):
-        out[mat.parent.name] = (mat.parent.parent.name, mat)
-    for mat in sorted(pm.glob("*/*.mat")):
-        out.setdefault(mat.stem, (mat.parent.name, mat))
-    return out
-
-
-def _jhmdb_frames(root: Path, cls: str, vid: str) -> Path | None:
-    for cand in (root / "Rename_Images" / cls / vid, root / "frames" / cls / vid, root / "frames" / vid):
-        if cand.is_dir():
-            return cand
-    return None
-
-
-def _jhmdb_split(root: Path, split: int) -> tuple[set[str], set[str]] | None:
-    files = sorted((root / "splits").glob(f"*_split{split}.txt")) if (root / "splits").is_dir() else []
-    if not files:
-        return None
-    train, test = set(), set()
-    for f in files:
-        for line in read_lines(f):
-            parts = line.split()
-            if len(parts) != 2:
-                continue
-            name = re.sub(r"\.avi$", "", parts[0])
-            (train if parts[1] == "1" else test).add(name)
-    return train, test
-
-
-def _open_jhmdb(root: Path, target: str, split: int) -> SegmentDataset:
+def _open_jhmdb(layout: Layout, target: str, split: int) -> SegmentDataset:
     from vidseg_cli.datasets.masks import JHMDB_CLASS_NAMES, read_jhmdb_mat
 
-    masks = _jhmdb_masks(root)
-    if not masks:
-        raise InputError(root / "puppet_mask", "no puppet mask .mat files (J-HMDB layout)")
+    root = layout.path
+    masks = jhmdb_masks(layout)
     videos, skipped = [], 0
     for vid, (cls, mat) in masks.items():
-        folder = _jhmdb_frames(root, cls, vid)
+        folder = jhmdb_frames(layout, cls, vid)
         if folder is None:
             skipped += 1
             continue
@@ -207,45 +178,26 @@ def _open_jhmdb(root: Path, target: str, split: int) -> SegmentDataset:
     if not videos:
         raise InputError(root, "no J-HMDB video has both frames (Rename_Images/CLASS/VIDEO/) and a puppet mask")
     warnings = [f"{skipped} puppet mask(s) without a frame folder were left out"] if skipped else []
-    sp = _jhmdb_split(root, split)
-    if sp is None:
+    files = jhmdb_splits(layout).get(split)
+    if files is None:
         train, val = videos, videos
         warnings.append(f"no J-HMDB split files (splits/*_split{split}.txt): validating on the training videos")
     else:
-        train = [v for v in videos if v.video_id in sp[0]]
-        val = [v for v in videos if v.video_id in sp[1]]
+        train_ids = set().union(*(tr for tr, _ in files.values()))
+        test_ids = set().union(*(te for _, te in files.values()))
+        train = [v for v in videos if v.video_id in train_ids]
+        val = [v for v in videos if v.video_id in test_ids]
     classes = FOREGROUND_CLASSES if target == "foreground" else list(JHMDB_CLASS_NAMES)
     return SegmentDataset("jhmdb", str(root), classes, train, val, warnings)
 
 
 # -- DAVIS 2016 --------------------------------------------------------------------------
-def _davis_split(root: Path, name: str) -> set[str] | None:
-    for sub in ("ImageSets/480p", "ImageSets/2016", "ImageSets"):
-        f = root / sub / f"{name}.txt"
-        if f.is_file():
-            seqs = set()
-            for line in read_lines(f):
-                line = line.strip()
-                if not line:
-                    continue
-                first = line.split()[0]
-                parts = [p for p in first.split("/") if p]
-                # "/JPEGImages/480p/bear/00000.jpg ..." or "bear"
-                seqs.add(parts[-2] if len(parts) >= 2 else parts[0])
-            return seqs
-    return None
-
-
-def _open_davis(root: Path) -> SegmentDataset:
+def _open_davis(layout: Layout) -> SegmentDataset:
     from vidseg_cli.datasets.masks import davis_sequences, read_davis_sequence
 
-    img_root = root / "JPEGImages" / "480p"
-    if not img_root.is_dir():
-        img_root = root / "JPEGImages"
-    seqs = davis_sequences(root / "Annotations")
     videos = []
-    for seq, ann in seqs.items():
-        folder = img_root / seq
+    for seq, ann in davis_sequences(layout.masks).items():
+        folder = layout.frames / seq
         if not folder.is_dir():
             raise InputError(folder, f"missing: the frames of sequence '{seq}'")
 
@@ -257,30 +209,34 @@ def _open_davis(root: Path) -> SegmentDataset:
             return frames, m.masks.astype(np.uint8)
 
         videos.append(SegVideo(seq, str(folder), loader))
-    train_ids, val_ids = _davis_split(root, "train"), _davis_split(root, "val")
+    train_ids, val_ids = davis_split(layout, "train"), davis_split(layout, "val")
     warnings = []
     if train_ids is None:
         train, val = videos, videos
         warnings.append("no DAVIS ImageSets/480p/train.txt: validating on the training sequences")
     else:
-        train = [v for v in videos if v.video_id in train_ids]
-        val = [v for v in videos if v.video_id in (val_ids or set())] or train
-    return SegmentDataset("davis", str(root), list(FOREGROUND_CLASSES), train, val, warnings)
+        train = [v for v in videos if v.video_id in train_ids[1]]
+        val = [v for v in videos if v.video_id in (val_ids[1] if val_ids else set())] or train
+    return SegmentDataset("davis", str(layout.path), list(FOREGROUND_CLASSES), train, val, warnings)
 
 
 def open_segment_dataset(path: str | os.PathLike, target: str = "classes", split: int = 1) -> SegmentDataset:
-    """Detect the layout of `path` (module docstring) and list its videos."""
+    """List the videos of the dataset at `path` (module docstring); its layout is the one
+    `datasets/layouts/detect.py` finds."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
     root = Path(path)
     if not root.is_dir():
         raise InputError(root, "no such dataset folder")
-    if (root / "labels").is_dir() and (root / "videos").is_dir():
-        return _open_synth(root, target)
-    if (root / "puppet_mask").is_dir():
-        return _open_jhmdb(root, target, split)
-    if (root / "Annotations").is_dir() and (root / "JPEGImages").is_dir():
-        return _open_davis(root)
+    layout = sniff(root)
+    kind = layout.kind if layout is not None else None
+    # Training reads a dataset's root, not one of its parts (a class folder, Annotations/).
+    if kind == "synth":
+        return _open_synth(layout, target)
+    if kind == "jhmdb" and layout.masks == root / "puppet_mask":
+        return _open_jhmdb(layout, target, split)
+    if kind == "davis" and layout.frames is not None:
+        return _open_davis(layout)
     raise InputError(
         root, "not a known segmentation dataset layout: expected a `vidseg synth` folder "
         "(videos/, labels/), J-HMDB (puppet_mask/, Rename_Images/, splits/) or DAVIS 2016 "
@@ -290,21 +246,21 @@ def open_segment_dataset(path: str | os.PathLike, target: str = "classes", split
 
 @dataclass
 class ClipSpec:
-    """How a training clip is cut and augmented (train/segment.py fills it from a recipe)."""
+    """How a training clip is cut and augmented (train/segment.py fills it from a recipe).
+    Its `preprocess` is the record the checkpoint keeps and segment-3d applies: its
+    `short_side` scales the frames, its mean/std normalise them, and its `context` is the
+    mirrored, unlabelled surround of each clip (3DFCN: half a C3D window, so every labelled
+    pixel is a window centre, as segment-3d mirrors the whole video)."""
 
     clip_len: int  # frames per clip; 0 = the whole video
     crop: int | None  # square crop side after scaling; None = the whole (scaled) frame
-    short_side: int | None  # resize so the shorter side is this (preprocessing), None = as is
+    # the C3D port's by default: no resize, 0..255 RGB with nothing subtracted
+    preprocess: Preprocess = field(default_factory=lambda: Preprocess(
+        tuple(C3D_PORT_PREPROCESS["mean"]), tuple(C3D_PORT_PREPROCESS["std"])))
     scale_jitter: tuple[float, float] = (1.0, 1.0)  # extra random scale factor range
     flip: bool = True  # random horizontal mirror
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)  # 0..255 scale
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     min_input: tuple[int, int, int] = (1, 1, 1)  # the model's smallest T x H x W (padded up to it)
     action_bias: float = 0.0  # probability of centring a clip on a labelled (foreground) pixel
-    # Frames, rows, columns of unlabelled context around the labelled clip, mirrored where
-    # they pass the video's ends (3DFCN: half a C3D window, so every labelled pixel is a
-    # window centre; `context_for`).
-    context: tuple[int, int, int] = (0, 0, 0)
 
 
 def _pad_to(x: np.ndarray, y: np.ndarray, h: int, w: int, fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -339,7 +295,8 @@ def sample_clip(
         t0 = int(rng.integers(lo, hi + 1))
     else:
         t0 = int(rng.integers(0, t_all - n + 1))
-    ct, cy, cx = (int(c) for c in spec.context)
+    pre = spec.preprocess
+    ct, cy, cx = pre.padding
     if ct > 0:  # unlabelled context frames, mirrored past the video's ends
         ti = reflect_index(np.arange(t0 - ct, t0 + n + ct), t_all)
         x, y = frames[ti], labels[ti].copy()
@@ -348,11 +305,11 @@ def sample_clip(
     else:
         x, y = frames[t0 : t0 + n], labels[t0 : t0 + n]
     # scale: preprocessing times jitter
-    f = scale_for(hh, ww, spec.short_side) * float(rng.uniform(*spec.scale_jitter))
+    f = scale_for(hh, ww, pre.short_side) * float(rng.uniform(*spec.scale_jitter))
     size = (max(1, int(round(hh * f))), max(1, int(round(ww * f))))
     x, y = resize_frames(x, size), resize_frames(y, size, nearest=True)
     # crop (padding with the mean colour, i.e. 0 after normalisation, and IGNORE labels)
-    fill = np.clip(np.round(np.asarray(spec.mean)), 0, 255).astype(np.uint8)
+    fill = np.clip(np.round(np.asarray(pre.mean)), 0, 255).astype(np.uint8)
     ch = cw = spec.crop if spec.crop else None
     if ch is not None:
         x, y = _pad_to(x, y, ch, cw, fill)
@@ -422,7 +379,8 @@ class SegmentClips(_torch_dataset_base()):
         rng = np.random.default_rng([self.seed, self.epoch, int(i)])
         frames, labels = self.videos[i % len(self.videos)].load(self.cache)
         x, y = sample_clip(frames, labels, self.spec, rng)
-        return {"x": normalize(x, self.spec.mean, self.spec.std),  # 3 x T x h x w
+        pre = self.spec.preprocess
+        return {"x": normalize(x, pre.mean, pre.std),  # 3 x T x h x w
                 "y": torch.from_numpy(y.astype(np.int64))}  # T x h x w
 
 

@@ -114,10 +114,7 @@ class Segmenter:
     def context(self) -> tuple[int, int, int]:
         """3DFCN: mirrored frames, rows and columns added around the video (the
         checkpoint's `preprocess.context`, train/segment.py's HALF_WINDOW)."""
-        if self.model_name == "sep3d":
-            return (0, 0, 0)
-        c = self.prep.context or (0, 0, 0)
-        return (int(c[0]), int(c[1]), int(c[2]))
+        return (0, 0, 0) if self.model_name == "sep3d" else self.prep.padding
 
     # -- inference --------------------------------------------------------------------
     def _input(self, frames: np.ndarray):

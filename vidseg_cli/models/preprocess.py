@@ -2,10 +2,13 @@
 
 - Mean/std on the 0..255 scale: the C3D Sports-1M port takes RGB 0..255 with nothing
   subtracted (docs/models.md); torchvision's video models take 0..1 RGB normalised with
-  the Kinetics mean/std; torchvision's image models (the FSN backbones) the ImageNet ones.
+  the Kinetics mean/std; torchvision's image models (the FSN backbones) the ImageNet ones;
+  the synthetic recipes' models, trained from scratch, 0..255 centred on 127.5
+  (`CENTRED_PREPROCESS`).
 - `Preprocess`: what a 3DFCN / Sep3D checkpoint records as `preprocess` (train/segment.py
-  writes it, segment-3d applies it): mean/std, `short_side` (the shorter side the model
-  was trained at), `clip_len` (Sep3D's clip), `context` (3DFCN's mirrored context).
+  writes it and cuts its training clips with it, segment-3d applies it): mean/std,
+  `short_side` (the shorter side the model was trained at), `clip_len` (Sep3D's clip),
+  `context` (3DFCN's mirrored context).
 - `WindowSpec`: how an S-CNN window becomes its 16-frame clip (S-CNN §3.1), recorded in
   the S-CNN checkpoint config.
 - Frame operations: `resize_frames` (size as (h, w)), `normalize`, `pad_reflect`,
@@ -28,6 +31,8 @@ KINETICS_PREPROCESS = {
     "mean": [0.43216 * 255, 0.394666 * 255, 0.37645 * 255],
     "std": [0.22803 * 255, 0.22145 * 255, 0.216989 * 255],
 }
+# ours, for the synthetic recipes' models trained from scratch (train/segment.py)
+CENTRED_PREPROCESS = {"mean": [127.5, 127.5, 127.5], "std": [64.0, 64.0, 64.0]}
 IMAGENET_RGB_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255  # torchvision order (RGB)
 IMAGENET_RGB_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
 
@@ -55,6 +60,12 @@ class Preprocess:
         ctx = r.get("context")
         return cls(tuple(r["mean"]), tuple(r["std"]), r["short_side"], r["clip_len"],
                    tuple(ctx) if ctx is not None else None)
+
+    @property
+    def padding(self) -> tuple[int, int, int]:
+        """`context` as (frames, rows, columns) of ints; (0, 0, 0) when there is none."""
+        c = self.context or (0, 0, 0)
+        return int(c[0]), int(c[1]), int(c[2])
 
     def record(self) -> dict[str, Any]:
         """The checkpoint's `preprocess` entry (plain JSON data; `context` only when set)."""

@@ -3,20 +3,29 @@ masks (train/segment_head.py, "Validation")."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from vidseg_cli.models.preprocess import (
+    Preprocess,
+    clip_starts,
+    network_size,
+    normalize,
+    resize_frames,
+)
 from vidseg_cli.train.head_loss import IGNORE_FRAME, head_frame_targets, head_logits_from_features
 
 # -- accuracy with ground-truth masks ----------------------------------------------------------
 FEATURE_CACHE_BYTES = 512 << 20  # a frozen segmenter's validation features kept between epochs
 
 
-def head_accuracy(model, videos, preprocess: dict, device, batch_size: int = 4,
+def head_accuracy(model, videos, preprocess: Mapping[str, Any], device, batch_size: int = 4,
                   segmentation: bool = False, feature_cache: dict | None = None) -> dict[str, Any]:
     """The head's accuracy with ground-truth masks: every frame with an actor of `videos`,
-    whole frames at the network size, clips of `clip_len` frames back to back (the last
+    whole frames at the network size of `preprocess` (the segmenter's checkpoint record,
+    models/preprocess.py), clips of its `clip_len` frames (8 when 0) back to back (the last
     ending on the last frame; each frame counted once). Returns {"accuracy_gt_masks",
     "loss" (mean cross-entropy), "frames", "per_class": {action: [correct, frames]}}.
 
@@ -31,8 +40,7 @@ def head_accuracy(model, videos, preprocess: dict, device, batch_size: int = 4,
     import torch
     import torch.nn.functional as F
 
-    from vidseg_cli.models.preprocess import clip_starts, network_size, normalize, resize_frames
-
+    prep = Preprocess.from_record(preprocess, "sep3d")
     n_act = len(model.action_names)
     correct = total = 0
     loss_sum = 0.0
@@ -42,9 +50,9 @@ def head_accuracy(model, videos, preprocess: dict, device, batch_size: int = 4,
     for v in videos:
         frames, labels = v.load()
         t, h, w = labels.shape
-        size = network_size(h, w, preprocess.get("short_side"))
+        size = network_size(h, w, prep.short_side)
         frames, labels = resize_frames(frames, size), resize_frames(labels, size, nearest=True)
-        n = min(int(preprocess.get("clip_len") or 8), t)
+        n = min(prep.clip_len or 8, t)
         starts = clip_starts(t, n, n)
         seen = np.zeros(t, dtype=bool)
         for i in range(0, len(starts), batch_size):
@@ -64,7 +72,7 @@ def head_accuracy(model, videos, preprocess: dict, device, batch_size: int = 4,
             key = (v.video_id, tuple(group))
             feats = feature_cache.get(key) if feature_cache is not None and not segmentation else None
             if feats is None:
-                x = torch.stack([normalize(frames[s : s + n], preprocess["mean"], preprocess["std"])
+                x = torch.stack([normalize(frames[s : s + n], prep.mean, prep.std)
                                  for s in group]).to(device)  # B x 3 x n x H x W
                 with torch.no_grad():
                     seg_logits, feats = model.segmenter.forward_with_features(x)

@@ -48,11 +48,15 @@ from typing import Any
 import numpy as np
 
 from vidseg_cli.errors import InputError
-from vidseg_cli.models.preprocess import C3D_PORT_PREPROCESS, KINETICS_PREPROCESS, Preprocess
+from vidseg_cli.models.preprocess import (
+    C3D_PORT_PREPROCESS,
+    CENTRED_PREPROCESS,
+    KINETICS_PREPROCESS,
+    Preprocess,
+)
 
 MODEL_NAMES = ("3dfcn-8s", "3dfcn-32s", "sep3d")
 RECIPE_NAMES = ("paper", "synthetic")
-CENTRED = {"mean": [127.5, 127.5, 127.5], "std": [64.0, 64.0, 64.0]}  # ours, from scratch
 # Half of what a 3DFCN class-map cell sees (16 x 128 x 128, models/fcn3d.py WINDOW_CENTER)
 # each side: the first cell's centre, at (7.5, 63.5, 63.5), then lies half a frame/pixel
 # before the first real one, so every labelled pixel lies between cell centres (FCN's conv1
@@ -91,11 +95,12 @@ class Recipe:
     context: tuple[int, int, int] = (0, 0, 0)
     model_config: dict[str, Any] = field(default_factory=dict)  # other model arguments
 
-    def preprocess(self, model: str) -> dict[str, Any]:
-        """What the checkpoint records and segment-3d applies."""
+    def preprocess(self, model: str) -> Preprocess:
+        """What the training clips are prepared with, the checkpoint records and segment-3d
+        applies."""
         clip = self.clip_len if model == "sep3d" else 0
         context = None if model == "sep3d" else tuple(int(c) for c in self.context)
-        return Preprocess(tuple(self.mean), tuple(self.std), self.short_side, clip, context).record()
+        return Preprocess(tuple(self.mean), tuple(self.std), self.short_side, clip, context)
 
 
 def _fcn_paper() -> Recipe:
@@ -121,7 +126,7 @@ def _fcn_synthetic() -> Recipe:
     return Recipe("synthetic", width=0.0625, optimizer="adam", lr=1e-3, momentum=0.0, weight_decay=0.0,
                   lr_decay=0.95, batch_size=2, epochs=20, clip_len=8, crop=96, short_side=192,
                   scale_jitter=(0.9, 1.1), class_weights=(1.0, 2.0), target="foreground",
-                  mean=list(CENTRED["mean"]), std=list(CENTRED["std"]), clips_per_video=2,
+                  mean=list(CENTRED_PREPROCESS["mean"]), std=list(CENTRED_PREPROCESS["std"]), clips_per_video=2,
                   action_bias=0.7, grad_clip=5.0, context=HALF_WINDOW)
 
 
@@ -132,7 +137,7 @@ def _sep3d_synthetic() -> Recipe:
     return Recipe("synthetic", width=0.125, optimizer="adam", lr=2e-3, momentum=0.0, weight_decay=0.0,
                   lr_decay=0.95, batch_size=4, epochs=26, clip_len=16, crop=96, short_side=None,
                   scale_jitter=(0.8, 1.25), class_weights=(1.0, 1.0), target="foreground",
-                  mean=list(CENTRED["mean"]), std=list(CENTRED["std"]), clips_per_video=4,
+                  mean=list(CENTRED_PREPROCESS["mean"]), std=list(CENTRED_PREPROCESS["std"]), clips_per_video=4,
                   action_bias=0.7, grad_clip=5.0, model_config={"crop_size": 96})
 
 
@@ -283,15 +288,15 @@ def train_segment(opts: SegmentTrainOptions, log=print) -> dict[str, Any]:
         log(f"warning: {w}")
     seed_everything(opts.seed)
     model = build_model(opts.model, ds.classes, r)
-    model.preprocess = r.preprocess(opts.model)  # saved into every checkpoint
+    pre = r.preprocess(opts.model)
+    model.preprocess = pre.record()  # saved into every checkpoint
     init_note = None
     if opts.init and not opts.resume:
         init_note = _init_weights(model, opts.init, ds.classes)
         log(f"init from {opts.init}: {init_note}")
-    spec = ClipSpec(clip_len=r.clip_len, crop=r.crop, short_side=r.short_side,
-                    scale_jitter=tuple(r.scale_jitter), flip=r.flip, mean=tuple(r.mean),
-                    std=tuple(r.std), min_input=tuple(model.min_input), action_bias=r.action_bias,
-                    context=tuple(r.context) if opts.model != "sep3d" else (0, 0, 0))
+    spec = ClipSpec(clip_len=r.clip_len, crop=r.crop, preprocess=pre,
+                    scale_jitter=tuple(r.scale_jitter), flip=r.flip,
+                    min_input=tuple(model.min_input), action_bias=r.action_bias)
     clips = SegmentClips(ds.train, spec, seed=opts.seed, clips_per_video=r.clips_per_video)
     steps_per_epoch = math.ceil(len(clips) / r.batch_size)
     opt = _optimizer(model, r)

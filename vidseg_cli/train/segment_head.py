@@ -78,6 +78,7 @@ from pathlib import Path
 from typing import Any
 
 from vidseg_cli.errors import InputError
+from vidseg_cli.models.preprocess import Preprocess
 from vidseg_cli.train.head_loss import (
     head_frame_targets,
     head_loss,
@@ -140,7 +141,6 @@ def build_head_model(segmenter_path: str, action_names: list[str], recipe: HeadR
     from vidseg_cli.models import MODELS
     from vidseg_cli.models.checkpoint.format import build_from_checkpoint
     from vidseg_cli.models.checkpoint.weights import load_state_dict_checked
-    from vidseg_cli.models.preprocess import default_preprocess
 
     seg, ckpt = build_from_checkpoint(segmenter_path, expect_model="sep3d")
     source = {"path": str(Path(segmenter_path).resolve()), "sha256": file_sha256(segmenter_path)}
@@ -148,7 +148,7 @@ def build_head_model(segmenter_path: str, action_names: list[str], recipe: HeadR
                          crop=recipe.crop, hidden=recipe.hidden, segmenter_checkpoint=source)
     load_state_dict_checked(model.segmenter, seg.state_dict(), segmenter_path)
     given = ckpt.get("preprocess") if isinstance(ckpt.get("preprocess"), dict) else {}
-    model.preprocess = {**default_preprocess("sep3d"), **given}
+    model.preprocess = Preprocess.from_record(given, "sep3d").record()
     return model.train(), list(ckpt["classes"])
 
 # -- the run ---------------------------------------------------------------------------------
@@ -195,8 +195,8 @@ def train_head(opts: HeadTrainOptions, log=print) -> dict[str, Any]:
     seed_everything(opts.seed)
     model, seg_classes = build_head_model(opts.segmenter, actions, r)
     pre = model.preprocess
-    spec = ClipSpec(clip_len=int(pre.get("clip_len") or 8), crop=None, short_side=pre.get("short_side"),
-                    flip=r.flip, mean=tuple(pre["mean"]), std=tuple(pre["std"]),
+    prep = Preprocess.from_record(pre, "sep3d")
+    spec = ClipSpec(clip_len=prep.clip_len or 8, crop=None, preprocess=prep, flip=r.flip,
                     min_input=tuple(model.min_input), action_bias=r.action_bias)
     clips = SegmentClips(ds.train, spec, seed=opts.seed, clips_per_video=r.clips_per_video)
     steps_per_epoch = math.ceil(len(clips) / r.batch_size)
