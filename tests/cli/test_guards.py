@@ -68,3 +68,9 @@ def test_a_batch_where_every_input_failed_exits_2(cli, tmp_path):
         bad.append(tmp_path / name)
     res = cli("extract-frames", *bad, "-o", tmp_path / "out")
     assert res.exit_code == 2 and "2 of 2 inputs failed" in res.stderr
+
+
+def test_json_that_cannot_be_written_is_one_line(cli, tmp_path):
+    res = cli("stages", "--json", tmp_path / "no" / "such" / "folder" / "s.json")
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1
+    assert res.stderr.startswith("vidseg stages: error: ") and "cannot create a file" in res.stderr

@@ -226,6 +226,8 @@ def write_json(stage: str, dest: str, payload: Any) -> None:
 
     try:
         write_text(dest, text)
+    except InputError as e:  # OutputError: a full disk, a folder that cannot be written
+        fail(stage, str(e))
     except OSError as e:
         fail(stage, f"{dest}: cannot write ({e.strerror or e})")
 
