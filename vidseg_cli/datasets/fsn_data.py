@@ -248,7 +248,8 @@ class FeatureVideo:
 
 
 def load_feature_videos(files: dict[str, str], ids: Sequence[str]) -> list[FeatureVideo]:
-    """Read features files, checking that they share backbone, stream, snippet and size."""
+    """Read features files, checking that they share backbone, stream, snippet and size
+    and hold only finite numbers (a NaN would surface as a diverged loss naming no file)."""
     from vidseg_cli import store
 
     out: list[FeatureVideo] = []
@@ -263,9 +264,21 @@ def load_feature_videos(files: dict[str, str], ids: Sequence[str]) -> list[Featu
             diff = {k: (ref[0][k], sig[k]) for k in sig if sig[k] != ref[0].get(k)}
             raise InputError(files[vid], f"features differ from {ref[1]}'s: "
                              + ", ".join(f"{k} {b!r} (not {r!r})" for k, (r, b) in diff.items()))
-        out.append(FeatureVideo(files[vid], vid, np.asarray(rec["features"], np.float32),
-                                np.asarray(rec["centers"], np.int64), rec.num_frames, rec.fps, a))
+        feats = np.asarray(rec["features"], np.float32)
+        centers = np.asarray(rec["centers"], np.int64)
+        _check_finite(files[vid], feats, centers)
+        out.append(FeatureVideo(files[vid], vid, feats, centers, rec.num_frames, rec.fps, a))
     return out
+
+
+def _check_finite(path: str, feats: np.ndarray, centers: np.ndarray) -> None:
+    bad = ~np.isfinite(feats).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        value = feats[i][~np.isfinite(feats[i])][0]
+        raise InputError(path, f"snippet {i} (centre frame {int(centers[i])}) holds {value} "
+                               f"({int(bad.sum())} of {len(feats)} snippets are not finite); "
+                               "features must be finite numbers")
 
 
 def feature_signature(attrs: dict, dim: int) -> dict:
