@@ -1,14 +1,19 @@
-"""train fsn / wfsn check their features before a run starts: a non-finite number is one
-line naming the file and the first bad snippet, and the run folder is left empty."""
+"""The inputs of train backbone / fsn / wfsn are checked before a run starts: a file pairs
+with the ground truth by its video_id, one that cannot be read (a newer schema) is named,
+and a non-finite feature is one line naming the file and the first bad snippet; the run
+folder is left empty."""
 
 from __future__ import annotations
 
 import json
 
+import h5py
 import numpy as np
 import pytest
 
+from tests.api.post_files import _frames
 from vidseg_cli import store
+from vidseg_cli.datasets.fsn_data import expand_inputs
 
 
 def _inputs(tmp_path, bad_value):
@@ -40,3 +45,18 @@ def test_non_finite_features_are_refused_before_the_run(cli, tmp_path, recipe, b
     assert res.stderr.startswith(f"vidseg train {recipe}: error: {files[1]}: snippet 3 (centre frame 17) "
                                  f"holds {bad_value} (2 of 20 snippets are not finite)")
     assert not run.exists()  # no config.json, no folder
+
+
+def test_a_newer_schema_frames_file_is_named_not_the_ground_truth(cli, tmp_path):
+    frames = _frames(tmp_path / "clip.frames.h5", 4, 16, 16, video_id="v")
+    assert expand_inputs([tmp_path], "frames") == {"v": str(frames)}  # its video_id, not its name
+    with h5py.File(frames, "a") as f:
+        f.attrs["vidseg_schema"] = 99
+    gt = {"v": {"subset": "training", "duration": 0.16,
+                "annotations": [{"segment": [0.0, 0.1], "label": "a"}]}}
+    (tmp_path / "gt.json").write_text(json.dumps({"version": "1", "database": gt}))
+    run = tmp_path / "run"
+    res = cli("train", "backbone", frames, "--gt", tmp_path / "gt.json", "--epochs", "1", "-o", run)
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1
+    assert res.stderr.startswith(f"vidseg train backbone: error: {frames}: schema 99 is newer than")
+    assert not run.exists()

@@ -33,8 +33,11 @@ STREAMS = ("rgb", "flow")
 # -- inputs ------------------------------------------------------------------------------
 def expand_inputs(paths: Sequence[str | os.PathLike], kind: str) -> dict[str, str]:
     """video_id -> file for files of `kind` given as files or folders (a folder gives its
-    `*.<kind>.h5` files, sorted). A video given twice is an error naming both files."""
-    from vidseg_cli.store import video_id_of
+    `*.<kind>.h5` files, sorted). The id is the file's `video_id` attribute (DESIGN.md's
+    pairing), so a file that cannot be read as `kind` (a newer schema, another kind) is an
+    error naming it here, not a video the ground truth misses. A video given twice is an
+    error naming both files."""
+    from vidseg_cli.store.pairing import read_ids_and_kinds
 
     out: dict[str, str] = {}
     for p in map(Path, paths):
@@ -47,7 +50,7 @@ def expand_inputs(paths: Sequence[str | os.PathLike], kind: str) -> dict[str, st
         else:
             raise InputError(p, "no such file or folder")
         for f in files:
-            vid = video_id_of(f)
+            vid = read_ids_and_kinds([f], kind, strict=True)[0][0]
             if vid in out:
                 raise InputError(f, f"a second {kind} file for video '{vid}' (first: {out[vid]})")
             out[vid] = str(f)
