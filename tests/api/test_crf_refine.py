@@ -117,3 +117,15 @@ def test_crf_keep_probs_rerun_redoes_a_job_missing_its_scores(cli, tmp_path):
     assert res.exit_code == 0 and "exists, skipped" in res.stderr
     assert json.loads(res.stdout)["skipped"] == [str(labels)]
     assert store.read_labels(labels).uid == uid
+
+
+@pytest.mark.parametrize("what", ["missing", "not scores"])
+def test_crf_an_unreadable_scores_file_is_named_before_its_frames(cli, tmp_path, what):
+    frames = _frames(tmp_path / "v.frames.h5", 2, 8, 8)
+    src = tmp_path / "nope.scores.h5"
+    if what == "not scores":
+        _frames(src, 2, 8, 8, video_id="nope")
+    res = cli("crf-refine", src, "--frames", frames, "-o", tmp_path / "l.h5")
+    _one_error_line(res, "crf-refine", src, "no such file" if what == "missing"
+                    else "expected a scores file, found a frames file")
+    assert "no frames file" not in res.stderr

@@ -131,3 +131,16 @@ def test_hmm_fit_runner_from_python(tmp_path):
     assert (s.videos, s.transitions, s.classes, s.notes) == (2, 5, 3, [])
     assert s.to_json()["self_transition"] == {"background": 0.5, "walk": 0.5, "run": 1.0}
     np.testing.assert_allclose(store.read_hmm(tmp_path / "hmm.h5")["prior"], [0.5, 0.5, 0])
+
+
+def test_fit_counts_a_file_given_twice_once(cli, tmp_path):
+    a = np.array([[0], [0], [1], [1]], np.uint8)[:, :, None]
+    (tmp_path / "gt").mkdir()
+    _labels(tmp_path / "gt" / "a.labels.h5", a)
+    res = cli("hmm-fit", tmp_path / "gt" / "a.labels.h5", tmp_path / "gt", "-o", tmp_path / "hmm.h5",
+              "--json", "-")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["results"][0]["videos"] == 1
+    assert res.stderr.splitlines()[0] == (f"vidseg hmm-fit: warning: {tmp_path / 'gt' / 'a.labels.h5'}: "
+                                          "given more than once; counted once")
+    assert len(store.read_hmm(tmp_path / "hmm.h5").attrs["inputs"]) == 1

@@ -105,3 +105,23 @@ def test_wrong_stage_or_classes(cli, tmp_path):
     r = cli("localize", tmp_path / "v1.frames.h5", "--method", "scnn", "--weights", tmp_path / "loc.ckpt",
             "-o", tmp_path / "d.h5")
     assert r.exit_code == 2 and "expected a proposals file, found a frames file" in r.stderr
+
+
+@np.errstate(invalid="ignore")
+def test_a_non_finite_proposal_is_refused(cli, tmp_path):
+    _setup(cli, tmp_path)
+    prop = store.read_proposals(tmp_path / "v1.proposals.h5")
+    for name, column in (("score", None), ("segment", 1)):
+        segs, scores = prop["segments"].copy(), prop["scores"].copy()
+        if column is None:
+            scores[2] = np.nan
+        else:
+            segs[2, column] = np.nan
+        bad = tmp_path / f"bad_{name}.proposals.h5"
+        store.write_proposals(bad, segs, scores, video_id="v1", num_frames=80, fps=prop.fps,
+                              inputs=[tmp_path / "v1.frames.h5"])
+        r = cli("localize", bad, "--method", "scnn", "--weights", tmp_path / "loc.ckpt",
+                "-o", tmp_path / f"{name}.detections.h5")
+        assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert r.stderr.startswith(f"vidseg localize: error: {bad}: proposal 2 has a non-finite {name}")
+        assert not (tmp_path / f"{name}.detections.h5").exists()

@@ -191,3 +191,14 @@ def test_frames_smaller_than_the_network_fail_alone(cli, tmp_path, ckpts):
               "-o", tmp_path / "many", "-q")
     assert res.exit_code == 1
     assert (tmp_path / "many" / "good.scores.h5").exists() and not (tmp_path / "many" / "small.scores.h5").exists()
+
+
+@pytest.mark.parametrize("name", ["3dfcn-32s", "sep3d"])
+def test_a_frames_file_of_no_frames_gives_a_warning_and_an_empty_valid_scores_file(cli, tmp_path, ckpts, name):
+    f = _write_frames(tmp_path / "z.frames.h5", 0, 100, 120)
+    out = tmp_path / "z.scores.h5"
+    res = cli("segment-3d", f, "--model", name, "--weights", ckpts[name], "-o", out)
+    assert res.exit_code == 0, res.stderr
+    assert f"vidseg segment-3d: warning: {f}: no frames; wrote an empty scores file" in res.stderr
+    rec = store.read_scores(out)
+    assert rec["probs"].shape == (0, 3, 100, 120) and rec.num_frames == 0 and rec.class_names == CLASSES

@@ -219,6 +219,18 @@ def test_bad_options_exit_2(cli, tmp_path, args, needle):
     assert res.exit_code == 2 and needle in res.stderr
 
 
+def test_videos_without_actions_are_a_warning_saying_why(cli, tmp_path):
+    res = cli("synth", "-o", tmp_path / "x", "--train", "4", "--test", "0", "--duration", "6",
+              "--size", "32x32", "-q")
+    assert res.exit_code == 0
+    assert res.stderr == ("vidseg synth: warning: 3 of 4 videos hold no action (e.g. synth_train_0000): "
+                          "videos of 6-6 s leave too little room for actions of 2.4-5 s; a --duration "
+                          "of at least 12 s gives every video one (or shorten --action-length)\n")
+    res = cli("synth", "-o", tmp_path / "y", "--train", "4", "--test", "0", "--duration", "12",
+              "--size", "32x32", "-q")
+    assert res.exit_code == 0 and res.stderr == ""
+
+
 # -- semantics of actors ---------------------------------------------------------------
 def test_patterns_start_at_rest_and_differ():
     rng = np.random.default_rng(0)

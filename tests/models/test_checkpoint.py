@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 
 import pytest
 import torch
@@ -154,6 +155,26 @@ def test_a_pickle_that_is_not_plain_data_is_refused_not_run(tmp_path, how):
         with open(path, "rb") as f:
             pickle.load(f)
         assert marker.is_dir()
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_a_refusal_is_one_complete_line_without_torch_warnings(tmp_path, protocol):
+    from vidseg_cli.models.checkpoint.weights import read_weights
+
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps({"vidseg_checkpoint": 1, "x": _Evil(str(tmp_path / "pwned"))},
+                                  protocol=protocol))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(InputError) as e:
+            read_weights(path)
+    assert [str(w.message) for w in seen] == []  # torch's protocol note included
+    head = (f"{path}: refused to load: not plain weights data (tensors, numbers, strings, lists, "
+            "dicts); nothing in it was run (")
+    msg = str(e.value)
+    assert msg.startswith(head) and msg.endswith(")") and "\n" not in msg
+    reason = msg[len(head):-1]  # torch's own words on what it refused, not its advice
+    assert "nsupported" in reason and "PyTorch" not in reason and "weights_only" not in reason
 
 
 def _saved(tmp_path, name="3dfcn-8s", classes=CLASSES):

@@ -11,6 +11,7 @@ of them must share one class list.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -64,12 +65,12 @@ class HmmFitter:
         if not gt_paths:
             raise TypeError(f"{STAGE}: no 'ground-truth' paths among {sorted(inputs)}")
         out = one(outputs, "hmm", STAGE)
-        sources = gt_sources(gt_paths)
+        notes: list[str] = []
+        sources = _once(gt_sources(gt_paths), notes)
         counts: TransitionCounts | None = None
         names: list[str] | None = None
         first_src = None
         used = []  # the files that gave videos, for provenance
-        notes: list[str] = []
         videos = 0
         for src, vid, labels, cls in gt_videos(sources, opts.subset, opts.fps, notes):
             if opts.foreground:
@@ -112,3 +113,18 @@ class HmmFitter:
             self_transition={n: float(trans[i, i]) for i, n in enumerate(names)},
             notes=notes,
         )
+
+
+def _once(sources: list[tuple[str, Path]], notes: list[str]) -> list[tuple[str, Path]]:
+    """Each source once (a file given by name and inside a folder), with a note per repeat:
+    a video counted twice would weigh its transitions double."""
+    seen: set[Path] = set()
+    out = []
+    for fmt, p in sources:
+        key = p.resolve()
+        if key in seen:
+            notes.append(f"{p}: given more than once; counted once")
+            continue
+        seen.add(key)
+        out.append((fmt, p))
+    return out

@@ -55,6 +55,16 @@ def frames_for(proposals_path: str, attrs: dict, explicit: str | Path | None) ->
     return str(p)
 
 
+def _check_finite(path: str, segs: np.ndarray, scores: np.ndarray) -> None:
+    """A NaN is a damaged file: the network rescores the segments, so it would otherwise
+    pass unseen (and a NaN segment would slip through every range check)."""
+    for what, bad in (("segment", ~np.isfinite(segs).all(1)), ("score", ~np.isfinite(scores))):
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(path, f"proposal {i} has a non-finite {what} "
+                                   f"({int(bad.sum())} of {len(bad)} proposals)")
+
+
 class SCNNLocalizer:
     """`localize --method scnn` (api/localize.py's registry): proposals in, detections out."""
 
@@ -77,6 +87,7 @@ class SCNNLocalizer:
         explicit = one(inputs, "frames", STAGE) if "frames" in inputs else None
         frames_path = frames_for(proposals_path, prop.attrs, explicit)
         segs = np.asarray(prop["segments"], np.float64)  # N x 2 [start, end) frames
+        _check_finite(proposals_path, segs, np.asarray(prop["scores"], np.float64))
         with store.open_record(frames_path, "frames") as fr:
             if fr.num_frames != prop.num_frames:
                 raise InputError(frames_path, f"{fr.num_frames} frames, but the proposals file "

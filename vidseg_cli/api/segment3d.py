@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +47,11 @@ class ScoresSummary(Summary):
     num_frames: int
     shape: list[int]
     frames_with_actor: int | None = None  # with Sep3D's action head only
+    warnings: list[str] = field(default_factory=list)  # lines for the user, not in --json
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("warnings")
         if d["frames_with_actor"] is None:
             d.pop("frames_with_actor")
         return d
@@ -91,9 +93,12 @@ class Segment3D(Segmenter):
         except store.StoreError as e:
             raise InputError(e.path, e.problem) from None
         frames = rec["frames"]
-        if frames.shape[0] == 0:
-            raise InputError(frames_path, "no frames")
-        probs, actions = self.predict(frames, frames_path, with_actions=True)
+        warnings = []
+        if frames.shape[0] == 0:  # DESIGN.md: too short for a stage -> warning, empty valid output
+            warnings.append(f"{frames_path}: no frames; wrote an empty scores file")
+            probs, actions = self._no_frames(*frames.shape[1:3])
+        else:
+            probs, actions = self.predict(frames, frames_path, with_actions=True)
         attrs: dict[str, Any] = {
             "segment3d_model": self.opts.model,
             "segment3d_weights": str(Path(self.opts.weights).resolve()),
@@ -114,7 +119,16 @@ class Segment3D(Segmenter):
             input=str(frames_path), output=str(out_path), video_id=rec.video_id,
             num_frames=int(frames.shape[0]), shape=list(probs.shape),
             frames_with_actor=(None if actions is None
-                               else int(np.count_nonzero(~np.isnan(actions[:, 0])))))
+                               else int(np.count_nonzero(~np.isnan(actions[:, 0])))),
+            warnings=warnings)
+
+    def _no_frames(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """What `predict` gives for a video of no frames: posteriors (0, C, H', W'), and
+        action scores (0, A) with an action head."""
+        s = self.opts.out_stride
+        probs = np.zeros((0, len(self.classes), -(-h // s), -(-w // s)), np.float32)
+        actions = None if self.head is None else np.zeros((0, len(self.action_names)), np.float32)
+        return probs, actions
 
 
 def load(opts: Options) -> Segment3D:

@@ -76,7 +76,7 @@ def crf_refine(scores, frames_args, out, w1, theta_alpha, theta_beta, w2, theta_
     from vidseg_cli.api import crf_refine as api
     from vidseg_cli.stages.crf import CRFParams
     from vidseg_cli.store import output_name
-    from vidseg_cli.store.pairing import partner_of, read_video_ids
+    from vidseg_cli.store.pairing import partner_of, read_ids_and_kinds, read_video_ids
 
     params = CRFParams(w1=w1, theta_alpha=theta_alpha, theta_beta=theta_beta, w2=w2,
                        theta_gamma=theta_gamma, iterations=iterations)
@@ -96,6 +96,8 @@ def crf_refine(scores, frames_args, out, w1, theta_alpha, theta_beta, w2, theta_
     def one(job: Job) -> api.RefineSummary:
         src = job.inputs["scores"]
         if job.inputs["frames"] is None:  # fails in its turn, as any bad input
+            # its id came from its name if it cannot be read: the scores file's own fault first
+            read_ids_and_kinds([src], "scores", strict=True)
             partner_of(src, ids[files.index(Path(src))], frames, what="frames", among="--frames")
         return refiner.run(job.inputs, job.outputs)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -14,7 +15,8 @@ STAGE = "export"
 @click.command(STAGE)
 @click.argument("detections", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", "out", required=True, type=click.Path(),
-              help="Output file: results JSON, or THUMOS14 detection text for a .txt name.")
+              help="Output file: results JSON, or THUMOS14 detection text for a .txt name. "
+                   "Export writes one file, so a folder here is an error.")
 @click.option("--format", "fmt", type=click.Choice(["activitynet", "thumos14"]), default=None,
               help="activitynet: {\"results\": {video: [{\"segment\", \"label\", \"score\"}]}}; "
                    "thumos14: lines 'video start end class_index score' (class_index = the "
@@ -38,6 +40,9 @@ def export(detections, out, fmt, time_base, overwrite, quiet, json_out):
     from vidseg_cli.errors import InputError
 
     o = Path(out)
+    if o.is_dir() or str(out).endswith(("/", os.sep)):
+        fail(STAGE, f"{out}: is a folder, and export writes one file; name it, e.g. "
+                    f"{o / 'results.json'} (or a .txt name for THUMOS14 text)")
     if o.exists() and not overwrite:
         notice(STAGE, f"{o}: exists, skipped (use --overwrite to redo)", quiet)
         return

@@ -43,6 +43,8 @@ def inspect(files, as_json, no_stats):
 def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items())
     if isinstance(v, list) and len(v) > 12:
         return ", ".join(map(str, v[:12])) + f", ... ({len(v)} in all)"
     if isinstance(v, list):

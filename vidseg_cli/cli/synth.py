@@ -16,6 +16,7 @@ from vidseg_cli.cli.common import (
     notice,
     quiet_option,
     run_batch,
+    warn,
 )
 from vidseg_cli.cmdline import command_line
 
@@ -140,7 +141,12 @@ def synth(out, seed, num_classes, num_train, num_test, size, fps, speed, duratio
     """
     from vidseg_cli.datasets.synth.config import SynthConfig
     from vidseg_cli.datasets.synth.sample import video_id
-    from vidseg_cli.datasets.synth.write import generate_video, set_params, write_set_files
+    from vidseg_cli.datasets.synth.write import (
+        actionless_note,
+        generate_video,
+        set_params,
+        write_set_files,
+    )
 
     try:
         cfg = SynthConfig(
@@ -176,4 +182,7 @@ def synth(out, seed, num_classes, num_train, num_test, size, fps, speed, duratio
         summary["actions"] = n_actions
         notice(STAGE, f"{outdir}: {num_train} training + {num_test} test videos, "
                       f"{n_actions} actions of {num_classes} classes", quiet)
+        note = actionless_note(cfg, res.results)
+        if note:
+            warn(STAGE, note)
     finish(STAGE, res, len(items), json_out, summary, quiet=quiet)

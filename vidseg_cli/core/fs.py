@@ -88,6 +88,19 @@ def _reason(e: OSError) -> str:
     return (e.strerror or str(e)).lower() if e.errno else str(e)
 
 
+def check_room(path: str | os.PathLike, final: str | os.PathLike, probe: int = 2**16) -> None:
+    """Raise an OutputError naming `final` when `path` cannot grow by `probe` bytes for want
+    of room (a full disk, a quota, a file-size limit). For writers that drop a failed write
+    without a word (OpenCV's video writer): their output then looks merely corrupt."""
+    try:
+        with open(path, "ab", buffering=0) as f:
+            f.write(b"\0" * probe)
+            os.fsync(f.fileno())
+    except OSError as e:
+        if e.errno in _NO_ROOM:
+            raise OutputError(final, _reason(e)) from None
+
+
 class SpaceGuard:
     """A file object for h5py's `fileobj` driver that never lets a write fail inside
     HDF5: the first failed write (a full disk) is recorded in `error`, and the writes

@@ -33,8 +33,11 @@ STREAMS = ("rgb", "flow")
 # -- inputs ------------------------------------------------------------------------------
 def expand_inputs(paths: Sequence[str | os.PathLike], kind: str) -> dict[str, str]:
     """video_id -> file for files of `kind` given as files or folders (a folder gives its
-    `*.<kind>.h5` files, sorted). A video given twice is an error naming both files."""
-    from vidseg_cli.store import video_id_of
+    `*.<kind>.h5` files, sorted). The id is the file's `video_id` attribute (DESIGN.md's
+    pairing), so a file that cannot be read as `kind` (a newer schema, another kind) is an
+    error naming it here, not a video the ground truth misses. A video given twice is an
+    error naming both files."""
+    from vidseg_cli.store.pairing import read_ids_and_kinds
 
     out: dict[str, str] = {}
     for p in map(Path, paths):
@@ -47,7 +50,7 @@ def expand_inputs(paths: Sequence[str | os.PathLike], kind: str) -> dict[str, st
         else:
             raise InputError(p, "no such file or folder")
         for f in files:
-            vid = video_id_of(f)
+            vid = read_ids_and_kinds([f], kind, strict=True)[0][0]
             if vid in out:
                 raise InputError(f, f"a second {kind} file for video '{vid}' (first: {out[vid]})")
             out[vid] = str(f)
@@ -248,7 +251,8 @@ class FeatureVideo:
 
 
 def load_feature_videos(files: dict[str, str], ids: Sequence[str]) -> list[FeatureVideo]:
-    """Read features files, checking that they share backbone, stream, snippet and size."""
+    """Read features files, checking that they share backbone, stream, snippet and size
+    and hold only finite numbers (a NaN would surface as a diverged loss naming no file)."""
     from vidseg_cli import store
 
     out: list[FeatureVideo] = []
@@ -263,9 +267,21 @@ def load_feature_videos(files: dict[str, str], ids: Sequence[str]) -> list[Featu
             diff = {k: (ref[0][k], sig[k]) for k in sig if sig[k] != ref[0].get(k)}
             raise InputError(files[vid], f"features differ from {ref[1]}'s: "
                              + ", ".join(f"{k} {b!r} (not {r!r})" for k, (r, b) in diff.items()))
-        out.append(FeatureVideo(files[vid], vid, np.asarray(rec["features"], np.float32),
-                                np.asarray(rec["centers"], np.int64), rec.num_frames, rec.fps, a))
+        feats = np.asarray(rec["features"], np.float32)
+        centers = np.asarray(rec["centers"], np.int64)
+        _check_finite(files[vid], feats, centers)
+        out.append(FeatureVideo(files[vid], vid, feats, centers, rec.num_frames, rec.fps, a))
     return out
+
+
+def _check_finite(path: str, feats: np.ndarray, centers: np.ndarray) -> None:
+    bad = ~np.isfinite(feats).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        value = feats[i][~np.isfinite(feats[i])][0]
+        raise InputError(path, f"snippet {i} (centre frame {int(centers[i])}) holds {value} "
+                               f"({int(bad.sum())} of {len(feats)} snippets are not finite); "
+                               "features must be finite numbers")
 
 
 def feature_signature(attrs: dict, dim: int) -> dict:

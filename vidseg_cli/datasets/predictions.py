@@ -165,8 +165,24 @@ def _check_records(pred: Predictions, path: str, lo: int) -> None:
         pred.issues.add("bad_segment", int(bad_seg.sum()), path, f"[{s:g}, {e:g}]")
 
 
-def _frames_timestamps(path: str, attrs: dict, depth: int = 0) -> np.ndarray | None:
-    """Follow provenance inputs to the frames file this file was made from."""
+def _frames_timestamps(path: str, attrs: dict) -> np.ndarray | None:
+    """The timestamps of the frames file this file was made from, through its provenance
+    inputs. A recorded input still there but rewritten since (another uid) is an
+    InputError naming both files when no other input leads to frames: its timestamps may
+    not be those of the frames the predictions were made from, and falling back to fps
+    would change the figures without a word."""
+    stale: list[tuple[str, str, str]] = []
+    times = _find_frames_timestamps(attrs, stale)
+    if times is None and stale:
+        src, was, now = stale[0]
+        raise InputError(path, f"made from {src}, which has been rewritten since (uid {was} "
+                               f"recorded, {now} found), so its timestamps may not be those "
+                               "frames'; rerun the stages after it, or use --time-base fps")
+    return times
+
+
+def _find_frames_timestamps(attrs: dict, stale: list, depth: int = 0) -> np.ndarray | None:
+    """Follow provenance inputs to a frames file; rewritten inputs go to `stale`."""
     from vidseg_cli import store
 
     if depth > 4:
@@ -177,10 +193,11 @@ def _frames_timestamps(path: str, attrs: dict, depth: int = 0) -> np.ndarray | N
         try:
             with store.open_checked(inp["path"]) as (f, a):
                 if inp.get("uid") and a.get("uid") != inp["uid"]:
-                    continue  # changed since: not the frames these came from
+                    stale.append((inp["path"], inp["uid"], a.get("uid")))
+                    continue
                 if a["vidseg_kind"] == "frames":
                     return np.asarray(f["timestamps"][()], np.float64)
-                found = _frames_timestamps(inp["path"], a, depth + 1)
+                found = _find_frames_timestamps(a, stale, depth + 1)
         except (store.StoreError, OSError):
             continue
         if found is not None:

@@ -24,6 +24,30 @@ def _sample(ds: h5py.Dataset) -> np.ndarray:
     return ds[idx]  # evenly spaced rows along the first axis (frames, segments)
 
 
+# HDF5 filters that are not compression (shuffle, fletcher32 checksums), and hdf5plugin's
+# Blosc (registered filter 32001), whose 7th parameter is the compressor in Blosc's order.
+_NOT_COMPRESSION = {h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_FLETCHER32}
+_BLOSC = 32001
+_BLOSC_CODECS = ("blosclz", "lz4", "lz4hc", "snappy", "zlib", "zstd")
+
+
+def _compression(ds: h5py.Dataset) -> str | None:
+    """h5py's name for its own filters (gzip, lzf, szip); for a plugin filter, which h5py
+    calls "unknown", its name from the file: blosc/<compressor> for Blosc."""
+    if ds.compression != "unknown":
+        return ds.compression
+    plist = ds.id.get_create_plist()
+    for i in range(plist.get_nfilters()):
+        code, _, opts, name = plist.get_filter(i)
+        if code in _NOT_COMPRESSION:
+            continue
+        if code == _BLOSC:
+            k = opts[6] if len(opts) > 6 else -1
+            return f"blosc/{_BLOSC_CODECS[k]}" if 0 <= k < len(_BLOSC_CODECS) else "blosc"
+        return name.decode(errors="replace") if name else f"filter {code}"
+    return "unknown"
+
+
 def _stats(ds: h5py.Dataset) -> dict[str, Any]:
     if ds.size == 0:
         return {"count": 0}
@@ -73,7 +97,7 @@ def _summary(kind: str, rec, attrs: dict) -> dict[str, Any]:
         counts = np.bincount(lab.ravel(), minlength=len(names))
         total = counts.sum()
         s["pixel_share"] = {
-            (names[i] if i < len(names) else str(i)): round(float(c) / total, 6)
+            (names[i] if i < len(names) else str(i)): round(float(c / total), 6)
             for i, c in enumerate(counts) if c
         }
     elif kind in ("scores", "frame_scores"):
@@ -85,7 +109,7 @@ def _summary(kind: str, rec, attrs: dict) -> dict[str, Any]:
             total = counts.sum()
             for i, c in enumerate(counts):
                 if c:
-                    s["argmax_share"][names[i] if i < len(names) else str(i)] = round(c / total, 6)
+                    s["argmax_share"][names[i] if i < len(names) else str(i)] = round(float(c / total), 6)
             sums = p.sum(axis=1)
             s["sum_over_classes"] = {"min": float(sums.min()), "max": float(sums.max())}
     elif kind == "hmm":
@@ -104,7 +128,7 @@ def describe(path: str | os.PathLike, stats: bool = True) -> dict[str, Any]:
                 "shape": list(ds.shape),
                 "dtype": str(ds.dtype),
                 "chunks": list(ds.chunks) if ds.chunks else None,
-                "compression": ds.compression,
+                "compression": _compression(ds),
             }
             if stats:
                 d["stats"] = _stats(ds)

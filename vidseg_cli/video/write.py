@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidseg_cli.core.fs import atomic_path
+from vidseg_cli.core.fs import atomic_path, check_room
 from vidseg_cli.errors import InputError
 
 
@@ -39,6 +39,7 @@ def write_mp4(path: str | os.PathLike, frames: Iterator[np.ndarray], width: int,
         finally:
             cap.release()
         if got != n or size != (width, height):
+            check_room(tmp, final)  # the encoder's failed writes, not a codec fault
             raise InputError(final, f"wrote {n} frames of {width}x{height}, but it decodes to "
                                     f"{got} frames of {size[0]}x{size[1]}")
     return n

@@ -55,6 +55,24 @@ def generate_video(
     }
 
 
+def actionless_note(cfg: SynthConfig, videos: Sequence[dict[str, Any]]) -> str | None:
+    """A line saying how many `videos` hold no action, and why. A video's first action
+    starts after a gap of up to `gap_length[1]`, with up to 1 s of stillness on either side
+    (sample.sample_timeline), so shorter videos may have no room for one; longer ones lack
+    one only when no action path fits the frame (sample.place)."""
+    empty = [v["video_id"] for v in videos if not v["segments"]]
+    if not empty:
+        return None
+    need = cfg.gap_length[1] + 2.0 + cfg.action_length[1]
+    if cfg.duration[0] < need:
+        why = (f"videos of {cfg.duration[0]:g}-{cfg.duration[1]:g} s leave too little room for "
+               f"actions of {cfg.action_length[0]:g}-{cfg.action_length[1]:g} s; a --duration of "
+               f"at least {need:g} s gives every video one (or shorten --action-length)")
+    else:
+        why = f"their actions' paths did not fit in {cfg.width}x{cfg.height} frames; give a larger --size"
+    return f"{len(empty)} of {len(videos)} videos hold no action (e.g. {empty[0]}): {why}"
+
+
 def ground_truth(cfg: SynthConfig, videos: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """ActivityNet-style ground truth; `taxonomy[i]` is label index i+1."""
     names = cfg.class_names

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,17 +35,34 @@ def read_weights(path: str | os.PathLike) -> Any:
     if not p.is_file():
         raise InputError(path, "no such weights file")
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch's notes on the pickle protocol: noise before our own line
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.")
+            return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(
             path,
             "refused to load: not plain weights data (tensors, numbers, strings, lists, dicts); "
-            f"nothing in it was run ({first[:160]})",
+            f"nothing in it was run ({_unpickler_reason(str(e))})",
         ) from None
     except Exception as e:  # zip errors, truncated files, not a torch file at all
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(path, f"not a readable torch weights file ({first[:160]})") from None
+
+
+# The lines of torch's refusal that advise on loading the file anyway, or on filing an issue.
+_TORCH_ADVICE = ("Weights only load failed", "(1)", "(2)", "Please file an issue", "Check the documentation")
+
+
+def _unpickler_reason(text: str) -> str:
+    """The sentence of torch's many-line refusal that says what was refused ("Unsupported
+    global: GLOBAL print was not an allowed global by default"), without its advice."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    for line in text.splitlines():
+        line = line.split("WeightsUnpickler error:")[-1].strip()
+        if line and not line.startswith(_TORCH_ADVICE):
+            return re.split(r"(?<=\.)\s", line, maxsplit=1)[0].rstrip(".")
+    return "the restricted unpickler refused it"
 
 
 def check_plain(obj: Any, where: str) -> None:
