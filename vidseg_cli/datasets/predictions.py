@@ -165,27 +165,11 @@ def _check_records(pred: Predictions, path: str, lo: int) -> None:
         pred.issues.add("bad_segment", int(bad_seg.sum()), path, f"[{s:g}, {e:g}]")
 
 
-def _frames_timestamps(path: str, attrs: dict, depth: int = 0) -> np.ndarray | None:
-    """Follow provenance inputs to the frames file this file was made from."""
-    from vidseg_cli import store
+def _frames_timestamps(attrs: dict) -> np.ndarray | None:
+    """The timestamps of the frames file this file was made from (store/lineage.py)."""
+    from vidseg_cli.store.lineage import from_frames
 
-    if depth > 4:
-        return None
-    for inp in attrs.get("inputs") or []:
-        if not isinstance(inp, dict) or not inp.get("path") or not Path(inp["path"]).is_file():
-            continue
-        try:
-            with store.open_checked(inp["path"]) as (f, a):
-                if inp.get("uid") and a.get("uid") != inp["uid"]:
-                    continue  # changed since: not the frames these came from
-                if a["vidseg_kind"] == "frames":
-                    return np.asarray(f["timestamps"][()], np.float64)
-                found = _frames_timestamps(inp["path"], a, depth + 1)
-        except (store.StoreError, OSError):
-            continue
-        if found is not None:
-            return found
-    return None
+    return from_frames(attrs, lambda f, _: np.asarray(f["timestamps"][()], np.float64))
 
 
 def _frames_to_seconds(seg: np.ndarray, fps: float, times: np.ndarray | None) -> np.ndarray:
@@ -212,7 +196,7 @@ def _read_h5(files: list[str], kind: str, time_base: str) -> Predictions:
             raise InputError(f, f"fps is {rec.fps}; cannot convert frames to seconds")
         times = None
         if time_base == "timestamps":
-            times = _frames_timestamps(f, rec.attrs)
+            times = _frames_timestamps(rec.attrs)
             if times is None:
                 issues.add("no_timestamps", 1, f, vid)
         seg = _frames_to_seconds(np.asarray(rec["segments"], np.float64), rec.fps, times)
@@ -386,7 +370,7 @@ def collect_frame_scores(files: list[str], time_base: str = "fps") -> FrameScore
         vid = rec.video_id or store.video_id_of(f)
         if vid in out.videos:
             raise InputError(f, f"a second frame_scores file for video '{vid}'")
-        times = _frames_timestamps(f, rec.attrs) if time_base == "timestamps" else None
+        times = _frames_timestamps(rec.attrs) if time_base == "timestamps" else None
         if time_base == "timestamps" and times is None:
             out.issues.add("no_timestamps", 1, f, vid)
         if times is not None and len(times) != len(probs):
