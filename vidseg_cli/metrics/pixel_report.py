@@ -47,6 +47,8 @@ from vidseg_cli.metrics import pixel_frame_map as _fm
 __all__ = ["evaluate_pixel", "pixel_table"]
 
 _H5 = (".h5", ".hdf5")
+# The classes of a `--target foreground` model (datasets/segment_data.FOREGROUND_CLASSES).
+FOREGROUND_ONLY = ["background", "foreground"]
 
 
 # -- sources --------------------------------------------------------------------------
@@ -191,6 +193,19 @@ def _check_video(pred: mio.MaskVideo, gt: mio.MaskVideo, src: Path) -> None:
         )
 
 
+def _class_aware_not_applicable(agnostic: list[str], fg_only: list[str]) -> dict[str, str]:
+    """{metric: why} for the class-aware metrics that mean nothing for these predictions:
+    masks without classes, or a model trained to tell foreground from background only
+    (`train segment --target foreground`), whose "foreground" is no action class."""
+    why = []
+    if agnostic:
+        why.append(f"{len(agnostic)} prediction(s) are class-agnostic PNG masks")
+    if fg_only:
+        why.append(f"{len(fg_only)} prediction(s) have only the classes background/foreground "
+                   "(a model trained with --target foreground)")
+    return {"localization_iou": "; ".join(why)} if why else {}
+
+
 def _majority_category(gt: mio.MaskVideo) -> str | None:
     """A labels file's category: its most frequent foreground class."""
     counts = np.bincount(gt.masks.ravel(), minlength=2)
@@ -243,6 +258,7 @@ def _evaluate_segmentation(
     counts: dict[str, mm.VideoCounts] = {}
     categories: dict[str, str | None] = {}
     agnostic: list[str] = []
+    fg_only: list[str] = []
     unknown: set[str] = set()
     actors: dict[str, tuple] = {}  # frame-mAP inputs of the videos with action scores
     resized: dict[str, dict] = {}
@@ -259,7 +275,11 @@ def _evaluate_segmentation(
             pred = mio.read_h5_masks(src, size=gt.frame_size)
             _check_video(pred, gt, src)
             _note_resize(resized, vid, pred)
-            pm = _to_gt_classes(pred, gt, src, strict, unknown)
+            if pred.class_names == FOREGROUND_ONLY:
+                fg_only.append(vid)
+                pm = pred.masks  # 0/1: foreground only
+            else:
+                pm = _to_gt_classes(pred, gt, src, strict, unknown)
             fm = _fm.frame_map_inputs(src, gt, gt_kind, pm)
             if fm is not None:
                 actors[vid] = fm
@@ -275,14 +295,15 @@ def _evaluate_segmentation(
             f"{len(agnostic)} prediction(s) are class-agnostic PNG masks: localization IoU "
             "(class-aware) is not computed"
         )
-    summary = mm.accumulate(counts, categories, class_aware=not agnostic)
+    not_applicable = _class_aware_not_applicable(agnostic, fg_only)
+    summary = mm.accumulate(counts, categories, class_aware=not not_applicable)
     frame_map = _fm.frame_map(actors, paired, warnings)
     per_video = {
         v: {
             "category": categories[v],
             "frames": counts[v].frames,
             "foreground_iou": counts[v].foreground_iou,
-            "localization_iou": None if agnostic else counts[v].localization_iou,
+            "localization_iou": None if not_applicable else counts[v].localization_iou,
         }
         for v in paired
     }
@@ -292,6 +313,7 @@ def _evaluate_segmentation(
         **summary,
         "frame_map": frame_map,
         "per_video": per_video,
+        **({"not_applicable": not_applicable} if not_applicable else {}),
         **({"resized": resized} if resized else {}),
         "warnings": warnings,
     }
@@ -382,8 +404,12 @@ def pixel_table(result: dict):
         _pct(result.get("mean_per_category_iou")), *pad,
     )
     t.add_row("[bold]foreground IoU[/bold] (3DFCN)", n, _pct(result.get("foreground_iou")), *pad)
-    t.add_row("[bold]localization IoU[/bold] (3DFCN)", n, _pct(result.get("localization_iou")), *pad)
+    why = result.get("not_applicable", {}).get("localization_iou")
+    loc = "n/a" if why else _pct(result.get("localization_iou"))
+    t.add_row("[bold]localization IoU[/bold] (3DFCN)", n, loc, *pad)
     t.add_row("[bold]mean IoU per video[/bold] (J-HMDB)", n, _pct(result.get("mean_iou_per_video")), *pad)
     if fmap:
         t.add_row("[bold]frame-mAP[/bold] @ IoU 0.5 (Sep3D Table 3)", n, "", _pct(fmap.get("frame_mAP")))
+    if why:
+        t.caption = f"localization IoU n/a: {why}"
     return t
