@@ -160,7 +160,7 @@ def _headline(metric: str, res: dict) -> dict:
         r = res["results"][0]
         return {"num_frames": r.get("num_frames"), "fps": r.get("fps")}
     keep = {k: res[k] for k in ("protocol", "mAP", "average_mAP", "foreground_iou", "localization_iou",
-                                "mean_iou_per_video") if k in res}
+                                "mean_iou_per_video", "not_applicable") if k in res}
     return keep or res
 
 

@@ -19,13 +19,13 @@ def localisation_bound(out: str) -> dict:
     actor, 1/A for every class on frames without one)."""
     from vidseg_cli.datasets import masks as mio
     from vidseg_cli.metrics import masks as mm
-    from vidseg_cli.metrics import pixel_report as pr
+    from vidseg_cli.metrics.pixel_frame_map import frame_map_inputs
 
     per = {}
     for f in sorted(Path(out, "scores_head").glob("*.h5")):
         pred = mio.read_h5_masks(f)
         gt = mio.read_labels_file(Path(out, "synth", "labels", f"{pred.video_id}.labels.h5"))
-        per[pred.video_id] = pr._frame_map_inputs(f, gt, "labels", pred.masks)
+        per[pred.video_id] = frame_map_inputs(f, gt, "labels", pred.masks)
     actions = next(iter(per.values()))[0]
     hit = total = 0
     oracle = {}

@@ -184,7 +184,7 @@ def test_localize_fsn_wfsn_fuse_and_bad_inputs(tmp_path, cli):
     # wfsn: background column 0; runs scored by contrast unless --segment-score mean
     r = cli("localize", rgb[0], "--method", "wfsn", "--weights", tmp_path / "wfsn.ckpt", "-o", tmp_path / "w.h5", "-q")
     assert r.exit_code == 0, r.output
-    wp = store.read_frame_scores(tmp_path / "v1.frame_scores.h5")["probs"]
+    wp = store.read_frame_scores(tmp_path / "w.frame_scores.h5")["probs"]
     assert (wp[:, 0] == 0).all()
     wd = store.read_detections(tmp_path / "w.h5")
     assert wd.attrs["segment_score"] == "contrast" and wd.attrs["video_threshold"] == 0

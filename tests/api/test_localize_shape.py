@@ -55,6 +55,31 @@ def test_localize_rerun_redoes_a_video_missing_its_frame_scores(cli, tmp_path):
     assert third["done"] == [] and len(third["skipped"]) == 2
 
 
+def test_two_runs_into_one_folder_keep_their_own_frame_scores(cli, tmp_path):
+    """-o names the frame scores too: a second run of the same video under another name
+    neither replaces the first's frame_scores nor is skipped because of them."""
+    rgb = _fsn_setup(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert localize.frame_scores_path(out / "a.h5") == out / "a.frame_scores.h5"
+    assert localize.frame_scores_path(out / "v1.detections.h5") == out / "v1.frame_scores.h5"
+    r = cli("localize", rgb[0], "--weights", tmp_path / "fsn.ckpt", "-o", out / "a.h5")
+    assert r.exit_code == 0, r.output
+    uid = store.read_frame_scores(out / "a.frame_scores.h5").attrs["uid"]
+    r = cli("localize", rgb[0], "--weights", tmp_path / "fsn.ckpt", "-o", out / "b.h5", "--top-k", "1")
+    assert r.exit_code == 0, r.output
+    assert store.read_frame_scores(out / "a.frame_scores.h5").attrs["uid"] == uid
+    assert store.read_frame_scores(out / "b.frame_scores.h5").attrs["inputs"][0]["path"].endswith("v1.features.h5")
+    assert sorted(q.name for q in out.iterdir()) == ["a.frame_scores.h5", "a.h5", "b.frame_scores.h5", "b.h5"]
+    # skip and --overwrite apply to both outputs
+    (out / "b.frame_scores.h5").unlink()
+    r = cli("localize", rgb[0], "--weights", tmp_path / "fsn.ckpt", "-o", out / "b.h5")
+    assert f"{out / 'b.h5'}: exists but {out / 'b.frame_scores.h5'} does not: redone" in r.stderr
+    r = cli("localize", rgb[0], "--weights", tmp_path / "fsn.ckpt", "-o", out / "a.h5")
+    assert "exists, skipped" in r.stderr
+    assert store.read_frame_scores(out / "a.frame_scores.h5").attrs["uid"] == uid
+
+
 def test_fsn_runner_from_python(tmp_path):
     rgb = _fsn_setup(tmp_path)
     loc = localize.load(localize.Options(weights=str(tmp_path / "fsn.ckpt"), method="fsn", device="cpu"))
@@ -66,10 +91,10 @@ def test_fsn_runner_from_python(tmp_path):
                            "detections": s.detections, "frames": 47}
     assert store.read_frame_scores(fs)["probs"].shape == (47, 3)
     assert len(store.read_detections(det)["scores"]) == s.detections
-    # without a frame_scores output: <video_id>.frame_scores.h5 beside the detections
+    # without a frame_scores output: named after the detections, beside them
     s = loc.run({"features": rgb[1]}, {"detections": tmp_path / "d" / "y.h5"})
-    assert s.frame_scores == str(tmp_path / "d" / "v2.frame_scores.h5")
-    assert (tmp_path / "d" / "v2.frame_scores.h5").is_file()
+    assert s.frame_scores == str(tmp_path / "d" / "y.frame_scores.h5")
+    assert (tmp_path / "d" / "y.frame_scores.h5").is_file()
 
 
 def test_fuse_pairs_flow_features_by_video_id(cli, tmp_path):

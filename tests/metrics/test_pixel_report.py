@@ -179,3 +179,28 @@ def test_real_jhmdb_against_itself(tmp_path):
     assert r["foreground_iou"] == r["localization_iou"] == r["mean_iou_per_video"] == 1.0
     assert r["per_category_iou"] == {"catch": 1.0}
     assert any("21 ground-truth video(s)" in w for w in r["warnings"])
+
+
+def test_foreground_only_predictions_have_no_class_aware_metrics(tmp_path):
+    """A `--target foreground` model's classes are background/foreground: localization IoU
+    (class-aware) is not applicable, said with a reason, "n/a" in the table; not 0.0."""
+    from rich.console import Console
+
+    gt = _gt_tree(tmp_path)
+    fg = np.zeros((2, 4, 5), np.uint8)
+    fg[:, 1:3, 1:3] = 1  # 4 of the 6 ground-truth pixels
+    p = _labels(tmp_path / "a.labels.h5", "a", fg, ["background", "foreground"])
+    for strict in (False, True):
+        r = evaluate_pixel([str(p)], str(gt), strict=strict)
+        assert r["foreground_iou"] == pytest.approx(4 / 6)
+        assert r["localization_iou"] is None and r["per_video"]["a"]["localization_iou"] is None
+        assert "background/foreground" in r["not_applicable"]["localization_iou"]
+        assert not any("never match" in w for w in r["warnings"])
+    con = Console(record=True, width=200)
+    con.print(pixel_table(r))
+    row = next(line for line in con.export_text().splitlines() if "localization IoU" in line)
+    assert "n/a" in row
+    # class-labelled predictions keep the figure, and no reason
+    q = _labels(tmp_path / "b.labels.h5", "a", fg * NAMES.index("clap"))
+    r = evaluate_pixel([str(q)], str(gt))
+    assert r["localization_iou"] == pytest.approx(4 / 6) and "not_applicable" not in r

@@ -27,6 +27,7 @@ class Options:
     davis_task: str = "unsupervised"
     strict: bool = False  # a questionable record is an error, not a warning
     on_warning: Callable[[str], None] | None = None  # each warning line as it arises
+    on_notice: Callable[[str], None] | None = None  # each notice line (not a problem)
 
 
 @dataclass
@@ -34,6 +35,7 @@ class EvaluateSummary(Summary):
     kind: str  # "pixel", "detections", "proposals" or "frame_scores"
     metrics: dict[str, Any]  # the --json record
     warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return self.metrics
@@ -72,7 +74,10 @@ class Evaluator:
         res = evaluate_pixel(predictions, gt_path, davis_task=o.davis_task, strict=o.strict)
         for w in res.get("warnings", []):
             self._warn(w)
-        return EvaluateSummary("pixel", res, self.warnings)
+        line = _resize_notice(res.get("resized", {}))
+        if line and o.on_notice is not None:
+            o.on_notice(line)
+        return EvaluateSummary("pixel", res, self.warnings, [line] if line else [])
 
     def _temporal(self, kind: str, files: list[str], gt_path: str) -> EvaluateSummary:
         from vidseg_cli.datasets import predictions as P
@@ -121,3 +126,18 @@ def _check_shared_classes(predicted, truth, files: list[str]) -> None:
         where = files[0] if len(files) == 1 else f"{files[0]} (and {len(files) - 1} more)"
         raise InputError(where, f"none of its classes ({shown}) is a class of the ground truth "
                                 f"({known}): wrong ground truth or class list?")
+
+
+def _resize_notice(resized: dict[str, dict]) -> str | None:
+    """One line saying how many predictions were brought to the ground truth's size, from
+    what to what; None when none was."""
+    if not resized:
+        return None
+    pairs: dict[str, int] = {}
+    for r in resized.values():
+        key = f"{r['from']} -> {r['to']}"
+        pairs[key] = pairs.get(key, 0) + 1
+    sizes = ", ".join(f"{k} ({n} video{'s' if n > 1 else ''})" for k, n in pairs.items())
+    return (f"{len(resized)} prediction(s) made on resized frames brought to the ground "
+            f"truth's size (labels by nearest neighbour, scores bilinearly before the argmax): "
+            f"{sizes}")

@@ -8,7 +8,8 @@ Each method of METHODS names its runner class, the kind of its main input and wh
 `load` builds that runner once (its network loaded once, not per video) and its `run`
 localizes one video into a DetectionsSummary. Every method ends with the NMS of
 stages/nms.py. The frame-level methods (fsn, wfsn) also write the video's frame scores,
-by default `<video_id>.frame_scores.h5` beside the detections (`frame_scores_path`).
+by default named after the detections file beside it (`frame_scores_path`): two runs into
+one folder under different names keep their own.
 
 Standard library only: the command line reads METHODS for its --method choices.
 """
@@ -87,6 +88,11 @@ def load(opts: Options) -> Runner:
     return getattr(importlib.import_module(module), name)(opts)
 
 
-def frame_scores_path(detections_path: str | Path, video_id: str) -> Path:
-    """Where a frame-level method writes its frame_scores beside the detections (DESIGN.md)."""
-    return Path(detections_path).parent / f"{video_id}.frame_scores.h5"
+def frame_scores_path(detections_path: str | Path) -> Path:
+    """Where a frame-level method writes its frame_scores: beside the detections, named
+    after them (`out/a.h5` -> `out/a.frame_scores.h5`; in a folder,
+    `<video_id>.detections.h5` -> `<video_id>.frame_scores.h5`, DESIGN.md's names)."""
+    p = Path(detections_path)
+    stem = p.stem if p.suffix in (".h5", ".hdf5") else p.name
+    stem = stem.removesuffix(".detections")
+    return p.with_name(f"{stem}.frame_scores.h5")

@@ -182,7 +182,7 @@ class FSNLocalizer:
             attrs.update(video_threshold=float(opts.video_threshold),
                          video_scores=[float(v) for v in video])
         fs_path = (one(outputs, "frame_scores", STAGE) if "frame_scores" in outputs
-                   else frame_scores_path(det_path, vid))
+                   else frame_scores_path(det_path))
         store.write_frame_scores(fs_path, probs, inputs=used, attrs=attrs, **meta)
         store.write_detections(det_path, seg, lab, sc, inputs=[*used, str(fs_path)], attrs=attrs, **meta)
         return DetectionsSummary(input=features_path, output=str(det_path), frame_scores=str(fs_path),

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from vidseg_cli.cli.common import fail, json_option, warn, write_json
+from vidseg_cli.cli.common import fail, json_option, notice, warn, write_json
 
 STAGE = "evaluate"
 
@@ -102,7 +102,8 @@ def evaluate(predictions, gt_path, protocol, tiou, subset, time_base, max_propos
 
     opts = api.Options(protocol=protocol, tiou=tiou, subset=subset, time_base=time_base,
                        max_proposals=max_proposals, davis_task=davis_task, strict=strict,
-                       on_warning=lambda line: warn(STAGE, line))
+                       on_warning=lambda line: warn(STAGE, line),
+                       on_notice=lambda line: notice(STAGE, line))
     try:
         summary = api.load(opts).run({"predictions": list(predictions), "ground-truth": gt_path})
     except _known_errors() as e:

@@ -26,8 +26,8 @@ from vidseg_cli.cmdline import command_line
 @click.option("--weights", required=True, type=click.Path(),
               help="Checkpoint of the method's network (made by `vidseg train`).")
 @click.option("-o", "--output", "out", required=True, type=click.Path(),
-              help="Output .h5 (one input) or folder: <video_id>.detections.h5, and for fsn/wfsn "
-                   "<video_id>.frame_scores.h5 beside it.")
+              help="Output .h5 (one input) or folder: <video_id>.detections.h5; fsn/wfsn also "
+                   "write frame scores beside it, named after it (a.h5: a.frame_scores.h5).")
 @click.option("--nms-iou", type=click.FloatRange(0, 1), default=0.4, show_default=True,
               help="NMS tIoU threshold (S-CNN 3.3, FSN 4.2: evaluation threshold 0.5 minus 0.1).")
 @click.option("--top-k", type=click.IntRange(1), default=None, help="Keep at most K detections per video.")
@@ -58,8 +58,6 @@ def localize(inputs, method, weights, out, nms_iou, top_k, fuse_features, fuse_w
     """
     from vidseg_cli.api.localize import Options, frame_scores_path, load
     from vidseg_cli.errors import InputError
-    from vidseg_cli.store import video_id_of
-    from vidseg_cli.store.pairing import read_video_ids
 
     if (fuse_features is None) != (fuse_weights is None):
         fail(STAGE, "--fuse and --fuse-weights go together")
@@ -79,15 +77,14 @@ def localize(inputs, method, weights, out, nms_iou, top_k, fuse_features, fuse_w
         localizer = load(opts)
     except (InputError, ValueError) as e:
         fail(STAGE, str(e))
-    in_kind = METHODS.get(method).input_kind
     work = []
     if method == "scnn":
         for i, o in zip(inputs, outputs):
             work.append(Job({"proposals": i, **({"frames": frames} if frames else {})}, {"detections": o}))
-    else:  # frame scores beside the detections, named by the features' video_id
-        for i, o, vid in zip(inputs, outputs, read_video_ids(inputs, in_kind)):
+    else:  # frame scores beside the detections, named after them
+        for i, o in zip(inputs, outputs):
             work.append(Job({"features": i, **({"flow-features": fuse_features} if fuse_features else {})},
-                            {"detections": o, "frame_scores": frame_scores_path(o, vid or video_id_of(i))}))
+                            {"detections": o, "frame_scores": frame_scores_path(o)}))
     res = run_batch(STAGE, work, lambda job: localizer.run(job.inputs, job.outputs),
                     overwrite=overwrite, jobs=1, quiet=quiet)
     finish(STAGE, res, len(inputs), json_out, {"method": method, "results": res.results}, quiet=quiet)

@@ -11,6 +11,11 @@ Sources, each giving a `MaskVideo`:
   DAVIS 2017 loader would instead turn the value 255 into "void" and lose the object.)
 - Our `labels` files (class index per pixel) and `scores` files (per-pixel posteriors:
   bilinearly upsampled by `spatial_stride` when coarser, then argmax over classes).
+  Asked for another size, they are brought to it when the frames file they were made
+  from (found through their provenance) was extracted from a source of that size
+  (`extract-frames --short-side` or `--size`; its `source_size`): labels by nearest
+  neighbour, posteriors bilinearly before the argmax (stages/rescale.py);
+  `MaskVideo.resized_from` says so.
 
 Every problem with a file raises `InputError` naming it: unreadable, wrong size, frames
 that don't agree.
@@ -26,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from vidseg_cli.errors import InputError
+from vidseg_cli.stages.rescale import resize_labels, resize_probs
 from vidseg_cli.stages.upsample import upsample_probs
 
 PathLike = str | os.PathLike
@@ -64,6 +70,7 @@ class MaskVideo:
     class_names: index -> name, index 0 "background"; None when class-agnostic.
     category: the video's action class name (J-HMDB: its folder), if known.
     frame_ids: per-frame names (DAVIS: the PNG stems), used to pair frames by name.
+    resized_from: the frame size (H, W) of the file when it was read at another size.
     """
 
     video_id: str
@@ -72,6 +79,7 @@ class MaskVideo:
     class_names: list[str] | None = None
     category: str | None = None
     frame_ids: list[str] | None = field(default=None)
+    resized_from: tuple[int, int] | None = None
 
     @property
     def num_frames(self) -> int:
@@ -238,28 +246,58 @@ def _store_error(e: Exception) -> InputError:
     return InputError(getattr(e, "path", "?"), getattr(e, "problem", str(e)))
 
 
-def read_labels_file(path: PathLike) -> MaskVideo:
-    """A `labels` file -> its (T, H, W) class indices and class names."""
+def _made_from(attrs: dict) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """((H, W) of the frames a file was made from, (H, W) of their source), through the
+    file's provenance (store/lineage.py); None when not found or not recorded."""
+    from vidseg_cli.store.lineage import from_frames
+
+    def sizes(f, a: dict):
+        src = a.get("source_size")  # [W, H]
+        if not isinstance(src, list) or len(src) != 2:
+            return None
+        _, h, w, _ = f["frames"].shape
+        return (int(h), int(w)), (int(src[1]), int(src[0]))
+
+    return from_frames(attrs, sizes)
+
+
+def read_labels_file(path: PathLike, size: tuple[int, int] | None = None) -> MaskVideo:
+    """A `labels` file -> its (T, H, W) class indices and class names; brought to `size`
+    (H, W) by nearest neighbour when it was made on frames resized from a source of that
+    size (module docstring). Any other size is returned as it is, for the caller to
+    refuse."""
     from vidseg_cli import store
 
     try:
         rec = store.read_labels(path)
     except store.StoreError as e:
         raise _store_error(e) from None
+    masks = np.asarray(rec["labels"], dtype=np.uint8)
+    own = (int(masks.shape[1]), int(masks.shape[2]))
+    resized = size is not None and own != tuple(size) and _made_from(rec.attrs) == (own, tuple(size))
     return MaskVideo(
         video_id=rec.video_id,
         path=str(path),
-        masks=np.asarray(rec["labels"], dtype=np.uint8),
+        masks=resize_labels(masks, tuple(size)) if resized else masks,
         class_names=list(rec.class_names or []),
+        resized_from=own if resized else None,
     )
+
+
+def _covers(full: tuple[int, int], stride: int, size: tuple[int, int]) -> bool:
+    """Whether a map of full = (H'*s, W'*s) pixels at stride s stands for frames of `size`
+    (its last cells may overhang the frame by up to s - 1 pixels)."""
+    return all(f >= n > f - stride for f, n in zip(full, size))
 
 
 def read_scores_file(path: PathLike, size: tuple[int, int] | None = None) -> MaskVideo:
     """A `scores` file -> argmax class per pixel, (T, H, W).
 
     When the file is coarser than the frames (`spatial_stride` s > 1), the posteriors are
-    upsampled bilinearly by s before the argmax and cropped to `size` (H, W); a map that
-    can't cover `size` at that stride is an error. Without `size`, the size is H'*s x W'*s.
+    upsampled bilinearly by s before the argmax and cropped to `size` (H, W). A map made
+    on frames resized from a source of `size` (module docstring) is brought to the frames'
+    size that way, then bilinearly to `size`; any other map that can't cover `size` at
+    that stride is an error. Without `size`, the size is H'*s x W'*s.
     """
     from vidseg_cli import store
 
@@ -272,14 +310,17 @@ def read_scores_file(path: PathLike, size: tuple[int, int] | None = None) -> Mas
                 raise InputError(path, f"'spatial_stride' should be >= 1, found {stride}")
             full = (hh * stride, ww * stride)
             target = tuple(size) if size is not None else full
-            if stride == 1 and (hh, ww) != target:
+            frame = target  # the size the map is upsampled to by its stride
+            if not _covers(full, stride, target):
+                made = _made_from(rec.attrs)
+                ok = made is not None and made[1] == target and _covers(full, stride, made[0])
+                frame = made[0] if ok else None
+            if frame is None and stride == 1:
                 raise InputError(
                     path,
                     f"scores are {ww}x{hh} (WxH) at stride 1, expected {target[1]}x{target[0]}",
                 )
-            if stride > 1 and not (
-                full[0] >= target[0] > full[0] - stride and full[1] >= target[1] > full[1] - stride
-            ):
+            if frame is None:
                 raise InputError(
                     path, f"scores of {ww}x{hh} (WxH) at spatial_stride {stride} don't cover "
                     f"{target[1]}x{target[0]}"
@@ -290,7 +331,9 @@ def read_scores_file(path: PathLike, size: tuple[int, int] | None = None) -> Mas
                 if not np.all(np.isfinite(p)):
                     raise InputError(path, f"frame {i}: NaN or infinite scores")
                 if stride > 1:
-                    p = upsample_probs(p, stride, target)
+                    p = upsample_probs(p, stride, frame)
+                if frame != target:
+                    p = resize_probs(p, target)
                 masks[i] = np.argmax(p, axis=0).astype(np.uint8)
             names = list(rec.class_names or [])
             vid = rec.video_id
@@ -298,11 +341,13 @@ def read_scores_file(path: PathLike, size: tuple[int, int] | None = None) -> Mas
         raise _store_error(e) from None
     if c > 256:
         raise InputError(path, f"{c} classes do not fit uint8 class indices")
-    return MaskVideo(video_id=vid, path=str(path), masks=masks, class_names=names)
+    return MaskVideo(video_id=vid, path=str(path), masks=masks, class_names=names,
+                     resized_from=frame if frame != target else None)
 
 
 def read_h5_masks(path: PathLike, size: tuple[int, int] | None = None) -> MaskVideo:
-    """A `labels` or `scores` file, by its kind."""
+    """A `labels` or `scores` file, by its kind, at `size` (H, W) where it can be brought
+    to it (read_labels_file, read_scores_file)."""
     from vidseg_cli import store
 
     try:
@@ -310,7 +355,7 @@ def read_h5_masks(path: PathLike, size: tuple[int, int] | None = None) -> MaskVi
     except store.StoreError as e:
         raise _store_error(e) from None
     if kind == "labels":
-        return read_labels_file(path)
+        return read_labels_file(path, size)
     if kind == "scores":
         return read_scores_file(path, size)
     raise InputError(path, f"expected a labels or scores file, found a {kind} file")

@@ -166,43 +166,21 @@ def _check_records(pred: Predictions, path: str, lo: int) -> None:
 
 
 def _frames_timestamps(path: str, attrs: dict) -> np.ndarray | None:
-    """The timestamps of the frames file this file was made from, through its provenance
-    inputs. A recorded input still there but rewritten since (another uid) is an
-    InputError naming both files when no other input leads to frames: its timestamps may
-    not be those of the frames the predictions were made from, and falling back to fps
-    would change the figures without a word."""
+    """The timestamps of the frames file this file was made from (store/lineage.py). A
+    recorded input still there but rewritten since (another uid) is an InputError naming
+    both files when no other input leads to frames: its timestamps may not be those of the
+    frames the predictions were made from, and falling back to fps would change the
+    figures without a word."""
+    from vidseg_cli.store.lineage import from_frames
+
     stale: list[tuple[str, str, str]] = []
-    times = _find_frames_timestamps(attrs, stale)
+    times = from_frames(attrs, lambda f, _: np.asarray(f["timestamps"][()], np.float64), stale=stale)
     if times is None and stale:
         src, was, now = stale[0]
         raise InputError(path, f"made from {src}, which has been rewritten since (uid {was} "
                                f"recorded, {now} found), so its timestamps may not be those "
                                "frames'; rerun the stages after it, or use --time-base fps")
     return times
-
-
-def _find_frames_timestamps(attrs: dict, stale: list, depth: int = 0) -> np.ndarray | None:
-    """Follow provenance inputs to a frames file; rewritten inputs go to `stale`."""
-    from vidseg_cli import store
-
-    if depth > 4:
-        return None
-    for inp in attrs.get("inputs") or []:
-        if not isinstance(inp, dict) or not inp.get("path") or not Path(inp["path"]).is_file():
-            continue
-        try:
-            with store.open_checked(inp["path"]) as (f, a):
-                if inp.get("uid") and a.get("uid") != inp["uid"]:
-                    stale.append((inp["path"], inp["uid"], a.get("uid")))
-                    continue
-                if a["vidseg_kind"] == "frames":
-                    return np.asarray(f["timestamps"][()], np.float64)
-                found = _find_frames_timestamps(a, stale, depth + 1)
-        except (store.StoreError, OSError):
-            continue
-        if found is not None:
-            return found
-    return None
 
 
 def _frames_to_seconds(seg: np.ndarray, fps: float, times: np.ndarray | None) -> np.ndarray:

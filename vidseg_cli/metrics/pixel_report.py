@@ -12,10 +12,15 @@ The ground truth decides the metrics (docs/evaluate_pixel.md):
   3DFCN's foreground and localization IoU, the per-video mean IoU (J-HMDB protocol) and
   Segment-tube's per-category IoU; and, when the predictions are scores files that carry
   Sep3D's per-frame `action_scores`, the frame-mAP at IoU 0.5 of the boxes around the
-  predicted masks' largest components (Sep3D Table 3; `_frame_map_inputs`).
+  predicted masks' largest components (Sep3D Table 3; metrics/pixel_frame_map.py).
 
 Predictions: our `labels` / `scores` files (files or folders of them), or per-frame PNG
 masks in the DAVIS results layout (`RESULTS/SEQ/00000.png`, or one `SEQ/` folder).
+
+Predictions made on frames resized by `extract-frames --short-side` or `--size` are
+brought back to the ground truth's size (datasets/masks.py): `result["resized"]` (present
+only then) maps each such video to its sizes, from which api/evaluate.py makes the one
+notice line the command prints.
 
 Questionable records are reported, one line each, in `result["warnings"]` (the command
 prints them); `strict=True` turns "prediction without ground truth" and "class unknown
@@ -35,13 +40,15 @@ from vidseg_cli.datasets import masks as mio
 from vidseg_cli.datasets.layouts.detect import detect, sniff
 from vidseg_cli.datasets.layouts.parts import jhmdb_masks
 from vidseg_cli.errors import InputError
-from vidseg_cli.geometry import boxes_from_masks
 from vidseg_cli.metrics import davis as dm
 from vidseg_cli.metrics import masks as mm
+from vidseg_cli.metrics import pixel_frame_map as _fm
 
 __all__ = ["evaluate_pixel", "pixel_table"]
 
 _H5 = (".h5", ".hdf5")
+# The classes of a `--target foreground` model (datasets/segment_data.FOREGROUND_CLASSES).
+FOREGROUND_ONLY = ["background", "foreground"]
 
 
 # -- sources --------------------------------------------------------------------------
@@ -134,6 +141,7 @@ def _evaluate_davis(
     sequences = mio.davis_sequences(gt_path)
     paired, warnings = _pair(preds, list(sequences), gt_path, strict)
     per_sequence: dict[str, dict] = {}
+    resized: dict[str, dict] = {}
     for seq in paired:
         gt = mio.read_davis_sequence(sequences[seq])
         sel = dm.scored_frames(gt.num_frames, task)
@@ -144,6 +152,7 @@ def _evaluate_davis(
         else:
             video = mio.read_h5_masks(src, size=gt.frame_size)
             _check_video(video, gt, src)
+            _note_resize(resized, seq, video)
             pred = video.masks[sel]
         res = dm.evaluate_sequence(gt.masks[sel] > 0, pred > 0)
         per_sequence[seq] = {"J": res["J"], "F": res["F"], "frames": res["frames"]}
@@ -157,21 +166,44 @@ def _evaluate_davis(
         "F": overall["F"],
         "J&F": overall["J&F"],
         "per_sequence": per_sequence,
+        **({"resized": resized} if resized else {}),
         "warnings": warnings,
     }
+
+
+def _wxh(hw: tuple[int, int]) -> str:
+    return f"{hw[1]}x{hw[0]}"
+
+
+def _note_resize(resized: dict[str, dict], vid: str, pred: mio.MaskVideo) -> None:
+    if pred.resized_from is not None:
+        resized[vid] = {"from": _wxh(pred.resized_from), "to": _wxh(pred.frame_size)}
 
 
 # -- J-HMDB / labels: 3DFCN, J-HMDB mean IoU, Segment-tube ----------------------------
 def _check_video(pred: mio.MaskVideo, gt: mio.MaskVideo, src: Path) -> None:
     if pred.frame_size != gt.frame_size:
-        (ph, pw), (gh, gw) = pred.frame_size, gt.frame_size
         raise InputError(
-            src, f"masks are {pw}x{ph} (WxH), the ground truth ({gt.path}) is {gw}x{gh}"
+            src, f"masks are {_wxh(pred.frame_size)} (WxH), the ground truth ({gt.path}) is "
+            f"{_wxh(gt.frame_size)}, and they were not made on frames extracted from that size"
         )
     if pred.num_frames != gt.num_frames:
         raise InputError(
             src, f"{pred.num_frames} frames, the ground truth ({gt.path}) has {gt.num_frames}"
         )
+
+
+def _class_aware_not_applicable(agnostic: list[str], fg_only: list[str]) -> dict[str, str]:
+    """{metric: why} for the class-aware metrics that mean nothing for these predictions:
+    masks without classes, or a model trained to tell foreground from background only
+    (`train segment --target foreground`), whose "foreground" is no action class."""
+    why = []
+    if agnostic:
+        why.append(f"{len(agnostic)} prediction(s) are class-agnostic PNG masks")
+    if fg_only:
+        why.append(f"{len(fg_only)} prediction(s) have only the classes background/foreground "
+                   "(a model trained with --target foreground)")
+    return {"localization_iou": "; ".join(why)} if why else {}
 
 
 def _majority_category(gt: mio.MaskVideo) -> str | None:
@@ -208,101 +240,6 @@ def _to_gt_classes(
     return lut[pred.masks]
 
 
-# -- frame-mAP of the boxes around predicted actors (Sep3D Table 3) ---------------------
-def _action_scores(src: Path) -> tuple[list[str], np.ndarray, str] | None:
-    """A scores file's optional per-frame action scores: (action_names, T x A float64, the
-    checkpoint that made them), or None when the file has none."""
-    from vidseg_cli import store
-
-    with store.open_record(src) as rec:
-        if rec.kind != "scores" or "action_scores" not in rec:
-            return None
-        scores = np.asarray(rec["action_scores"][()], dtype=np.float64)  # T x A
-        names = list(rec.attrs["action_names"])
-        weights = str(rec.attrs.get("segment3d_weights", "?"))
-    empty = np.isnan(scores).all(axis=1)  # frames without a predicted actor
-    bad = ~empty & ~np.isfinite(scores).all(axis=1)
-    if bad.any():
-        f = int(np.flatnonzero(bad)[0])
-        raise InputError(src, f"action_scores frame {f}: NaN or infinite scores in a row that "
-                              "is not all NaN")
-    return names, scores, weights
-
-
-def _gt_actors(gt: mio.MaskVideo, gt_kind: str, actions: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame ground-truth boxes (T x 4, NaN: no actor) and action indices into
-    `actions` (T,). J-HMDB: one actor, the video's class (its folder), boxed whole. Labels
-    files: the largest 8-connected labelled region of each frame and its most frequent
-    class (stages/components.py), the region the prediction side is reduced to as well."""
-    from vidseg_cli.stages.components import component_classes, largest_component
-
-    fg = gt.masks > 0
-    if gt_kind == "jhmdb":
-        cls = np.full(gt.num_frames, actions.index(gt.category) if gt.category in actions else -1)
-        return boxes_from_masks(fg), cls
-    keep, _ = largest_component(fg)
-    cls = component_classes(gt.masks, keep, ignore=None) - 1  # class index -> action index
-    return boxes_from_masks(keep), cls
-
-
-def _pred_boxes(masks: np.ndarray) -> np.ndarray:
-    """T x 4 boxes around the largest predicted foreground region of each frame."""
-    from vidseg_cli.stages.components import largest_component
-
-    return boxes_from_masks(largest_component(masks > 0)[0])
-
-
-def _frame_map_inputs(
-    src: Path, gt: mio.MaskVideo, gt_kind: str, pm: np.ndarray
-) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """(actions, predicted boxes, action scores in the ground truth's action order, gt
-    boxes, gt action indices) of one video, or None when its prediction has no action
-    scores. Action names are matched by name; a head whose actions are not exactly the
-    ground truth's classes is an error naming the file (its scores would mean nothing)."""
-    got = _action_scores(src)
-    if got is None:
-        return None
-    names, scores, weights = got
-    actions = list(gt.class_names or [])[1:]
-    if sorted(names) != sorted(actions):
-        raise InputError(src, f"the action head's classes {names} (from {weights}) differ from "
-                              f"the ground truth's classes {actions} ({gt.path})")
-    if scores.shape[0] != gt.num_frames:
-        raise InputError(src, f"action_scores has {scores.shape[0]} frames, the ground truth "
-                              f"({gt.path}) has {gt.num_frames}")
-    scores = scores[:, [names.index(a) for a in actions]]
-    gt_boxes, gt_cls = _gt_actors(gt, gt_kind, actions)
-    return actions, _pred_boxes(pm), scores, gt_boxes, gt_cls
-
-
-def _frame_map(per_video: dict[str, tuple], paired: list[str], warnings: list[str]) -> dict | None:
-    """Frame-mAP over the videos whose predictions carry action scores: all of them, or
-    none is computed (a warning says why)."""
-    if not per_video:
-        return None
-    if len(per_video) < len(paired):
-        warnings.append(
-            f"frame-mAP not computed: {len(paired) - len(per_video)} of {len(paired)} "
-            "prediction(s) carry no action_scores (segment-3d with a `train sep3d-head` checkpoint)"
-        )
-        return None
-    actions = next(iter(per_video.values()))[0]
-    if any(v[0] != actions for v in per_video.values()):
-        warnings.append("frame-mAP not computed: the ground-truth files disagree on class names")
-        return None
-    res = mm.frame_map_boxes(
-        {v: x[1] for v, x in per_video.items()}, {v: x[2] for v, x in per_video.items()},
-        {v: x[3] for v, x in per_video.items()}, {v: x[4] for v, x in per_video.items()},
-        actions, iou_threshold=0.5,
-    )
-    if res["boxes_without_scores"]:
-        warnings.append(
-            f"{res['boxes_without_scores']} frame(s) with a predicted actor have no action "
-            "scores (NaN rows) and count as no detection"
-        )
-    return res
-
-
 def _evaluate_segmentation(
     preds: dict[str, tuple[str, Path]], gt_path: Path, gt_kind: str, strict: bool
 ) -> dict:
@@ -321,8 +258,10 @@ def _evaluate_segmentation(
     counts: dict[str, mm.VideoCounts] = {}
     categories: dict[str, str | None] = {}
     agnostic: list[str] = []
+    fg_only: list[str] = []
     unknown: set[str] = set()
     actors: dict[str, tuple] = {}  # frame-mAP inputs of the videos with action scores
+    resized: dict[str, dict] = {}
     for vid in paired:
         gt = (mio.read_jhmdb_mat(gt_files[vid]) if gt_kind == "jhmdb"
               else mio.read_labels_file(gt_files[vid]))
@@ -335,8 +274,13 @@ def _evaluate_segmentation(
         else:
             pred = mio.read_h5_masks(src, size=gt.frame_size)
             _check_video(pred, gt, src)
-            pm = _to_gt_classes(pred, gt, src, strict, unknown)
-            fm = _frame_map_inputs(src, gt, gt_kind, pm)
+            _note_resize(resized, vid, pred)
+            if pred.class_names == FOREGROUND_ONLY:
+                fg_only.append(vid)
+                pm = pred.masks  # 0/1: foreground only
+            else:
+                pm = _to_gt_classes(pred, gt, src, strict, unknown)
+            fm = _fm.frame_map_inputs(src, gt, gt_kind, pm)
             if fm is not None:
                 actors[vid] = fm
         counts[vid] = mm.video_counts(gt.masks, pm)
@@ -351,14 +295,15 @@ def _evaluate_segmentation(
             f"{len(agnostic)} prediction(s) are class-agnostic PNG masks: localization IoU "
             "(class-aware) is not computed"
         )
-    summary = mm.accumulate(counts, categories, class_aware=not agnostic)
-    frame_map = _frame_map(actors, paired, warnings)
+    not_applicable = _class_aware_not_applicable(agnostic, fg_only)
+    summary = mm.accumulate(counts, categories, class_aware=not not_applicable)
+    frame_map = _fm.frame_map(actors, paired, warnings)
     per_video = {
         v: {
             "category": categories[v],
             "frames": counts[v].frames,
             "foreground_iou": counts[v].foreground_iou,
-            "localization_iou": None if agnostic else counts[v].localization_iou,
+            "localization_iou": None if not_applicable else counts[v].localization_iou,
         }
         for v in paired
     }
@@ -368,6 +313,8 @@ def _evaluate_segmentation(
         **summary,
         "frame_map": frame_map,
         "per_video": per_video,
+        **({"not_applicable": not_applicable} if not_applicable else {}),
+        **({"resized": resized} if resized else {}),
         "warnings": warnings,
     }
 
@@ -457,8 +404,12 @@ def pixel_table(result: dict):
         _pct(result.get("mean_per_category_iou")), *pad,
     )
     t.add_row("[bold]foreground IoU[/bold] (3DFCN)", n, _pct(result.get("foreground_iou")), *pad)
-    t.add_row("[bold]localization IoU[/bold] (3DFCN)", n, _pct(result.get("localization_iou")), *pad)
+    why = result.get("not_applicable", {}).get("localization_iou")
+    loc = "n/a" if why else _pct(result.get("localization_iou"))
+    t.add_row("[bold]localization IoU[/bold] (3DFCN)", n, loc, *pad)
     t.add_row("[bold]mean IoU per video[/bold] (J-HMDB)", n, _pct(result.get("mean_iou_per_video")), *pad)
     if fmap:
         t.add_row("[bold]frame-mAP[/bold] @ IoU 0.5 (Sep3D Table 3)", n, "", _pct(fmap.get("frame_mAP")))
+    if why:
+        t.caption = f"localization IoU n/a: {why}"
     return t
