@@ -172,13 +172,21 @@ def run_batch(
 
     with progress_bar(len(todo), f"{stage} ({describe})", quiet) as advance:
         if jobs > 1 and len(todo) > 1:
-            from joblib import Parallel, delayed
+            from vidseg_cli.core import signals, workers
 
-            par = Parallel(n_jobs=min(jobs, len(todo)), return_as="generator")
-            outs = par(delayed(_run_one)(fn, job) for job in todo)
-            for job, (status, value) in zip(todo, outs):
-                record(job, status, value)
-                advance(1)
+            try:
+                with contextlib.closing(workers.ordered(
+                        _run_one, ((fn, job) for job in todo), min(jobs, len(todo)))) as outs:
+                    for job, (status, value) in zip(todo, outs):
+                        record(job, status, value)
+                        advance(1)
+            except BaseException:
+                # The workers are gone by now; what they were writing is a stale temp file.
+                for job in todo:
+                    for o in job.outputs.values():
+                        remove_stale_temps(o)
+                signals.check()  # a worker ended by the same signal is not the error
+                raise
         else:
             for job in todo:
                 status, value = _run_one(fn, job)
