@@ -70,3 +70,18 @@ def test_a_read_only_parent_is_one_line(cli, tmp_path):
     ro.chmod(0o500)
     res = _train(cli, ro / "run")
     assert res.exit_code == 2 and "cannot create the run folder" in res.stderr
+
+
+def test_a_rerun_removes_the_stale_temporary_files_of_its_run_folder(cli, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "last.ckpt").write_bytes(b"old")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = run / f".vidseg-tmp-best.ckpt.pid{dead.pid}@{HOST}.abc123"
+    live = run / f".vidseg-tmp-last.ckpt.pid{os.getpid()}@{HOST}.def456"
+    stale.write_bytes(b"half")
+    live.write_bytes(b"being written")
+    res = _train(cli, run, "--resume")  # the data fails after the folder is taken
+    assert f"{stale}: removed, the temporary file of an interrupted run (pid {dead.pid}" in res.stderr
+    assert not stale.exists() and live.exists()

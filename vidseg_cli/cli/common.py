@@ -120,6 +120,16 @@ def _run_one(fn: Callable[[Job], Any], job: Job) -> tuple[str, Any]:
         return "error", f"{job.source}: {e.__class__.__name__}: {e}"
 
 
+def remove_stale(stage: str, outputs: Sequence[Path], quiet: bool) -> None:
+    """Remove, saying so, the temporary files of `outputs` whose writer is gone."""
+    from vidseg_cli.core.fs import remove_stale_temps
+
+    for o in outputs:
+        for tmp, pid in remove_stale_temps(o):
+            notice(stage, f"{tmp}: removed, the temporary file of an interrupted run "
+                          f"(pid {pid}, no longer running)", quiet)
+
+
 def run_batch(
     stage: str,
     work: Sequence[Job],
@@ -156,10 +166,7 @@ def run_batch(
             if present and not overwrite:
                 missing = ", ".join(str(o) for o in outs if not o.exists())
                 notice(stage, f"{present[0]}: exists but {missing} does not: redone", quiet)
-            for o in outs:
-                for tmp, pid in remove_stale_temps(o):
-                    notice(stage, f"{tmp}: removed, the temporary file of an interrupted run "
-                                  f"(pid {pid}, no longer running)", quiet)
+            remove_stale(stage, outs, quiet)
             todo.append(job)
 
     def record(job: Job, status: str, value: Any) -> None:
@@ -172,13 +179,21 @@ def run_batch(
 
     with progress_bar(len(todo), f"{stage} ({describe})", quiet) as advance:
         if jobs > 1 and len(todo) > 1:
-            from joblib import Parallel, delayed
+            from vidseg_cli.core import signals, workers
 
-            par = Parallel(n_jobs=min(jobs, len(todo)), return_as="generator")
-            outs = par(delayed(_run_one)(fn, job) for job in todo)
-            for job, (status, value) in zip(todo, outs):
-                record(job, status, value)
-                advance(1)
+            try:
+                with contextlib.closing(workers.ordered(
+                        _run_one, ((fn, job) for job in todo), min(jobs, len(todo)))) as outs:
+                    for job, (status, value) in zip(todo, outs):
+                        record(job, status, value)
+                        advance(1)
+            except BaseException:
+                # The workers are gone by now; what they were writing is a stale temp file.
+                for job in todo:
+                    for o in job.outputs.values():
+                        remove_stale_temps(o)
+                signals.check()  # a worker ended by the same signal is not the error
+                raise
         else:
             for job in todo:
                 status, value = _run_one(fn, job)
@@ -361,6 +376,7 @@ def _guard_run_folder(f: Callable, run_dir_param: str) -> Callable:
                           "it or --overwrite to start again")
         try:
             with _run_lock(run_dir):
+                remove_stale("train", [run_dir / n for n in RUN_FILES], kwargs.get("quiet", False))
                 if overwrite:
                     for n in held:
                         (run_dir / n).unlink()

@@ -13,15 +13,18 @@ minimised approximately by mean-field inference with permutohedral-lattice filte
 defaults are §4.2's: w1 = 10, theta_alpha = 100, theta_beta = 10, w2 = 3,
 theta_gamma = 3 and 10 mean-field iterations.
 
-Frames are independent, so `refine_video` runs them in parallel with joblib.
+Frames are independent, so `refine_frames` runs them in parallel worker processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from vidseg_cli.core import workers
 
 __all__ = [
     "CRFParams",
@@ -122,7 +125,7 @@ def refine_frames(
 
     frames: (H, W, 3) uint8 RGB images; probs: (C, h, w) posteriors at `stride` (h*stride
     covers H). Both are consumed lazily, a few frames ahead of the workers, so memory
-    stays flat in video length. jobs > 1: joblib worker processes over frames.
+    stays flat in video length. jobs > 1: worker processes over frames (core/workers.py).
     """
     pairs = zip(frames, probs)
     if jobs <= 1:
@@ -132,11 +135,11 @@ def refine_frames(
                 progress(1)
             yield res
         return
-    from joblib import Parallel, delayed
-
-    par = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs", batch_size=1)
-    for res in par(delayed(_refine_task)(img, pr, stride, params, keep_probs) for img, pr in pairs):
-        if progress is not None:
-            progress(1)
-        yield res
+    tasks = ((img, pr, stride, params, keep_probs) for img, pr in pairs)
+    with contextlib.closing(workers.ordered(_refine_task, tasks, jobs, pre_dispatch="2*n_jobs",
+                                            batch_size=1)) as results:
+        for res in results:
+            if progress is not None:
+                progress(1)
+            yield res
 
