@@ -137,3 +137,13 @@ def test_a_kill_between_the_epoch_writes_keeps_the_run_consistent(tmp_path, monk
     assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
     for k, v in straight.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_resume_drops_a_torn_last_log_line(tmp_path):
+    _run(tmp_path, epochs=2)
+    with open(tmp_path / "log.jsonl", "a") as f:
+        f.write('{"epoch": 3, "lo')  # a kill mid-append
+    _, hist = _run(tmp_path, epochs=3, resume=True)
+    assert [h["epoch"] for h in hist] == [1, 2, 3]
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2, 3]

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import click
 
-from vidseg_cli.cli.common import fail, training_run_options, warn, write_json
+from vidseg_cli.cli.common import fail, warn, write_json
+from vidseg_cli.cli.training import training_run_options
 
 
 def _common(*, lr: float, batch_size: int, epochs: int, steps: int) -> Callable:

@@ -6,7 +6,8 @@ import re
 
 import click
 
-from vidseg_cli.cli.common import fail, training_run_options, write_json
+from vidseg_cli.cli.common import fail, write_json
+from vidseg_cli.cli.training import training_run_options
 
 
 def _size(ctx, param, value):

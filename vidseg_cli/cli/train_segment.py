@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vidseg_cli.cli.common import run_training, training_run_options
+from vidseg_cli.cli.training import run_training, training_run_options
 
 STAGE = "train segment"
 

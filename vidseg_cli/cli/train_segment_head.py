@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import click
 
-from vidseg_cli.cli.common import fail, run_training, training_run_options
+from vidseg_cli.cli.common import fail
+from vidseg_cli.cli.training import run_training, training_run_options
 
 STAGE = "train sep3d-head"
 

@@ -108,7 +108,7 @@ class Trainer:
         log = self.run_dir / "log.jsonl"
         # The log as of the state resumed from: later epochs dropped, and the resumed
         # epoch's own line restored from the checkpoint when a kill cut it off.
-        logged = list(map(json.loads, log.read_text().splitlines())) if log.exists() else []
+        logged = _log_records(log) if log.exists() else []
         self.history = [r for r in logged if r["epoch"] <= self.epoch]
         if st.get("record") and not any(r["epoch"] == self.epoch for r in self.history):
             self.history.append(json.loads(st["record"]))
@@ -187,6 +187,18 @@ class Trainer:
                            if isinstance(v, (int, float)))
             print(f"epoch {rec['epoch']}: loss {rec['loss']:.4f} lr {rec['lr']:.3g} {val} "
                   f"({rec['seconds']:.1f}s)", file=sys.stderr)
+
+
+def _log_records(log: Path) -> list[dict[str, Any]]:
+    """The records of a log.jsonl; a line a kill tore in half (the last one, written with
+    a plain append) is dropped: the checkpoint's own record restores it."""
+    out = []
+    for line in log.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
 
 
 def _to(batch: Any, device: torch.device) -> Any:
