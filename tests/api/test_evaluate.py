@@ -196,7 +196,7 @@ def test_pixel_inputs_are_dispatched(cli, gt_json, tmp_path, monkeypatch):
                        num_frames=2, fps=10.0)
     seen = {}
 
-    def evaluate_pixel(pred_paths, gt_path, *, davis_task="unsupervised", strict=False):
+    def evaluate_pixel(pred_paths, gt_path, *, davis_task="unsupervised", strict=False, pixel_frames="all"):
         seen.update(paths=pred_paths, gt=gt_path, task=davis_task, strict=strict)
         return {"kind": "pixel", "J": {"mean": 0.5}}
 

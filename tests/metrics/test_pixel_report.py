@@ -204,3 +204,28 @@ def test_foreground_only_predictions_have_no_class_aware_metrics(tmp_path):
     q = _labels(tmp_path / "b.labels.h5", "a", fg * NAMES.index("clap"))
     r = evaluate_pixel([str(q)], str(gt))
     assert r["localization_iou"] == pytest.approx(4 / 6) and "not_applicable" not in r
+
+
+def test_pixel_frames_gt_action_scores_only_the_ground_truths_action_frames(tmp_path, cli):
+    gdir = tmp_path / "gt"
+    gdir.mkdir()
+    g = np.zeros((4, 3, 3), np.uint8)
+    g[1:3, 0, :] = 3  # action in frames 1 and 2 only (3 px each)
+    _labels(gdir / "v.labels.h5", "v", g)
+    p = g.copy()
+    p[0, 2, :] = 3  # 3 false-positive px on frame 0 (no action there)
+    p[3, 2, 0] = 3  # 1 on frame 3
+    p[2, 0, 0] = 0  # 1 missed px on an action frame
+    pp = _labels(tmp_path / "v.labels.h5", "v", p)
+    every = evaluate_pixel([str(pp)], str(gdir))
+    action = evaluate_pixel([str(pp)], str(gdir), pixel_frames="gt-action")
+    # all frames: I 5, U 6 + 4 = 10; action frames: I 5, U 6
+    assert every["foreground_iou"] == pytest.approx(5 / 10) and every["num_frames"] == 4
+    assert action["foreground_iou"] == pytest.approx(5 / 6) and action["num_frames"] == 2
+    assert action["pixel_frames"] == "gt-action" and every["pixel_frames"] == "all"
+    out = tmp_path / "r.json"
+    res = cli("evaluate", pp, "--gt", gdir, "--pixel-frames", "gt-action", "--json", out)
+    assert res.exit_code == 0, res.output
+    import json
+
+    assert json.loads(out.read_text())["foreground_iou"] == pytest.approx(5 / 6)

@@ -25,6 +25,7 @@ class Options:
     time_base: str = "fps"
     max_proposals: float = 100.0
     davis_task: str = "unsupervised"
+    pixel_frames: str = "all"  # masks: "all" frames, or "gt-action" (ground-truth action frames)
     strict: bool = False  # a questionable record is an error, not a warning
     on_warning: Callable[[str], None] | None = None  # each warning line as it arises
     on_notice: Callable[[str], None] | None = None  # each notice line (not a problem)
@@ -71,7 +72,8 @@ class Evaluator:
         from vidseg_cli.metrics.pixel_report import evaluate_pixel
 
         o = self.opts
-        res = evaluate_pixel(predictions, gt_path, davis_task=o.davis_task, strict=o.strict)
+        res = evaluate_pixel(predictions, gt_path, davis_task=o.davis_task, strict=o.strict,
+                             pixel_frames=o.pixel_frames)
         for w in res.get("warnings", []):
             self._warn(w)
         line = _resize_notice(res.get("resized", {}))

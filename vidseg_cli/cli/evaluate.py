@@ -63,11 +63,15 @@ def _parse_tiou(ctx, param, value):
 @click.option("--davis-task", type=click.Choice(["unsupervised", "semi-supervised"]),
               default="unsupervised", show_default=True,
               help="Masks: which frames DAVIS excludes (unsupervised is Sep3D's setting).")
+@click.option("--pixel-frames", type=click.Choice(["all", "gt-action"]), default="all",
+              show_default=True,
+              help="Masks against labels or J-HMDB ground truth: score every frame, or only the "
+                   "frames whose ground truth holds an action (Segment-tube Table 3).")
 @click.option("--strict", is_flag=True,
               help="Make every warning about a questionable record an error (exit 2).")
 @json_option
 def evaluate(predictions, gt_path, protocol, tiou, subset, time_base, max_proposals,
-             davis_task, strict, json_out):
+             davis_task, pixel_frames, strict, json_out):
     """Score PREDICTIONS against the ground truth and print a table.
 
     \b
@@ -101,7 +105,8 @@ def evaluate(predictions, gt_path, protocol, tiou, subset, time_base, max_propos
     from vidseg_cli.api import evaluate as api
 
     opts = api.Options(protocol=protocol, tiou=tiou, subset=subset, time_base=time_base,
-                       max_proposals=max_proposals, davis_task=davis_task, strict=strict,
+                       max_proposals=max_proposals, davis_task=davis_task,
+                       pixel_frames=pixel_frames, strict=strict,
                        on_warning=lambda line: warn(STAGE, line),
                        on_notice=lambda line: notice(STAGE, line))
     try:

@@ -241,7 +241,8 @@ def _to_gt_classes(
 
 
 def _evaluate_segmentation(
-    preds: dict[str, tuple[str, Path]], gt_path: Path, gt_kind: str, strict: bool
+    preds: dict[str, tuple[str, Path]], gt_path: Path, gt_kind: str, strict: bool,
+    pixel_frames: str = "all",
 ) -> dict:
     if gt_kind == "jhmdb":
         gt_files = {vid: f for vid, (_, f) in jhmdb_masks(detect(gt_path)).items()}
@@ -283,7 +284,11 @@ def _evaluate_segmentation(
             fm = _fm.frame_map_inputs(src, gt, gt_kind, pm)
             if fm is not None:
                 actors[vid] = fm
-        counts[vid] = mm.video_counts(gt.masks, pm)
+        if pixel_frames == "gt-action":
+            action = np.asarray(gt.masks).reshape(len(gt.masks), -1).any(axis=1)
+            counts[vid] = mm.video_counts(gt.masks[action], np.asarray(pm)[action])
+        else:
+            counts[vid] = mm.video_counts(gt.masks, pm)
         categories[vid] = gt.category if gt.category is not None else _majority_category(gt)
     if unknown:
         warnings.append(
@@ -310,6 +315,7 @@ def _evaluate_segmentation(
     return {
         "metric": "segmentation",
         "ground_truth": gt_kind,
+        "pixel_frames": pixel_frames,
         **summary,
         "frame_map": frame_map,
         "per_video": per_video,
@@ -333,24 +339,34 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+PIXEL_FRAMES = ("all", "gt-action")
+
+
 def evaluate_pixel(
-    pred_paths: list[str], gt_path: str, *, davis_task: str = "unsupervised", strict: bool = False
+    pred_paths: list[str], gt_path: str, *, davis_task: str = "unsupervised", strict: bool = False,
+    pixel_frames: str = "all",
 ) -> dict:
     """Score per-pixel predictions against ground truth (module docstring); a JSON-able dict.
 
     davis_task: "unsupervised" (every frame scored; the Sep3D setting) or
     "semi-supervised" (first and last frames excluded), for DAVIS ground truth.
+    pixel_frames: "all" frames, or "gt-action": only the frames whose ground truth holds an
+    action (Segment-tube's Table 3 scores segmentation on those), for labels and J-HMDB
+    ground truth.
     """
     if davis_task not in dm.TASKS:
         known = ", ".join(dm.TASKS)
         raise InputError("--davis-task", f"unknown task '{davis_task}' (known: {known})")
+    if pixel_frames not in PIXEL_FRAMES:
+        raise InputError("--pixel-frames", f"unknown choice '{pixel_frames}' (known: "
+                                           f"{', '.join(PIXEL_FRAMES)})")
     gt = Path(gt_path)
     kind = _gt_kind(gt)
     preds = _collect_predictions(pred_paths)
     if kind == "davis":
         result = _evaluate_davis(preds, gt, davis_task, strict)
     else:
-        result = _evaluate_segmentation(preds, gt, kind, strict)
+        result = _evaluate_segmentation(preds, gt, kind, strict, pixel_frames)
     return _jsonable(result)
 
 
