@@ -2,13 +2,22 @@
 
 Importing this package registers every model in `MODELS` by name: "c3d", "3dfcn-32s",
 "3dfcn-8s", "r2plus1d-18", "sep3d", "resnet18", "resnet50", "vgg16", "fsn", "wfsn",
-"scnn".
+"scnn", "segment_tube".
 Build one with `MODELS.build(name, **config)`, or from a checkpoint with
 `build_from_checkpoint(path)`. See docs/models.md.
 """
 
 from vidseg_cli.core.registry import Registry, RegistryError
-from vidseg_cli.models import backbones2d, c3d, fcn3d, fsn, r2plus1d, scnn, sep3d  # noqa: F401  (register)
+from vidseg_cli.models import (  # noqa: F401  (register)
+    backbones2d,
+    c3d,
+    fcn3d,
+    fsn,
+    r2plus1d,
+    scnn,
+    segment_tube,
+    sep3d,
+)
 from vidseg_cli.models.checkpoint.format import (
     build_from_checkpoint,
     read_checkpoint,
