@@ -102,45 +102,66 @@ def check_room(path: str | os.PathLike, final: str | os.PathLike, probe: int = 2
 
 
 class SpaceGuard:
-    """A file object for h5py's `fileobj` driver that never lets a write fail inside
-    HDF5: the first failed write (a full disk) is recorded in `error`, and the writes
-    after it are dropped. HDF5 does not survive a failed write: closing the file, or
-    freeing a dataset, afterwards crashes the process. The caller raises `error` once
-    HDF5 has closed the file, and the temporary file is removed."""
+    """A file object for h5py's `fileobj` driver that never lets an exception into HDF5.
+
+    HDF5 does not survive a failed write (closing the file or freeing a dataset after one
+    crashes the process), and h5py turns an exception raised in these callbacks into a
+    SystemError. So a failed write (a full disk) is recorded in `error` and the writes
+    after it are dropped; the caller raises it once HDF5 has closed the file, and the
+    temporary file is removed. Signals are deferred while a callback runs
+    (core/signals.deferred); one that lands in the instant before is recorded in
+    `interrupt`, the operation done anyway, and `check()` raises it."""
 
     def __init__(self, path: str | os.PathLike):
         self._f = open(path, "r+b", buffering=0)  # noqa: SIM115 (closed by close())
         self.error: OSError | None = None
+        self.interrupt: BaseException | None = None
+
+    def _io(self, op: Callable[[], object], fallback: object) -> object:
+        from vidseg_cli.core.signals import deferred
+
+        done: list[object] = []
+        for _ in range(2):
+            try:
+                with deferred():
+                    done.append(op())
+                return done[0]
+            except OSError as e:
+                self.error = self.error or e
+                return fallback
+            except BaseException as e:  # noqa: BLE001 (an interrupt just outside deferral)
+                self.interrupt = self.interrupt or e
+                if done:  # it landed after the operation: do not repeat it
+                    return done[0]
+        return fallback
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
         size = len(view)
+
+        def op():
+            rest = view
+            while len(rest):
+                rest = rest[self._f.write(rest):]
+
         if self.error is None:
-            try:
-                while len(view):
-                    view = view[self._f.write(view):]
-            except OSError as e:
-                self.error = e
+            self._io(op, None)
         return size
 
     def read(self, n: int = -1) -> bytes:
-        return self._f.read(n)
+        return self._io(lambda: self._f.read(n), b"")
 
     def readinto(self, buf) -> int:
-        return self._f.readinto(buf)
+        return self._io(lambda: self._f.readinto(buf), 0)
 
     def seek(self, pos: int, whence: int = 0) -> int:
-        return self._f.seek(pos, whence)
+        return self._io(lambda: self._f.seek(pos, whence), pos)
 
     def tell(self) -> int:
-        return self._f.tell()
+        return self._io(self._f.tell, 0)
 
     def truncate(self, size: int | None = None) -> int:
-        try:
-            return self._f.truncate(size)
-        except OSError as e:
-            self.error = self.error or e
-            return size if size is not None else self._f.tell()
+        return self._io(lambda: self._f.truncate(size), size or 0)
 
     def flush(self) -> None:
         """Writes are unbuffered: nothing to do."""
@@ -149,7 +170,10 @@ class SpaceGuard:
         self._f.close()
 
     def check(self, path: str | os.PathLike) -> None:
-        """Raise the recorded failure as an OutputError naming `path`."""
+        """Raise what was recorded: an interrupt as itself, a failed write as an
+        OutputError naming `path`."""
+        if self.interrupt is not None:
+            raise self.interrupt
         if self.error is not None:
             raise OutputError(path, _reason(self.error))
 
