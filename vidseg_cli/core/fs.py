@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+from vidseg_cli.core import signals
 from vidseg_cli.errors import OutputError
 
 TMP_PREFIX = ".vidseg-tmp-"
@@ -109,7 +110,7 @@ class SpaceGuard:
     SystemError. So a failed write (a full disk) is recorded in `error` and the writes
     after it are dropped; the caller raises it once HDF5 has closed the file, and the
     temporary file is removed. Signals are deferred while a callback runs
-    (core/signals.deferred); one that lands in the instant before is recorded in
+    (core/signals.defer); one that lands in the instant before is recorded in
     `interrupt`, the operation done anyway, and `check()` raises it."""
 
     def __init__(self, path: str | os.PathLike):
@@ -118,13 +119,14 @@ class SpaceGuard:
         self.interrupt: BaseException | None = None
 
     def _io(self, op: Callable[[], object], fallback: object) -> object:
-        from vidseg_cli.core.signals import deferred
-
         done: list[object] = []
         for _ in range(2):
             try:
-                with deferred():
+                signals.defer()
+                try:
                     done.append(op())
+                finally:
+                    signals.undefer()
                 return done[0]
             except OSError as e:
                 self.error = self.error or e

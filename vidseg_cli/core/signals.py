@@ -17,14 +17,13 @@ training run), raises it again; the lost one is not reported, since it is not lo
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import sys
 
 CAUGHT = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 _pending: int | None = None  # the signal received, once one is
-_deferred = 0  # > 0 while code that must not be interrupted runs (see deferred())
+_deferred = 0  # > 0 while code that must not be interrupted runs (see defer())
 
 
 class Stopped(BaseException):
@@ -50,17 +49,18 @@ def _handler(signum, frame) -> None:
         raise _exception(signum)
 
 
-@contextlib.contextmanager
-def deferred():
-    """Within this block a signal is only recorded; `check()` raises it afterwards. For
-    Python code that C code calls back (h5py's file driver): an exception there cannot
-    unwind through the library, which is left in a broken state."""
+def defer() -> None:
+    """Until the matching `undefer()`, a signal is only recorded; `check()` raises it
+    afterwards. For Python code that C code calls back (h5py's file driver): an exception
+    there cannot unwind through the library, which is left in a broken state. Plain
+    functions rather than a context manager: they run for every block HDF5 writes."""
     global _deferred
     _deferred += 1
-    try:
-        yield
-    finally:
-        _deferred -= 1
+
+
+def undefer() -> None:
+    global _deferred
+    _deferred -= 1
 
 
 def check() -> None:
