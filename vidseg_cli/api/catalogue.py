@@ -123,6 +123,13 @@ _add(Stage(
     writes=(_p("detections", OUT), _p("frame_scores", BESIDE, when="--method fsn|wfsn")),
     scope="video", gpu=True))
 _add(Stage(
+    "segment-tube", "vidseg_cli.cli.segment_tube:segment_tube",
+    "Segment-tube: temporal localization and per-frame actor masks, alternated.",
+    reads=(_p("frames"), _p("checkpoint", "--weights")),
+    writes=(_p("labels", OUT), _p("detections", BESIDE),
+            _p("frame_scores", BESIDE, optional=True, when="--frame-scores")),
+    scope="video", gpu=True))
+_add(Stage(
     "hmm-fit", "vidseg_cli.cli.hmm:hmm_fit",
     "Count an HMM (prior, transitions) from ground-truth labels.",
     reads=(_p("labels|ground-truth"),), writes=(_p("hmm", OUT),), scope="set", gpu=False))
