@@ -16,6 +16,12 @@ window, 0 for background, -1 ignored.
 
 The windows are §2.1's clips (`stages.segment_tube_temporal.clip_windows`: 16 and 32
 frames, 75% overlap).
+
+For training (train/segment_tube.py) this module also makes the saliency-aware clips'
+frames (B_o from stages/saliency.py on stages/superpixels.py's superpixels; the soft mask
+x' = m x + (1 - m)(κ x + (1 - κ) μ)), the labelled windows of every video of a dataset
+read as `train scnn` reads it (datasets/scnn_data.py's FrameCache and find_video), the
+epoch's random chunks of consecutive windows, the class weights, and the float16 fc7 cache.
 """
 
 from __future__ import annotations
