@@ -192,6 +192,12 @@ _add(Stage(
            _p("video", "--trimmed", optional=True),
            _p("checkpoint", "--init", optional=True)),
     writes=(_p("run", OUT),), scope="set", gpu=True))
+_add(Stage(
+    "train segment-tube", "vidseg_cli.cli.train_segment_tube:train_segment_tube",
+    "Segment-tube's proposal and classification LSTMs on a C3D trunk.",
+    reads=(_p("dataset", "--data"), _p("ground-truth", "--gt", optional=True),
+           _p("video|frames", "--videos", optional=True), _p("checkpoint", "--init")),
+    writes=(_p("run", OUT),), scope="set", gpu=True))
 
 
 def top_level() -> list[Stage]:
