@@ -112,3 +112,24 @@ def test_mask_chunks_and_weights():
         assert all(p[1] == q[0] for p, q in zip(parts, parts[1:]))
     w = class_weights([np.array([0, 0, 0, 1, -1])], 3)
     assert np.allclose(w, [2 / 3, 2.0, 1.0])
+
+
+def test_a_trained_run_drives_the_segment_tube_command(cli, setup, tmp_path):
+    """Training and inference agree on the checkpoint: the run's best.ckpt is what
+    `vidseg segment-tube --weights` loads, and its outputs validate."""
+    from vidseg_cli import store
+
+    r = cli(*_args(setup, tmp_path / "run", "--epochs", "1"))
+    assert r.exit_code == 0, r.stderr
+    frames = tmp_path / "v.frames.h5"
+    video = next((setup / "synth" / "videos").glob("*test*.mp4"))
+    assert cli("extract-frames", video, "-o", frames, "-q").exit_code == 0
+    out = tmp_path / "out" / "v.labels.h5"
+    r = cli("segment-tube", frames, "--weights", tmp_path / "run" / "best.ckpt", "-o", out,
+            "--superpixels", "50", "--rounds", "1", "--device", "cpu", "-q")
+    assert r.exit_code == 0, r.stderr
+    labels = store.read_labels(out)
+    dets = store.read_detections(out.with_name("v.detections.h5"))
+    classes = torch.load(tmp_path / "run" / "best.ckpt", weights_only=True)["classes"]
+    assert labels.class_names == dets.class_names == classes and classes[0] == "background"
+    assert labels["labels"].shape[0] == store.read_frames(frames).num_frames

@@ -19,11 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
 from vidseg_cli.datasets.scnn_data import clip_batch
+from vidseg_cli.datasets.segment_tube_data import mask_frames
 from vidseg_cli.models.preprocess import resize_frames
 from vidseg_cli.runtime import autocast
 from vidseg_cli.stages.saliency import initial_mask
@@ -137,43 +137,40 @@ class SegmentTubeInference:
         return VideoResult(result.temporal, labels, result)
 
     def pixel_mask(self, sp, mask: np.ndarray) -> np.ndarray | None:
-        """B at the network's frame size, dilated 1 pixel: T x fh x fw float32 in {0, 1}."""
+        """B painted at the network's frame size: T x fh x fw uint8 in {0, 1}."""
         if self.settings.clip_mask == "none":
             return None
-        work = node_masks(sp, mask, self.spec.frame_hw).astype(np.uint8)
-        kernel = np.ones((3, 3), np.uint8)
-        return np.stack([cv2.dilate(m, kernel) for m in work]).astype(np.float32)
+        return node_masks(sp, mask, self.spec.frame_hw).astype(np.uint8)
 
     def clip_scores(self, resized: np.ndarray, windows: np.ndarray, mask: np.ndarray | None
                     ) -> tuple[np.ndarray, np.ndarray]:
         """p^pro (N, 2) and p^cla (N, K+1) of every window: each length's windows, in start
-        order, are one sequence through the LSTMs."""
+        order, are one sequence through the LSTMs. Clips are saliency-aware as in training
+        (datasets/segment_tube_data.mask_frames, the one soft mask)."""
+        if mask is not None:
+            keep = self.settings.mask_keep if self.settings.clip_mask == "soft" else 0.0
+            resized = mask_frames(resized, mask, self.mean, keep)
         n = len(windows)
         p_pro, p_cla = np.zeros((n, 2)), np.zeros((n, self.model.num_classes))
         lengths = windows[:, 1] - windows[:, 0]
         for length in np.unique(lengths):
             sel = np.flatnonzero(lengths == length)
             sel = sel[np.argsort(windows[sel, 0], kind="stable")]
-            feats = self.features(resized, windows[sel], mask)  # L x D
+            feats = self.features(resized, windows[sel])  # L x D
             with torch.no_grad(), autocast(self.device, self.amp):
                 pro, cla = self.model.probs(feats[None])
             p_pro[sel], p_cla[sel] = pro[0].float().cpu().numpy(), cla[0].float().cpu().numpy()
         return p_pro, p_cla
 
-    def features(self, resized: np.ndarray, windows: np.ndarray, mask: np.ndarray | None) -> torch.Tensor:
-        """fc7 of the saliency-aware clips of `windows`: L x D on the device."""
+    def features(self, frames: np.ndarray, windows: np.ndarray) -> torch.Tensor:
+        """fc7 of the clips of `windows` (frames already masked): L x D on the device."""
         s, spec = self.settings, self.spec
-        keep = s.mask_keep if s.clip_mask == "soft" else 0.0
-        (ch, cw), (y0, x0) = spec.crop_size, spec.crop_offset()
         out = []
         for i in range(0, len(windows), s.batch_size):
             idx = np.stack([sample_clip_indices(int(a), int(b), spec.clip_frames)
                             for a, b in windows[i:i + s.batch_size]])
-            idx = np.clip(idx, 0, len(resized) - 1)  # B x 16
-            clips = torch.from_numpy(clip_batch(resized, idx, spec)).to(self.device).float()
-            if mask is not None:  # B x 1 x 16 x ch x cw
-                m = torch.from_numpy(mask[idx][:, None, :, y0:y0 + ch, x0:x0 + cw]).to(self.device)
-                clips = m * clips + (1 - m) * (keep * clips + (1 - keep) * self.mean)
+            idx = np.clip(idx, 0, len(frames) - 1)  # B x 16
+            clips = torch.from_numpy(clip_batch(frames, idx, spec)).to(self.device).float()
             with torch.no_grad(), autocast(self.device, self.amp):
                 out.append(self.model.clip_features(clips).float())
         return torch.cat(out)
