@@ -94,6 +94,8 @@ def run_figures(run: Path, synth: Path, truth: dict[str, str]) -> dict:
 def saliency_labels(frames_dir: Path, runs: dict[int, Path], out: Path) -> None:
     """B_o for every test video (the command's defaults), painted with each run's k': on all
     frames (out/all) and on that run's frames labelled k' (out/same_rR)."""
+    for name in ["all", *(f"same_r{r}" for r in runs)]:
+        (out / name).mkdir(parents=True, exist_ok=True)
     for fp in sorted(frames_dir.glob("*.frames.h5")):
         rec = store.read_frames(fp, load_frames=True)
         frames = np.asarray(rec["frames"])
@@ -118,6 +120,7 @@ def saliency_labels(frames_dir: Path, runs: dict[int, Path], out: Path) -> None:
 def random_windows(det_dir: Path, out_dir: Path, seed: int) -> None:
     """As in the S-CNN check: up to 10 random sliding windows per video, random classes and scores."""
     rng = np.random.default_rng(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
     for p in sorted(det_dir.glob("*.detections.h5")):
         rec = store.read_detections(p)
         win = multiscale_windows(rec.num_frames)
@@ -199,7 +202,7 @@ def main(argv=None) -> int:
         "joint_x_saliency_same_frames": bool(sal_same) and joint >= T["joint_x_saliency"] * sal_same,
         "seconds": in_all <= T["seconds"],
     }
-    rec = portable(rec, out)
+    rec = portable(portable(rec, out), ROOT, ".")
     dest = ROOT / "experiments" / "segment_tube" / "learning.json"
     dest.write_text(json.dumps(rec, indent=2) + "\n")
     print(json.dumps({"summary": rec["summary"], "met": rec["met"]}, indent=2))
