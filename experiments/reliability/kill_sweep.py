@@ -59,7 +59,7 @@ SIGNALS = {"SIGKILL": signal.SIGKILL, "SIGTERM": signal.SIGTERM, "SIGINT": signa
            "SIGHUP": signal.SIGHUP}
 HANDLED = ("SIGTERM", "SIGINT", "SIGHUP")
 TIMEOUT = 300  # seconds a command may take before the trial calls it hung
-GRACE = 5.0  # seconds a command's other processes may take to follow it
+GRACE = 15.0  # seconds a command's other processes may take to follow it (a loaded CPU slows their exit)
 TMP_PREFIX = ".vidseg-tmp-"
 RUN_FILES = ("last.ckpt", "best.ckpt", "log.jsonl", "config.json", "summary.json")
 
