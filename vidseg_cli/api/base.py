@@ -25,7 +25,9 @@ Ports = Mapping[str, "PathArg | Sequence[PathArg]"]
 
 @dataclass
 class Summary:
-    """What one `run` did; subclasses name their fields."""
+    """What one `run` did; subclasses name their fields. A `warnings` list of lines, where
+    a stage has one, is shown by the command (cli/common.run_batch) and left out of
+    `to_json()`."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

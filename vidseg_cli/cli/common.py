@@ -109,7 +109,10 @@ def _run_one(fn: Callable[[Job], Any], job: Job) -> tuple[str, Any]:
     """Run one job, turning known errors into ('error', line)."""
     try:
         value = fn(job)
-        return "ok", value.to_json() if hasattr(value, "to_json") else value
+        if hasattr(value, "to_json"):  # an api Summary: its warning lines are shown, not in --json
+            lines = getattr(value, "warnings", None)
+            return "ok", (value.to_json(), list(lines) if isinstance(lines, list) else [])
+        return "ok", (value, [])
     except _known_errors() as e:
         return "error", str(e)
     except KeyboardInterrupt:
@@ -171,6 +174,9 @@ def run_batch(
 
     def record(job: Job, status: str, value: Any) -> None:
         if status == "ok":
+            value, lines = value
+            for line in lines:
+                warn(stage, line)
             res.done.append(str(next(iter(job.outputs.values()))))
             res.results.append(value)
         else:

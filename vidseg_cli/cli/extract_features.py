@@ -15,7 +15,6 @@ from vidseg_cli.cli.common import (
     quiet_option,
     resolve_outputs,
     run_batch,
-    warn,
 )
 from vidseg_cli.cmdline import command_line
 
@@ -76,13 +75,8 @@ def extract_features(inputs, out, weights, backbone, stream, snippet, stride, fl
     except (InputError, ValueError) as e:
         fail(STAGE, str(e))
 
-    def one(job):
-        summary = extractor.run(job.inputs, job.outputs)
-        for line in summary.warnings:
-            warn(STAGE, line)
-        return summary
-
-    res = run_batch(STAGE, jobs_for(inputs, outputs, "frames", "features"), one,
+    res = run_batch(STAGE, jobs_for(inputs, outputs, "frames", "features"),
+                    lambda job: extractor.run(job.inputs, job.outputs),
                     overwrite=overwrite, jobs=1, quiet=quiet)
     finish(STAGE, res, len(inputs), json_out,
            {"backbone": extractor.name, "stream": extractor.stream, "results": res.results}, quiet=quiet)

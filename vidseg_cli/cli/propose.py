@@ -14,7 +14,6 @@ from vidseg_cli.cli.common import (
     quiet_option,
     resolve_outputs,
     run_batch,
-    warn,
 )
 from vidseg_cli.cmdline import command_line
 
@@ -78,12 +77,7 @@ def propose(inputs, weights, out, method, threshold, lengths, overlap, batch_siz
     except (InputError, ValueError) as e:
         fail(STAGE, str(e))
 
-    def one(job):
-        summary = proposer.run(job.inputs, job.outputs)
-        for w in summary.warnings:
-            warn(STAGE, w)
-        return summary
-
-    res = run_batch(STAGE, jobs_for(inputs, outputs, "frames", "proposals"), one, overwrite=overwrite, jobs=1,
-                    quiet=quiet)
+    res = run_batch(STAGE, jobs_for(inputs, outputs, "frames", "proposals"),
+                    lambda job: proposer.run(job.inputs, job.outputs),
+                    overwrite=overwrite, jobs=1, quiet=quiet)
     finish(STAGE, res, len(inputs), json_out, {"method": method, "results": res.results}, quiet=quiet)

@@ -17,7 +17,6 @@ from vidseg_cli.cli.common import (
     resolve_device,
     resolve_outputs,
     run_batch,
-    warn,
 )
 from vidseg_cli.cmdline import command_line
 
@@ -80,12 +79,8 @@ def segment_3d(frames, model, weights, out, out_stride, max_memory, clip_stride,
     except ValueError as e:
         fail(STAGE, str(e))
     outputs = resolve_outputs(STAGE, inputs, out, "scores", read_video_ids(inputs, "frames"))
-    def one(job):
-        summary = seg.run(job.inputs, job.outputs)
-        for line in summary.warnings:
-            warn(STAGE, line)
-        return summary
 
-    res = run_batch(STAGE, jobs_for(inputs, outputs, "frames", "scores"), one,
+    res = run_batch(STAGE, jobs_for(inputs, outputs, "frames", "scores"),
+                    lambda job: seg.run(job.inputs, job.outputs),
                     overwrite=overwrite, jobs=1, quiet=quiet)
     finish(STAGE, res, len(inputs), json_out, {"results": res.results}, quiet=quiet)

@@ -18,7 +18,6 @@ from vidseg_cli.cli.common import (
     resolve_device,
     resolve_outputs,
     run_batch,
-    warn,
 )
 from vidseg_cli.cmdline import command_line
 
@@ -128,11 +127,6 @@ def segment_tube(frames, weights, out, with_frame_scores, gamma, rounds, video_c
             outs["frame_scores"] = beside(o, "frame_scores")
         work.append(Job({"frames": i}, outs))
 
-    def run_one(job):
-        summary = runner.run(job.inputs, job.outputs)
-        for line in summary.warnings:
-            warn(STAGE, line)
-        return summary
-
-    res = run_batch(STAGE, work, run_one, overwrite=overwrite, jobs=jobs, quiet=quiet)
+    res = run_batch(STAGE, work, lambda job: runner.run(job.inputs, job.outputs),
+                    overwrite=overwrite, jobs=jobs, quiet=quiet)
     finish(STAGE, res, len(inputs), json_out, {"results": res.results}, quiet=quiet)

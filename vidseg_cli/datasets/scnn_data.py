@@ -144,6 +144,27 @@ def label_windows(windows: np.ndarray, gt_segments: np.ndarray, gt_labels: np.nd
 
 
 # -- sources and the frame cache ------------------------------------------------------------
+def dataset_paths(data: str | Path, gt: str | Path | None = None,
+                  videos: str | Path | None = None) -> tuple[Path, Path]:
+    """The ground truth and videos folder of a training dataset folder (`train scnn` and
+    `train segment-tube` read the same layouts): DATA/gt.json, DATA/annotations/ or
+    THUMOS14 txt files in DATA, and DATA/videos, unless given."""
+    data = Path(data)
+    if not data.is_dir():
+        raise InputError(data, "no such dataset folder")
+    found = Path(gt) if gt else None
+    for cand in () if found else (data / "gt.json", data / "annotations", data):
+        if cand.exists() and (cand.is_file() or any(cand.glob("*.txt"))):
+            found = cand
+            break
+    if found is None:
+        raise InputError(data, "no ground truth found (gt.json, annotations/ or *.txt); give --gt")
+    folder = Path(videos) if videos else data / "videos"
+    if not folder.is_dir():
+        raise InputError(folder, "no such videos folder; give --videos")
+    return found, folder
+
+
 def find_video(folder: Path, video_id: str) -> Path | None:
     """A video file, a folder of frames, or a frames file for `video_id` in `folder`."""
     for suf in VIDEO_SUFFIXES:

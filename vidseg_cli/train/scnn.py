@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidseg_cli.datasets.scnn_data import FrameCache, SCNNData, load_scnn_data
+from vidseg_cli.datasets.scnn_data import FrameCache, SCNNData, dataset_paths, load_scnn_data
 from vidseg_cli.errors import InputError
 from vidseg_cli.models.preprocess import WindowSpec
 from vidseg_cli.models.registry import MODELS
@@ -96,24 +96,6 @@ class SCNNTrainOptions:
     def setting(self, name: str) -> Any:
         v = getattr(self, name, None)
         return RECIPES[self.recipe][name] if v is None else v
-
-
-def _paths(opts: SCNNTrainOptions) -> tuple[Path, Path]:
-    data = Path(opts.data)
-    if not data.is_dir():
-        raise InputError(data, "no such dataset folder")
-    gt = Path(opts.gt) if opts.gt else None
-    if gt is None:
-        for cand in (data / "gt.json", data / "annotations", data):
-            if cand.exists() and (cand.is_file() or any(cand.glob("*.txt"))):
-                gt = cand
-                break
-    if gt is None:
-        raise InputError(data, "no ground truth found (gt.json, annotations/ or *.txt); give --gt")
-    videos = Path(opts.videos) if opts.videos else data / "videos"
-    if not videos.is_dir():
-        raise InputError(videos, "no such videos folder; give --videos")
-    return gt, videos
 
 
 def _init_weights(model: SCNNNet, opts: SCNNTrainOptions, classes: list[str]) -> str:
@@ -196,7 +178,7 @@ def train_scnn(opts: SCNNTrainOptions, log=print) -> dict[str, Any]:
     spec = WindowSpec(tuple(arch["frame_size"]), tuple(arch["crop_size"]))
 
     # 2. data (S-CNN §3.2), with a held-out share of the untrimmed videos for validation.
-    gt, videos = _paths(opts)
+    gt, videos = dataset_paths(opts.data, opts.gt, opts.videos)
     cache = FrameCache(opts.cache or Path(opts.out) / "frames_cache", spec.frame_size)
     data = load_scnn_data(gt, videos, cache, opts.subset, opts.trimmed, arch["window_lengths"],
                           arch["window_overlap"])

@@ -35,7 +35,7 @@ from torch import nn
 
 from vidseg_cli.core.fs import write_text, write_with
 from vidseg_cli.datasets import segment_tube_data as td
-from vidseg_cli.datasets.scnn_data import ClipReader, FrameCache
+from vidseg_cli.datasets.scnn_data import ClipReader, FrameCache, dataset_paths
 from vidseg_cli.errors import InputError
 from vidseg_cli.models.registry import MODELS
 from vidseg_cli.models.scnn import SCNNNet
@@ -83,23 +83,6 @@ class SegmentTubeTrainOptions:
     def setting(self, name: str) -> Any:
         v = getattr(self, name, None)
         return RECIPES[self.recipe][name] if v is None else v
-
-
-def _paths(opts: SegmentTubeTrainOptions) -> tuple[Path, Path]:
-    data = Path(opts.data)
-    if not data.is_dir():
-        raise InputError(data, "no such dataset folder")
-    gt = Path(opts.gt) if opts.gt else None
-    for cand in () if gt else (data / "gt.json", data / "annotations", data):
-        if cand.exists() and (cand.is_file() or any(cand.glob("*.txt"))):
-            gt = cand
-            break
-    if gt is None:
-        raise InputError(data, "no ground truth found (gt.json, annotations/ or *.txt); give --gt")
-    videos = Path(opts.videos) if opts.videos else data / "videos"
-    if not videos.is_dir():
-        raise InputError(videos, "no such videos folder; give --videos")
-    return gt, videos
 
 
 def load_trunk(path: str) -> tuple[SCNNNet, str]:
@@ -188,7 +171,7 @@ def train_segment_tube(opts: SegmentTubeTrainOptions, log=print) -> dict[str, An
 
     # 1. the trunk and the videos, every window of both lengths labelled by coverage.
     trunk, init_note = load_trunk(opts.init)
-    gt, videos_dir = _paths(opts)
+    gt, videos_dir = dataset_paths(opts.data, opts.gt, opts.videos)
     lengths = td.CLIP_LENGTHS
     classes, videos = td.load_tube_videos(gt, videos_dir, FrameCache(opts.cache or run / "frames_cache",
                                           trunk.spec.frame_size), opts.subset, lengths, td.CLIP_OVERLAP)
