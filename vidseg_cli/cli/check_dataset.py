@@ -3,35 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import sys
-import tempfile
-from pathlib import Path
 
 import click
 
-from vidseg_cli.cli.common import err_line, fail, json_option, notice, quiet_option
+from vidseg_cli.cli.common import err_line, fail, json_option, notice, quiet_option, write_json
 
 STAGE = "check-dataset"
-
-
-def _write_json(payload: dict, json_out: str) -> None:
-    """'-': stdout; otherwise a temporary file beside FILE, renamed over it."""
-    text = json.dumps(payload, indent=2) + "\n"
-    if json_out == "-":
-        click.echo(text, nl=False)
-        return
-    target = Path(json_out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 class _Bars:
@@ -103,5 +81,5 @@ def check_dataset(path, videos, quiet, json_out):
     for line in _summary(report):
         notice(STAGE, line, quiet)
     if json_out:
-        _write_json(report.to_dict(), json_out)
+        write_json(STAGE, json_out, report.to_dict())
     sys.exit(2 if report.errors else 0)
