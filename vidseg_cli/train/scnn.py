@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vidseg_cli.core.fs import write_text
 from vidseg_cli.datasets.scnn_data import FrameCache, SCNNData, dataset_paths, load_scnn_data
 from vidseg_cli.errors import InputError
 from vidseg_cli.models.preprocess import WindowSpec
@@ -252,5 +253,5 @@ def train_scnn(opts: SCNNTrainOptions, log=print) -> dict[str, Any]:
                "epochs": trainer.epoch, "seconds": round(time.perf_counter() - t0, 1),
                "best": trainer.best, "final": history[-1] if history else None,
                "data": settings.extra["data"], "init": init_note}
-    (Path(opts.out) / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    write_text(Path(opts.out) / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     return summary
