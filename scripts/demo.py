@@ -37,6 +37,7 @@ class Step:
 def steps(out: Path) -> list[Step]:
     synth, fr = out / "synth", out / "frames"
     fsn, scnn, seg, post = out / "fsn", out / "scnn", out / "segment", out / "post"
+    tube = out / "segment_tube"
     bikes = str(SAMPLE / "videos" / "bikes.mp4")
 
     def g(folder: Path, pattern: str) -> list[str]:
@@ -97,6 +98,20 @@ def steps(out: Path) -> list[Step]:
              lambda: ["evaluate", *g(scnn, "*.detections.h5"), "--gt", str(synth), "--subset", "testing",
                       "--tiou", "0.3,0.5,0.7", "--json", str(out / "eval_scnn.json")],
              "eval_scnn.json", "scnn_detection", needs=(W / "scnn_localization_synth.ckpt",)),
+        # -- Segment-tube: temporal localization and per-frame segmentation, alternated
+        Step("segment-tube: C3D + LSTM localization alternating with superpixel graph cuts",
+             lambda: ["segment-tube", *g(fr, "synth_test_*.frames.h5"), "--weights",
+                      str(W / "segment_tube_synth.ckpt"), "-o", str(tube), "--frame-scores", "--device", "cpu",
+                      "--overwrite", "-q"],
+             needs=(W / "segment_tube_synth.ckpt",)),
+        Step("evaluate: Segment-tube detections (ActivityNet protocol)",
+             lambda: ["evaluate", *g(tube, "*.detections.h5"), "--gt", str(synth), "--subset", "testing",
+                      "--tiou", "0.3,0.5,0.7", "--json", str(out / "eval_segment_tube.json")],
+             "eval_segment_tube.json", "segment_tube_detection", needs=(W / "segment_tube_synth.ckpt",)),
+        Step("evaluate: Segment-tube masks",
+             lambda: ["evaluate", *g(tube, "*.labels.h5"), "--gt", str(synth / "labels"),
+                      "--json", str(out / "eval_segment_tube_pixels.json")],
+             "eval_segment_tube_pixels.json", "segment_tube_pixels", needs=(W / "segment_tube_synth.ckpt",)),
         # -- 3DFCN and its post-processing: pixels
         Step("segment-3d: 3DFCN-8s per-pixel posteriors",
              lambda: ["segment-3d", str(fr / f"{test0}.frames.h5"), "--model", "3dfcn-8s", "--weights",

@@ -2,8 +2,9 @@
 # The Segment-tube learning check (docs/segment_tube.md, "Learning check"; issue 16 item 6):
 # `vidseg synth --seed 11 --train 48 --test 16 --classes-per-video 1`, `vidseg train
 # segment-tube` (synthetic recipe) on the frozen trunk of
-# sample_data/weights/scnn_localization_synth.ckpt, extract-frames -> segment-tube (the
-# default 3 rounds, with frame scores) on the 16 test videos, and the same with --rounds 1
+# sample_data/weights/scnn_localization_synth.ckpt, γ chosen on the run's held-out training
+# videos (experiments/segment_tube/gamma.py), extract-frames -> segment-tube (the default 3
+# rounds, with frame scores, at that γ) on the 16 test videos, and the same with --rounds 1
 # and --rounds 2 for every round's figures. Each part's wall time and the load averages go
 # to OUT/times.jsonl; then `python -m experiments.segment_tube.learning OUT` scores the
 # outputs and writes experiments/segment_tube/learning.json.
@@ -32,15 +33,17 @@ print(json.dumps(portable(rec, out)))
 PY
 }
 
-rm -rf "$OUT/synth" "$OUT/run" "$OUT/frames" "$OUT"/st_r*
+rm -rf "$OUT/synth" "$OUT/run" "$OUT/frames" "$OUT/gamma" "$OUT"/st_r*
 part synth vidseg synth -o "$OUT/synth" --seed 11 --train 48 --test 16 --classes-per-video 1 -q
 part train vidseg train segment-tube --data "$OUT/synth" -o "$OUT/run" --recipe synthetic \
   --init "$REPO/sample_data/weights/scnn_localization_synth.ckpt" --threads "$THREADS" -q
+part gamma env PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" python -m experiments.segment_tube.gamma "$OUT"
+GAMMA=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["gamma"])' "$OUT/gamma/choice.json")
 part extract_frames vidseg extract-frames "$OUT"/synth/videos/synth_test_*.mp4 -o "$OUT/frames" -q
 part segment_tube vidseg segment-tube "$OUT"/frames/*.frames.h5 --weights "$OUT/run/best.ckpt" \
-  -o "$OUT/st_r3" --frame-scores --device cpu -q
+  -o "$OUT/st_r3" --frame-scores --gamma "$GAMMA" --device cpu -q
 for R in 1 2; do
   part "segment_tube_rounds_$R" vidseg segment-tube "$OUT"/frames/*.frames.h5 --weights "$OUT/run/best.ckpt" \
-    -o "$OUT/st_r$R" --frame-scores --rounds "$R" --device cpu -q
+    -o "$OUT/st_r$R" --frame-scores --gamma "$GAMMA" --rounds "$R" --device cpu -q
 done
 cd "$REPO" && python -m experiments.segment_tube.learning "$OUT"

@@ -295,6 +295,7 @@ def train_segment_tube(opts: SegmentTubeTrainOptions, log=print) -> dict[str, An
 
     n_windows = {str(n): int(sum(len(labels[s]) for s in train_seqs if s[1] == n)) for n in lengths}
     data_stats = {"classes": classes, "train_videos": len(videos) - len(held), "val_videos": len(held),
+                  "held_out": sorted(videos[v].video_id for v in held),
                   "train_windows": n_windows, "class_weights": [round(float(w), 6) for w in w_cla],
                   "proposal_weights": [round(float(w), 6) for w in w_pro],
                   "features_computed": computed, "features_cached": len(videos) - computed
