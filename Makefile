@@ -44,6 +44,7 @@ check: install
 	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	       --no-install-recommends $(SLURM_PKGS) >/dev/null; } || exit 2; fi
 	VIDSEG_FULL_CHECK=1 $(BIN)/python -m pytest -q
+	$(BIN)/python -m benchmarks.run --only cluster --json runs/bench/cluster.json
 
 demo: install
 	$(BIN)/python scripts/demo.py --out runs/demo
