@@ -31,11 +31,20 @@ test: install
 	$(BIN)/python -m pytest -q
 
 # The full check (CI): run as root. Tests that need root or a system service run here and
-# fail, rather than skip, when what they need is missing: today a small tmpfs for a full
-# disk (tests/store/test_full_disk.py).
+# fail, rather than skip, when what they need is missing: a small tmpfs for a full disk
+# (tests/store/test_full_disk.py) and a single-node SLURM (tests/cluster/, started and
+# stopped by the tests; the Debian packages are installed here when missing).
+SLURM_PKGS := slurmctld slurmd slurm-client munge
 check: install
-	@if [ "$$(id -u)" != 0 ]; then echo "make check needs root (it mounts a tmpfs)"; exit 2; fi
+	@if [ "$$(id -u)" != 0 ]; then echo "make check needs root (it mounts a tmpfs, runs SLURM)"; exit 2; fi
+	@if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || \
+	    ! command -v sbatch >/dev/null || ! command -v munged >/dev/null; then \
+	  echo "installing $(SLURM_PKGS) for the SLURM tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SLURM_PKGS) >/dev/null \
+	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	       --no-install-recommends $(SLURM_PKGS) >/dev/null; } || exit 2; fi
 	VIDSEG_FULL_CHECK=1 $(BIN)/python -m pytest -q
+	$(BIN)/python -m benchmarks.run --only cluster --json runs/bench/cluster.json
 
 demo: install
 	$(BIN)/python scripts/demo.py --out runs/demo

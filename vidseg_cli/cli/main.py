@@ -20,6 +20,9 @@ TOOLS: dict[str, tuple[str, str]] = {
     "stages": ("vidseg_cli.cli.stages:stages",
                "The stage catalogue: what each command reads and writes."),
     "train": ("vidseg_cli.cli.train:train", "Train the models that the stages load."),
+    "submit": ("vidseg_cli.cli.submit:submit",
+               "Run a stage as SLURM jobs (an array per video), chained; --local here."),
+    "jobs": ("vidseg_cli.cli.jobs:jobs", "Status, retry and cancel of a submission folder."),
 }
 
 # name -> ("module:attribute", one-line help), for every command of the group.
