@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from vidseg_cli import store
+from vidseg_cli.store.frames import DEFAULT_JPEG_QUALITY
 
 
 def _frames(path):
@@ -35,7 +36,8 @@ def test_bikes_native(cli, bikes, tmp_path):
     cap = cv2.VideoCapture(str(bikes))
     with store.open_record(out, "frames") as r:
         ds = r["frames"].dataset
-        assert ds.attrs["codec"] == "jpeg" and ds.attrs["quality"] == 90 and ds.shape == (250,)
+        assert ds.attrs["codec"] == "jpeg" and ds.attrs["quality"] == DEFAULT_JPEG_QUALITY
+        assert ds.shape == (250,)
         assert (ds.attrs["height"], ds.attrs["width"]) == (272, 640)
         batch = r["frames"][0:5]
         for i in range(5):
@@ -43,7 +45,7 @@ def test_bikes_native(cli, bikes, tmp_path):
             assert ok
             np.testing.assert_array_equal(r["frames"][i], batch[i])
             assert _psnr(batch[i], bgr[:, :, ::-1]) > 38
-    # Half a megabyte a frame decoded; a JPEG of it at quality 90 is a few tens of kB.
+    # Half a megabyte a frame decoded; a JPEG of it at quality 89 is a few tens of kB.
     assert out.stat().st_size < 250 * 60_000
 
 
@@ -64,6 +66,7 @@ def test_lossless_codec_is_pixel_exact(cli, bikes, tmp_path):
 
 
 def test_quality_is_recorded_and_sizes_follow(cli, bikes, tmp_path):
+    assert f"[default: {DEFAULT_JPEG_QUALITY}," in cli("extract-frames", "--help").stdout
     sizes = {}
     for q in (50, 95):
         out = tmp_path / f"q{q}.h5"

@@ -52,7 +52,7 @@ def _parse_size(ctx, param, value):
                    "JPEGs), or lossless: lz4 (Blosc, ~14x larger), lzf, gzip (smaller, slower), "
                    "none.")
 @click.option("--quality", type=click.IntRange(1, 100), default=None,
-              help="JPEG quality, 1..100 [default: 90, within 1.2x the size of ffmpeg's -q:v 2 "
+              help="JPEG quality, 1..100 [default: 89, within 1.2x the size of ffmpeg's -q:v 2 "
                    "JPEGs at over 38 dB PSNR]; only with --codec jpeg.")
 @jobs_option
 @overwrite_option
