@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import sys
 import time
@@ -48,20 +49,25 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": __import__("os").cpu_count()},
+                    "cpus": os.cpu_count()},
         "figures": [],
     }
     failed_modules = []
     for mod in discover(args.only):
         console.print(f"[bold]{mod}[/bold] ...")
+        # The 1-minute load average around each benchmark: a reader can tell a noisy run.
+        load = {"before": round(os.getloadavg()[0], 2)}
         try:
             figures = importlib.import_module(mod).run(quick=args.quick)
         except Exception as e:  # a broken benchmark is reported, the others still run
             console.print(f"  [red]failed: {e.__class__.__name__}: {e}[/red]")
             failed_modules.append(mod)
             continue
+        load["after"] = round(os.getloadavg()[0], 2)
+        console.print(f"  load average {load['before']} before, {load['after']} after")
         for fig in figures:
             fig["module"] = mod
+            fig["load_avg_1min"] = load
             record["figures"].append(fig)
 
     table = Table(title="vidseg benchmarks (ratios measured side by side in this run)")

@@ -7,7 +7,6 @@ ratio of two things measured side by side in this run, with the sample weights
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +16,11 @@ WEIGHTS = ROOT / "sample_data" / "weights"
 
 
 def _vidseg(*args) -> None:
-    subprocess.run(["vidseg", *map(str, args)], check=True, capture_output=True)
+    """A vidseg command of this checkout, run by this interpreter: no `vidseg` on PATH (no
+    venv activated) needed."""
+    from benchmarks.video.footage import run_cmd, vidseg
+
+    run_cmd(vidseg(*args))
 
 
 def _test_frames(work: Path, n_test: int) -> list[Path]:

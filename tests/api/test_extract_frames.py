@@ -11,10 +11,16 @@ import numpy as np
 import pytest
 
 from vidseg_cli import store
+from vidseg_cli.store.frames import DEFAULT_JPEG_QUALITY
 
 
 def _frames(path):
     return store.read_frames(path, load_frames=True)
+
+
+def _psnr(a, b) -> float:
+    """Peak signal-to-noise ratio of two uint8 images, dB."""
+    return float(10 * np.log10(255**2 / np.mean((a.astype(np.float64) - b) ** 2)))
 
 
 def test_bikes_native(cli, bikes, tmp_path):
@@ -25,14 +31,54 @@ def test_bikes_native(cli, bikes, tmp_path):
     assert rec.num_frames == 250 and rec.fps == 25.0
     assert rec.attrs["source_size"] == [640, 272] and rec.attrs["source_fps"] == 25.0
     np.testing.assert_allclose(rec["timestamps"], np.arange(250) / 25.0)
-    # Pixel-exact against a plain OpenCV decode, in RGB order.
+    # JPEG by default, at the quality recorded in the file, close to a plain OpenCV decode
+    # in RGB order; each frame read alone or in a batch decodes the same.
     cap = cv2.VideoCapture(str(bikes))
     with store.open_record(out, "frames") as r:
-        for i in range(3):
+        ds = r["frames"].dataset
+        assert ds.attrs["codec"] == "jpeg" and ds.attrs["quality"] == DEFAULT_JPEG_QUALITY
+        assert ds.shape == (250,)
+        assert (ds.attrs["height"], ds.attrs["width"]) == (272, 640)
+        batch = r["frames"][0:5]
+        for i in range(5):
+            ok, bgr = cap.read()
+            assert ok
+            np.testing.assert_array_equal(r["frames"][i], batch[i])
+            assert _psnr(batch[i], bgr[:, :, ::-1]) > 38
+    # Half a megabyte a frame decoded; a JPEG of it at quality 89 is a few tens of kB.
+    assert out.stat().st_size < 250 * 60_000
+
+
+def test_lossless_codec_is_pixel_exact(cli, bikes, tmp_path):
+    out = tmp_path / "b.h5"
+    res = cli("extract-frames", bikes, "-o", out, "--codec", "lz4", "--end", "0.2")
+    assert res.exit_code == 0, res.output
+    cap = cv2.VideoCapture(str(bikes))
+    with store.open_record(out, "frames") as r:
+        assert r.num_frames == 5 and r.attrs["vidseg_schema"] == 2
+        for i in range(5):
             ok, bgr = cap.read()
             assert ok
             np.testing.assert_array_equal(r["frames"][i], bgr[:, :, ::-1])
-        assert r["frames"].chunks == (1, 272, 640, 3) and "32001" in r["frames"]._filters
+        ds = r["frames"].dataset
+        assert ds.chunks == (1, 272, 640, 3) and "32001" in ds._filters
+        assert ds.attrs["codec"] == "lz4" and "quality" not in ds.attrs
+
+
+def test_quality_is_recorded_and_sizes_follow(cli, bikes, tmp_path):
+    assert f"[default: {DEFAULT_JPEG_QUALITY}," in cli("extract-frames", "--help").stdout
+    sizes = {}
+    for q in (50, 95):
+        out = tmp_path / f"q{q}.h5"
+        assert cli("extract-frames", bikes, "-o", out, "--quality", q, "--end", "1").exit_code == 0
+        with store.open_record(out, "frames") as r:
+            assert r["frames"].dataset.attrs["quality"] == q
+        sizes[q] = out.stat().st_size
+    assert sizes[50] < 0.6 * sizes[95]
+    res = cli("extract-frames", bikes, "-o", tmp_path / "x.h5", "--codec", "lz4", "--quality", "80")
+    assert res.exit_code == 2 and "--quality is for --codec jpeg" in res.stderr
+    res = cli("extract-frames", bikes, "-o", tmp_path / "x.h5", "--quality", "101")
+    assert res.exit_code == 2 and not (tmp_path / "x.h5").exists()
 
 
 def test_inspect_reports_frames(cli, bikes, tmp_path):
@@ -91,7 +137,7 @@ def test_frame_folders_jhmdb_and_davis(cli, refdata, tmp_path):
     j = _frames(tmp_path / "Goal_Keeping_Tips_catch_f_cm_np1_fr_med_2.frames.h5")
     assert j["frames"].shape == (40, 240, 320, 3) and j.fps == 30.0
     first = cv2.imread(str(jh / "00001.png"))[:, :, ::-1]
-    np.testing.assert_array_equal(j["frames"][0], first)
+    assert _psnr(j["frames"][0], first) > 38  # PNG frames stored as JPEG by default
     d = store.read_frames(tmp_path / "blackswan.frames.h5")
     assert d.num_frames == 50 and d.attrs["source_size"] == [854, 480]
 

@@ -33,3 +33,19 @@ def test_compression_is_named(cli, tmp_path):
     res = cli("inspect", "--json", frames)
     assert json.loads(res.stdout)["datasets"]["frames"]["compression"] == "blosc/lz4"
     assert "unknown" not in cli("inspect", frames).stdout
+
+
+def test_jpeg_frames_are_described_as_decoded_and_as_stored(cli, tmp_path):
+    from vidseg_cli import store
+
+    p = tmp_path / "v.frames.h5"
+    with store.FramesWriter(p, height=8, width=8, video_id="v", fps=25.0, codec="jpeg",
+                            quality=80) as fw:
+        for i in range(3):
+            fw.append(np.full((8, 8, 3), 50 * i, np.uint8), i / 25)
+    d = describe(p)["datasets"]["frames"]
+    assert d["shape"] == [3, 8, 8, 3] and d["dtype"] == "uint8" and d["compression"] == "jpeg/q80"
+    assert d["stored"]["codec"] == "jpeg" and d["stored"]["shape"] == [3]
+    assert d["stored"]["bytes"] > 0 and d["stats"]["max"] == 100
+    res = cli("inspect", p)
+    assert res.exit_code == 0 and "jpeg/q80" in res.stdout

@@ -35,6 +35,15 @@ WRITERS = {
         except BaseException as e:
             w.abort(e)
             raise"""),
+    "jpeg frames": textwrap.dedent("""\
+        w = store.FramesWriter(OUT, height=240, width=320, video_id='v', fps=10.0, codec='jpeg')
+        try:
+            for t in range(200):
+                w.append(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8), t / 10)
+            w.close()
+        except BaseException as e:
+            w.abort(e)
+            raise"""),
     "streamed scores": textwrap.dedent("""\
         with store.ScoresWriter(OUT, (60, 3, 120, 160), class_names=['background', 'a', 'b'],
                                 video_id='v', fps=10.0) as w:
@@ -110,7 +119,7 @@ def tiny_tmpfs(tmp_path):
 
 def test_a_real_full_disk_is_one_line_per_input_and_the_batch_goes_on(tiny_tmpfs, bikes, carphone):
     res = subprocess.run([sys.executable, "-m", "vidseg_cli.cli.main", "extract-frames", str(bikes),
-                          str(carphone), "-o", str(tiny_tmpfs / "out")],
+                          str(carphone), "-o", str(tiny_tmpfs / "out"), "--codec", "lz4"],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 1, res.stderr  # bikes (60 MB) fails, carphone (8 MB) fits
     errors = [ln for ln in res.stderr.splitlines() if ": error: " in ln]

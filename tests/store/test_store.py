@@ -139,7 +139,7 @@ def test_frames_writer_streams_and_chunks_per_frame(tmp_path):
             w.append(np.full((6, 8, 3), i, np.uint8), i / 5)
     with store.open_record(tmp_path / "v.h5", "frames") as rec:
         assert rec.num_frames == 13 and rec["frames"].chunks == (1, 6, 8, 3)
-        assert "32001" in rec["frames"]._filters  # Blosc
+        assert "32001" in rec["frames"].dataset._filters  # Blosc
         assert [int(rec["frames"][i, 0, 0, 0]) for i in range(13)] == list(range(13))
         np.testing.assert_allclose(rec["timestamps"][()], np.arange(13) / 5)
 

@@ -1,9 +1,11 @@
 """extract-frames: a video (or frame folder) to a frames file, streaming, with decode and
-write overlapped.
+encode overlapped.
 
-OpenCV releases the GIL while it decodes, converts and resizes, so a reader thread keeps
-the decoder busy while this thread compresses and writes: the cost is close to the
-larger of the two rather than their sum (benchmarks/video/bench_extract_frames.py).
+OpenCV releases the GIL while it decodes, converts, resizes and encodes, so a reader
+thread keeps the decoder busy while the codec threads (store/frames.py) encode JPEGs and
+this thread writes them: the cost is close to the larger of decode and encode rather
+than their sum (benchmarks/video/bench_frames_file.py). Frames stay BGR, as decoded, on
+their way to the JPEG encoder, which takes BGR.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from vidseg_cli.api.base import Ports, Summary, one
 from vidseg_cli.errors import InputError
 from vidseg_cli.store import FramesWriter, video_id_of
+from vidseg_cli.store.frames import DEFAULT_JPEG_QUALITY
 from vidseg_cli.video.decode import DEFAULT_FOLDER_FPS, iter_frames, output_size, probe
 
 _END = object()
@@ -35,7 +38,8 @@ class Options:
     folder_fps: float = DEFAULT_FOLDER_FPS
     video_id: str | None = None
     command: str | None = None
-    codec: str = "lz4"
+    codec: str = "jpeg"
+    quality: int = DEFAULT_JPEG_QUALITY  # JPEG quality, 1..100
     on_warning: Callable[[str], None] | None = None  # each warning line as it arises
 
 
@@ -99,7 +103,8 @@ def _extract(source: Path, out: Path, opts: Options) -> FramesSummary:
     }
     if opts.end is not None:
         attrs["end"] = float(opts.end)
-    gen = iter_frames(info, fps=opts.fps, start=opts.start, end=opts.end, size=(w, h))
+    bgr = opts.codec == "jpeg"
+    gen = iter_frames(info, fps=opts.fps, start=opts.start, end=opts.end, size=(w, h), bgr=bgr)
     q: queue.Queue = queue.Queue(maxsize=16)
     stop = threading.Event()
     th = threading.Thread(target=_producer, args=(gen, q, stop), daemon=True)
@@ -118,6 +123,7 @@ def _extract(source: Path, out: Path, opts: Options) -> FramesSummary:
             attrs=attrs,
             command=opts.command,
             codec=opts.codec,
+            quality=opts.quality,
         )
         th.start()
         while True:
@@ -126,8 +132,8 @@ def _extract(source: Path, out: Path, opts: Options) -> FramesSummary:
                 break
             if isinstance(item, BaseException):
                 raise item
-            t, rgb = item
-            writer.append(rgb, t)
+            t, frame = item
+            writer.append(frame, t, bgr=bgr)
         if writer.count == 0:
             what = "in the requested --start/--end range" if (opts.start or opts.end) else ""
             raise InputError(source, f"no frames decoded {what}".strip())

@@ -28,8 +28,9 @@ from vidseg_cli.store.base import (
     open_checked,
     peek_kind,
 )
+from vidseg_cli.store.frames import FRAME_CODECS, FrameArray
+from vidseg_cli.store.frames_write import FramesWriter
 from vidseg_cli.store.io import (
-    FramesWriter,
     Record,
     ScoresWriter,
     open_record,
@@ -40,7 +41,9 @@ from vidseg_cli.store.io import (
 from vidseg_cli.store.kinds import KINDS
 
 __all__ = [
+    "FRAME_CODECS",
     "KINDS",
+    "FrameArray",
     "SCHEMA_VERSION",
     "FramesWriter",
     "Record",
@@ -86,7 +89,8 @@ def video_id_of(path: str | os.PathLike) -> str:
 
 # -- frames ---------------------------------------------------------------------------
 def read_frames(path: PathLike, load_frames: bool = False) -> Record:
-    """Timestamps always; the (T,H,W,3) frames only if asked (use open_record to stream)."""
+    """Timestamps always; the (T,H,W,3) uint8 RGB frames, decoded, only if asked (use
+    open_record to stream: its `frames` is a FrameArray)."""
     names = ["timestamps", "frames"] if load_frames else ["timestamps"]
     return read(path, "frames", names)
 

@@ -26,6 +26,8 @@ from vidseg_cli.core.fs import SpaceGuard, atomic_path
 from vidseg_cli.errors import InputError
 from vidseg_cli.store.kinds import KINDS, KindSpec
 
+# The schema of every kind that has not changed since the first; a kind that has carries
+# its own (KindSpec.schema: frames is 2, JPEG frames).
 SCHEMA_VERSION = 1
 
 # Root attributes every file must carry (besides the optional class_names and extras).
@@ -162,19 +164,19 @@ def validate_open_file(path: str | os.PathLike, f: h5py.File, kind: str | None) 
         raise StoreError(path, f"expected a {kind} file, found a {found_kind} file")
     if found_kind not in KINDS:
         raise StoreError(path, f"unknown kind '{found_kind}' (known: {', '.join(KINDS)})")
+    spec = KINDS[found_kind]
     schema = attrs.get("vidseg_schema")
     if not isinstance(schema, int):
         raise StoreError(path, f"'vidseg_schema' should be an integer, found {schema!r}")
-    if schema > SCHEMA_VERSION:
+    if schema > spec.schema:
         raise StoreError(
             path,
             f"schema {schema} is newer than this vidseg ({__version__}) reads "
-            f"(schema <= {SCHEMA_VERSION}); upgrade vidseg",
+            f"(a {found_kind} file of schema <= {spec.schema}); upgrade vidseg",
         )
     missing = [a for a in REQUIRED_ATTRS if a not in attrs]
     if missing:
         raise StoreError(path, f"missing root attribute(s): {', '.join(missing)}")
-    spec = KINDS[found_kind]
     bound: dict[str, int] = {}
     if spec.binds_num_frames:
         bound[spec.binds_num_frames] = int(attrs["num_frames"])
@@ -185,6 +187,10 @@ def validate_open_file(path: str | os.PathLike, f: h5py.File, kind: str | None) 
         bound["C"] = len(names)
     shapes = {k: v.shape for k, v in f.items() if isinstance(v, h5py.Dataset)}
     dtypes = {k: v.dtype for k, v in f.items() if isinstance(v, h5py.Dataset)}
+    if found_kind == "frames" and "frames" in shapes:  # checked as the frames it decodes to
+        from vidseg_cli.store.frames import decoded_layout
+
+        shapes["frames"], dtypes["frames"] = decoded_layout(path, f["frames"])
     check_shapes(path, spec, shapes, dtypes, bound, attrs)
     return attrs
 
@@ -248,7 +254,7 @@ def provenance_attrs(
         command = command_line()
     attrs: dict[str, Any] = {
         "vidseg_kind": kind,
-        "vidseg_schema": SCHEMA_VERSION,
+        "vidseg_schema": KINDS[kind].schema,
         "video_id": str(video_id),
         "num_frames": int(num_frames),
         "fps": float(fps),

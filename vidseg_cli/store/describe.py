@@ -8,6 +8,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from vidseg_cli.store.frames import FrameArray, frames_codec
 from vidseg_cli.store.io import open_record
 
 # Statistics read at most this many elements per dataset, so inspecting a
@@ -46,6 +47,11 @@ def _compression(ds: h5py.Dataset) -> str | None:
             return f"blosc/{_BLOSC_CODECS[k]}" if 0 <= k < len(_BLOSC_CODECS) else "blosc"
         return name.decode(errors="replace") if name else f"filter {code}"
     return "unknown"
+
+
+def _heap_bytes(ds: h5py.Dataset) -> int:
+    """Bytes of a variable-length dataset's elements (they live outside its chunks)."""
+    return int(sum(len(b) for i in range(0, ds.shape[0], 1024) for b in ds[i:i + 1024]))
 
 
 def _stats(ds: h5py.Dataset) -> dict[str, Any]:
@@ -128,8 +134,18 @@ def describe(path: str | os.PathLike, stats: bool = True) -> dict[str, Any]:
                 "shape": list(ds.shape),
                 "dtype": str(ds.dtype),
                 "chunks": list(ds.chunks) if ds.chunks else None,
-                "compression": _compression(ds),
             }
+            if isinstance(ds, FrameArray):  # shape and dtype as decoded; how it is stored
+                stored = ds.dataset
+                d["compression"] = (f"jpeg/q{ds.quality}" if ds.jpeg else _compression(stored))
+                d["chunks"] = None if ds.jpeg else d["chunks"]
+                d["stored"] = {"codec": frames_codec(stored), "shape": list(stored.shape),
+                               "dtype": "vlen uint8" if ds.jpeg else str(stored.dtype),
+                               "chunks": list(stored.chunks) if stored.chunks else None,
+                               "bytes": int(stored.id.get_storage_size()) + (
+                                   _heap_bytes(stored) if ds.jpeg else 0)}
+            else:
+                d["compression"] = _compression(ds)
             if stats:
                 d["stats"] = _stats(ds)
             datasets[name] = d

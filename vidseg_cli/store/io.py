@@ -1,5 +1,5 @@
-"""Generic validated reading and atomic writing of any kind; the streaming frames and
-scores writers."""
+"""Generic validated reading and atomic writing of any kind; the streaming scores writer
+(frames have theirs in store/frames_write.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import h5py
 import hdf5plugin  # noqa: F401  (registers the Blosc/LZ4 filters frames files are read with)
 import numpy as np
 
-from vidseg_cli.core.signals import check as check_signals
 from vidseg_cli.store.base import (
     StoreError,
     atomic_h5,
@@ -23,28 +22,8 @@ from vidseg_cli.store.base import (
     set_attrs,
     validate_open_file,
 )
+from vidseg_cli.store.frames import FrameArray
 from vidseg_cli.store.kinds import KINDS
-
-# Frames are written as fast as a video decodes, so they need a codec of GB/s: Blosc-LZ4
-# (through hdf5plugin) writes 640x272 frames about 4x faster than h5py's built-in lzf
-# (benchmarks/video). Small kinds use gzip: size matters more there than speed.
-FRAME_CODECS = ("lz4", "lzf", "gzip", "none")
-DEFAULT_FRAME_CODEC = "lz4"
-
-
-def codec_options(codec: str) -> dict[str, Any]:
-    """h5py create_dataset keywords for a codec name."""
-    if codec == "lz4":
-        import hdf5plugin
-
-        return dict(hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.NOSHUFFLE))
-    if codec == "lzf":
-        return {"compression": "lzf"}
-    if codec == "gzip":
-        return {"compression": "gzip", "compression_opts": 1}
-    if codec == "none":
-        return {}
-    raise ValueError(f"unknown codec {codec!r} (known: {', '.join(FRAME_CODECS)})")
 
 
 @dataclass
@@ -52,7 +31,8 @@ class Record:
     """A validated file: its root attributes and its datasets.
 
     From `read()` the datasets are numpy arrays; from `open_record()` they are lazy
-    h5py datasets, valid while the context is open (slice them to read).
+    h5py datasets, valid while the context is open (slice them to read), except a frames
+    file's `frames`: a `store.frames.FrameArray`, which decodes what is sliced.
     """
 
     path: str
@@ -89,9 +69,12 @@ class Record:
 
 @contextlib.contextmanager
 def open_record(path: str | os.PathLike, kind: str | None = None) -> Iterator[Record]:
-    """Validate and open lazily; datasets are h5py.Dataset objects."""
+    """Validate and open lazily; datasets are h5py.Dataset objects (a frames file's
+    `frames` a FrameArray, (T, H, W, 3) uint8 RGB whatever the codec)."""
     with open_checked(path, kind) as (f, attrs):
-        arrays = {k: v for k, v in f.items() if isinstance(v, h5py.Dataset)}
+        arrays: dict[str, Any] = {k: v for k, v in f.items() if isinstance(v, h5py.Dataset)}
+        if attrs["vidseg_kind"] == "frames":
+            arrays["frames"] = FrameArray(path, arrays["frames"])
         yield Record(str(path), attrs["vidseg_kind"], attrs, arrays)
 
 
@@ -209,95 +192,6 @@ class _StreamWriter:
             self.close()
         else:
             self.abort(ev)
-
-
-class FramesWriter(_StreamWriter):
-    """Streams RGB frames into a frames file, so memory stays flat in video length.
-
-    Frames are chunked one per chunk and compressed (Blosc-LZ4 by default); the file appears under its final
-    name only after `close()` succeeds (use as a context manager).
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike,
-        *,
-        height: int,
-        width: int,
-        video_id: str,
-        fps: float,
-        inputs: Sequence[Any] = (),
-        attrs: Mapping[str, Any] | None = None,
-        command: Sequence[str] | str | None = None,
-        buffer_frames: int = 8,
-        codec: str = DEFAULT_FRAME_CODEC,
-    ):
-        self.path = str(path)
-        self.h, self.w = int(height), int(width)
-        self._root = provenance_attrs(
-            kind="frames", video_id=video_id, num_frames=0, fps=fps, inputs=inputs, command=command
-        )
-        if attrs:
-            self._root.update(attrs)
-        self._ctx = atomic_h5(path)
-        self._f = self._ctx.__enter__()
-        self._frames = self._f.create_dataset(
-            "frames",
-            shape=(0, self.h, self.w, 3),
-            maxshape=(None, self.h, self.w, 3),
-            dtype=np.uint8,
-            chunks=(1, self.h, self.w, 3),
-            **codec_options(codec),
-        )
-        self._times = self._f.create_dataset(
-            "timestamps", shape=(0,), maxshape=(None,), dtype=np.float64, chunks=(4096,)
-        )
-        self._buf: list[np.ndarray] = []
-        self._tbuf: list[float] = []
-        self._cap = buffer_frames
-        self._written = 0  # frames in the file; `count` adds the buffered ones
-
-    @property
-    def count(self) -> int:
-        """Frames appended so far, written or still buffered."""
-        return self._written + len(self._buf)
-
-    def append(self, frame: np.ndarray, timestamp: float) -> None:
-        check_signals()
-        if frame.shape != (self.h, self.w, 3) or frame.dtype != np.uint8:
-            raise ValueError(
-                f"frame {self.count}: expected uint8 ({self.h}, {self.w}, 3), "
-                f"found {frame.dtype} {frame.shape}"
-            )
-        self._buf.append(frame)
-        self._tbuf.append(float(timestamp))
-        if len(self._buf) >= self._cap:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._buf:
-            return
-        self._f.space_guard.check(self.path)  # a full disk: stop now, not at close()
-        n = len(self._buf)
-        w = self._written
-        self._frames.resize(w + n, axis=0)
-        self._times.resize(w + n, axis=0)
-        for i, fr in enumerate(self._buf):
-            # One chunk per frame: writing each frame directly hits exactly one chunk.
-            self._frames[w + i] = fr
-        self._times[w : w + n] = self._tbuf
-        self._written += n
-        self._buf.clear()
-        self._tbuf.clear()
-
-    def close(self) -> str:
-        """Finish the file and move it into place; return its uid."""
-        self._flush()
-        self._root["num_frames"] = self.count
-        set_attrs(self._f, self._root)
-        self._ctx.__exit__(None, None, None)
-        return self._root["uid"]
-
 
 
 class ScoresWriter(_StreamWriter):

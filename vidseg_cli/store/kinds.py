@@ -40,6 +40,8 @@ class KindSpec:
     # a file holding a dataset whose shape uses the symbol must carry the attribute, and
     # the symbol is its length (an optional dataset brings its own list of names).
     names_attrs: Mapping[str, str] = field(default_factory=dict)
+    # The schema this vidseg writes for the kind; readers take files of this schema or older.
+    schema: int = 1
 
 
 D = DatasetSpec  # short, for the table below
@@ -49,9 +51,12 @@ KINDS: dict[str, KindSpec] = {
     for k in (
         KindSpec(
             "frames",
+            # Shapes as decoded: schema 2's JPEG layout stores `frames` as (T,) encoded
+            # frames with `height` and `width` attributes (store/frames.py).
             {"frames": D(("T", "H", "W", 3), "u"), "timestamps": D(("T",), "f")},
             description="decoded RGB frames and their times in seconds",
             extra_attrs=("source", "source_fps", "source_size"),
+            schema=2,
         ),
         KindSpec(
             "features",

@@ -8,9 +8,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-import h5py
-
-from vidseg_cli.store.base import StoreError, open_checked
+from vidseg_cli.store.base import StoreError
+from vidseg_cli.store.io import Record, open_record
 
 __all__ = ["from_frames"]
 
@@ -18,24 +17,26 @@ T = TypeVar("T")
 MAX_DEPTH = 4  # frames -> scores -> smoothed scores -> labels, and one more
 
 
-def from_frames(attrs: Mapping[str, Any], read: Callable[[h5py.File, dict], T],
+def from_frames(attrs: Mapping[str, Any], read: Callable[[Record, dict], T],
                 depth: int = 0, stale: list[tuple[str, str, str]] | None = None) -> T | None:
-    """`read(file, attrs)` of the first frames file among the inputs of a file with these
-    root `attrs`, followed through intermediate files; None when none is found. Inputs
-    rewritten since they were used go to `stale` as (path, recorded uid, found uid)."""
+    """`read(record, attrs)` of the first frames file among the inputs of a file with these
+    root `attrs` (the record as `open_record` gives it: `record["frames"]` decodes),
+    followed through intermediate files; None when none is found. Inputs rewritten since
+    they were used go to `stale` as (path, recorded uid, found uid)."""
     if depth > MAX_DEPTH:
         return None
     for inp in attrs.get("inputs") or []:
         if not isinstance(inp, dict) or not inp.get("path") or not Path(inp["path"]).is_file():
             continue
         try:
-            with open_checked(inp["path"]) as (f, a):
+            with open_record(inp["path"]) as rec:
+                a = rec.attrs
                 if inp.get("uid") and a.get("uid") != inp["uid"]:
                     if stale is not None:
                         stale.append((inp["path"], inp["uid"], a.get("uid")))
                     continue
                 if a["vidseg_kind"] == "frames":
-                    return read(f, a)
+                    return read(rec, a)
                 found = from_frames(a, read, depth + 1, stale)
         except (StoreError, OSError):
             continue

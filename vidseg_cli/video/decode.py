@@ -158,8 +158,10 @@ def iter_frames(
     start: float = 0.0,
     end: float | None = None,
     size: tuple[int, int] | None = None,
+    bgr: bool = False,
 ) -> Iterator[tuple[float, np.ndarray]]:
-    """(time in seconds, RGB uint8 (H,W,3)) frames of [start, end), resampled to `fps`."""
+    """(time in seconds, RGB uint8 (H,W,3)) frames of [start, end), resampled to `fps`;
+    BGR, as OpenCV decodes them, when `bgr` (a JPEG encoder takes BGR: no conversion)."""
     import cv2
 
     w, h = size if size is not None else (info.width, info.height)
@@ -170,7 +172,7 @@ def iter_frames(
     def convert(img: np.ndarray) -> np.ndarray:
         if (img.shape[1], img.shape[0]) != (w, h):
             img = cv2.resize(img, (w, h), interpolation=interp)
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        return img if bgr else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
     k = 0
     t_first = 0.0
