@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ ENTRY = ["/opt/venv/bin/vidseg"]
 
 
 def _check(name: str, text: str) -> None:
-    text = text.replace(render.package_root(), "<ROOT>")  # where this checkout lies
+    # where this checkout and its interpreter lie
+    text = text.replace(sys.executable, "<PYTHON>").replace(render.package_root(), "<ROOT>")
     path = GOLDEN / name
     if os.environ.get("VIDSEG_REGEN_GOLDEN") == "1":
         path.write_text(text)
