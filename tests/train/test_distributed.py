@@ -161,6 +161,15 @@ def test_two_rank_resume_continues_exactly(features, tmp_path):
     assert [r["loss"] for r in _log(part)] == [r["loss"] for r in _log(straight)]
 
 
+def test_a_batch_smaller_than_the_ranks_is_one_line(features, tmp_path):
+    res = torchrun(*_fsn(features, "--batch-size", "1", "-o", tmp_path / "r"))
+    assert res.returncode != 0
+    lines = [x for x in res.stderr.splitlines() if x.startswith("vidseg ")]
+    assert lines == ["vidseg train fsn: error: --batch-size 1 is smaller than the 2 processes: every "
+                     "process needs an item of every batch (use --batch-size >= 2)"], res.stderr[-3000:]
+    assert not (tmp_path / "r").exists()
+
+
 # -- 3DFCN and Sep3D -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_synth(tmp_path_factory) -> Path:

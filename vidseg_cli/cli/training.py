@@ -140,7 +140,8 @@ def _several_ranks(f: Callable, args: tuple, kwargs: dict, run_dir: Path, overwr
             kwargs.update(quiet=True, json_out=None)
             if distributed.broadcast_object(None) is not None:
                 raise SystemExit(2)
-            return f(*args, **kwargs)
+            with _rank0_says_errors():
+                return f(*args, **kwargs)
         created = not run_dir.exists()
         try:
             held = _check_folder(run_dir, kwargs.get("resume"), overwrite)
@@ -160,6 +161,33 @@ def _several_ranks(f: Callable, args: tuple, kwargs: dict, run_dir: Path, overwr
                     run_dir.rmdir()
     finally:
         distributed.teardown()
+
+
+@contextlib.contextmanager
+def _rank0_says_errors():
+    """On ranks other than 0: their `vidseg ...: error:` and warning lines are dropped, as
+    every rank meets the same data and settings and rank 0 prints the same line; anything
+    else (a traceback) still reaches stderr."""
+    import sys
+
+    class Filter:
+        def __init__(self, out):
+            self.out = out
+
+        def write(self, text: str) -> int:
+            if not (text.startswith("vidseg ") and (": error: " in text or ": warning: " in text)):
+                self.out.write(text)
+            return len(text)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.out, name)
+
+    real = sys.stderr
+    sys.stderr = Filter(real)
+    try:
+        yield
+    finally:
+        sys.stderr = real
 
 
 @contextlib.contextmanager
