@@ -141,7 +141,9 @@ def _several_ranks(f: Callable, args: tuple, kwargs: dict, run_dir: Path, overwr
             if distributed.broadcast_object(None) is not None:
                 raise SystemExit(2)
             with _rank0_says_errors():
-                return f(*args, **kwargs)
+                out = f(*args, **kwargs)
+            distributed.barrier()  # see below
+            return out
         created = not run_dir.exists()
         try:
             held = _check_folder(run_dir, kwargs.get("resume"), overwrite)
@@ -153,7 +155,12 @@ def _several_ranks(f: Callable, args: tuple, kwargs: dict, run_dir: Path, overwr
         try:
             _clear(run_dir, held, overwrite, kwargs.get("quiet", False))
             distributed.broadcast_object(None)
-            return f(*args, **kwargs)
+            out = f(*args, **kwargs)
+            # no rank leaves the group while another still uses it (a gloo peer that closes
+            # its sockets early can abort the other at exit); only after success, as after
+            # a failure on one rank the others may never come to this barrier
+            distributed.barrier()
+            return out
         finally:
             lock.__exit__(None, None, None)
             if created:
