@@ -75,10 +75,15 @@ def _context(ctx, param, value):
 @click.option("--val-videos", type=click.IntRange(0), default=4, show_default=True,
               help="Validation videos per epoch (0 = all of the validation split).")
 @click.option("--split", type=click.IntRange(1, 3), default=1, show_default=True, help="J-HMDB split.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="3DFCN: dropout after conv-fc6 and conv-fc7 (3DFCN 3.3: 0.5).")
+@click.option("--sync-bn", is_flag=True,
+              help="Under torchrun: BatchNorm statistics of the whole batch over all processes "
+                   "(sep3d; the other models have no BatchNorm). No effect in one process.")
 @training_run_options()
 def train_segment(model, data, run_dir, recipe, init, epochs, max_steps, resume, seed, device, amp,
                   width, lr, batch_size, clip_len, crop, short_side, class_weights, target,
-                  context, clips_per_video, val_videos, split, quiet, json_out):
+                  context, clips_per_video, val_videos, split, dropout, sync_bn, quiet, json_out):
     """Train a per-pixel action segmentation network on videos with pixel labels.
 
     Every epoch ends with a validation on the dataset's held-out videos (synthetic:
@@ -87,16 +92,23 @@ def train_segment(model, data, run_dir, recipe, init, epochs, max_steps, resume,
     the model, classes, configuration and preprocessing (mean/std, resize), so segment-3d
     runs them as trained.
     """
+    from vidseg_cli.cli.common import fail
     from vidseg_cli.train.segment import SegmentTrainOptions, get_recipe, with_overrides
     from vidseg_cli.train.segment import train_segment as run
 
+    if sync_bn and model != "sep3d":
+        fail(STAGE, f"--sync-bn: {model} has no BatchNorm layers (only sep3d has)")
+    if dropout is not None and not model.startswith("3dfcn"):
+        fail(STAGE, f"--dropout: {model} has no dropout layers (3dfcn-8s and 3dfcn-32s have)")
     r = with_overrides(get_recipe(model, recipe), epochs=epochs, width=width, lr=lr,
                        batch_size=batch_size, clip_len=clip_len, crop=crop, short_side=short_side,
                        class_weights=class_weights, target=target, context=context,
                        clips_per_video=clips_per_video)
+    if dropout is not None:
+        r = with_overrides(r, model_config={**r.model_config, "dropout": dropout})
     opts = SegmentTrainOptions(model=model, data=data, run_dir=run_dir, recipe=r, init=init,
                                max_steps=max_steps, resume=resume, seed=seed, device=device, amp=amp,
-                               val_videos=val_videos, split=split, quiet=quiet)
+                               val_videos=val_videos, split=split, quiet=quiet, sync_bn=sync_bn)
 
     def log(msg: str) -> None:
         if not quiet:

@@ -1,6 +1,10 @@
 """What every `vidseg train` command shares: the run-folder options, the guard that checks
 and locks a run folder before any data loads, and the error and --json handling of a
-training run."""
+training run.
+
+Under torchrun (several processes, train/distributed.py) the guard joins the process
+group first; rank 0 alone checks, creates and locks the run folder, and tells the other
+ranks the outcome, which they follow; only rank 0 prints progress and writes --json."""
 
 from __future__ import annotations
 
@@ -50,6 +54,10 @@ def training_run_options(run_dir_param: str = "run_dir", max_steps: bool = True,
             device_option(help="Where training runs."),
             click.option("--amp", is_flag=True,
                          help="Mixed precision (float16 on CUDA, bfloat16 on CPU)."),
+            click.option("--dist-timeout", type=click.FloatRange(0, min_open=True), default=1800.0,
+                         show_default=True,
+                         help="Under torchrun: seconds a process waits for the others (at a "
+                              "barrier or a gradient exchange) before the run fails."),
         ]
         f = json_option(quiet_option(f))  # innermost: listed last in --help
         for o in reversed(opts):
@@ -74,25 +82,16 @@ def _guard_run_folder(f: Callable, run_dir_param: str) -> Callable:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         run_dir = Path(kwargs[run_dir_param])
         resume, overwrite = kwargs.get("resume"), kwargs.pop("overwrite", False)
+        timeout = kwargs.pop("dist_timeout", None)
         if resume and overwrite:
             fail("train", "--resume and --overwrite are exclusive: continue the run, or replace it")
+        if "WORLD_SIZE" in os.environ:  # launched by torchrun: one of several processes
+            return _several_ranks(f, args, kwargs, run_dir, overwrite, timeout)
         created = not run_dir.exists()
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            fail("train", f"{run_dir}: cannot create the run folder ({e.strerror or e})")
-        if not os.access(run_dir, os.W_OK | os.X_OK):
-            fail("train", f"{run_dir}: the run folder is not writable")
-        held = [n for n in RUN_FILES if (run_dir / n).exists()]
-        if held and not resume and not overwrite:
-            fail("train", f"{run_dir}: holds a run ({', '.join(held)}); use --resume to continue "
-                          "it or --overwrite to start again")
+        held = _check_folder(run_dir, resume, overwrite)
         try:
             with _run_lock(run_dir):
-                remove_stale("train", [run_dir / n for n in RUN_FILES], kwargs.get("quiet", False))
-                if overwrite:
-                    for n in held:
-                        (run_dir / n).unlink()
+                _clear(run_dir, held, overwrite, kwargs.get("quiet", False))
                 return f(*args, **kwargs)
         finally:
             if created:  # a run that stopped before writing anything leaves no folder
@@ -100,6 +99,102 @@ def _guard_run_folder(f: Callable, run_dir_param: str) -> Callable:
                     run_dir.rmdir()
 
     return guarded
+
+
+def _check_folder(run_dir: Path, resume: bool, overwrite: bool) -> list[str]:
+    """Create the run folder and check it can take this run; the run files it holds."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail("train", f"{run_dir}: cannot create the run folder ({e.strerror or e})")
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        fail("train", f"{run_dir}: the run folder is not writable")
+    held = [n for n in RUN_FILES if (run_dir / n).exists()]
+    if held and not resume and not overwrite:
+        fail("train", f"{run_dir}: holds a run ({', '.join(held)}); use --resume to continue "
+                      "it or --overwrite to start again")
+    return held
+
+
+def _clear(run_dir: Path, held: list[str], overwrite: bool, quiet: bool) -> None:
+    remove_stale("train", [run_dir / n for n in RUN_FILES], quiet)
+    if overwrite:
+        for n in held:
+            (run_dir / n).unlink()
+
+
+def _several_ranks(f: Callable, args: tuple, kwargs: dict, run_dir: Path, overwrite: bool,
+                   timeout: float | None) -> Any:
+    """The guard under torchrun: rank 0 checks, creates and locks the folder while the
+    others wait for its verdict (a failure there ends every rank with exit 2; rank 0
+    alone prints it); then every rank trains, rank 0 alone printing and writing --json."""
+    from vidseg_cli.train import distributed
+
+    try:
+        d = distributed.setup(kwargs.get("device") or "auto",
+                              timeout if timeout is not None else distributed.DEFAULT_TIMEOUT_S)
+    except ValueError as e:
+        fail("train", str(e))
+    try:
+        if not d.main:
+            kwargs.update(quiet=True, json_out=None)
+            if distributed.broadcast_object(None) is not None:
+                raise SystemExit(2)
+            with _rank0_says_errors():
+                out = f(*args, **kwargs)
+            distributed.barrier()  # see below
+            return out
+        created = not run_dir.exists()
+        try:
+            held = _check_folder(run_dir, kwargs.get("resume"), overwrite)
+            lock = _run_lock(run_dir)
+            lock.__enter__()
+        except SystemExit:
+            distributed.broadcast_object("failed")  # the others exit too; the line is printed
+            raise
+        try:
+            _clear(run_dir, held, overwrite, kwargs.get("quiet", False))
+            distributed.broadcast_object(None)
+            out = f(*args, **kwargs)
+            # no rank leaves the group while another still uses it (a gloo peer that closes
+            # its sockets early can abort the other at exit); only after success, as after
+            # a failure on one rank the others may never come to this barrier
+            distributed.barrier()
+            return out
+        finally:
+            lock.__exit__(None, None, None)
+            if created:
+                with contextlib.suppress(OSError):
+                    run_dir.rmdir()
+    finally:
+        distributed.teardown()
+
+
+@contextlib.contextmanager
+def _rank0_says_errors():
+    """On ranks other than 0: their `vidseg ...: error:` and warning lines are dropped, as
+    every rank meets the same data and settings and rank 0 prints the same line; anything
+    else (a traceback) still reaches stderr."""
+    import sys
+
+    class Filter:
+        def __init__(self, out):
+            self.out = out
+
+        def write(self, text: str) -> int:
+            if not (text.startswith("vidseg ") and (": error: " in text or ": warning: " in text)):
+                self.out.write(text)
+            return len(text)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.out, name)
+
+    real = sys.stderr
+    sys.stderr = Filter(real)
+    try:
+        yield
+    finally:
+        sys.stderr = real
 
 
 @contextlib.contextmanager

@@ -7,6 +7,13 @@ the rest: device and AMP, optimizer and schedule steps, progress, a validation p
 `run_dir/last.ckpt` after every epoch (with the optimizer, schedule and RNG state, so
 `resume=True` continues bit-for-bit), `best.ckpt` on the validation metric, `log.jsonl`,
 and `config.json` with the fully resolved settings.
+
+Under torchrun (train/distributed.py) every rank runs this loop on its share of each
+batch: gradients are averaged over the ranks after every backward, the logged loss is the
+global batch's, the torch RNG (dropout) of an epoch is seeded from (seed, epoch, rank)
+so a resume repeats it, rank 0 alone writes the run's files (between barriers) and
+prints, and every rank resumes from last.ckpt. A recipe that splits its batches with
+`distributed.shard` says so with `sharded=True`; the others refuse several ranks.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from vidseg_cli.core.signals import check as check_signals
 from vidseg_cli.errors import InputError
 from vidseg_cli.models.checkpoint.format import read_checkpoint, save_checkpoint
 from vidseg_cli.runtime import autocast
+from vidseg_cli.train import distributed
 
 
 @dataclass
@@ -66,7 +74,12 @@ class Trainer:
         settings: TrainSettings,
         device: torch.device,
         scheduler: Any | None = None,  # a torch lr_scheduler, stepped once per optimizer step
+        sharded: bool = False,  # the caller's batches are this rank's shares (distributed.shard)
     ):
+        self.dist = distributed.current()
+        if self.dist.active and not sharded:
+            raise ValueError(f"this training runs in one process only, not under torchrun "
+                             f"(WORLD_SIZE={self.dist.world})")
         self.model, self.classes, self.opt, self.sched = model, classes, optimizer, scheduler
         self.run_dir, self.s, self.device = Path(run_dir), settings, device
         self.epoch, self.step = 0, 0  # completed epochs, optimizer steps
@@ -112,8 +125,9 @@ class Trainer:
         self.history = [r for r in logged if r["epoch"] <= self.epoch]
         if st.get("record") and not any(r["epoch"] == self.epoch for r in self.history):
             self.history.append(json.loads(st["record"]))
-        if log.exists() or self.history:
+        if self.dist.main and (log.exists() or self.history):
             write_text(log, "".join(json.dumps(r) + "\n" for r in self.history))
+        distributed.barrier()  # no rank reads the log while rank 0 rewrites it
 
     # -- the loop ------------------------------------------------------------------------
     def fit(
@@ -123,32 +137,43 @@ class Trainer:
         validate: Callable[[nn.Module], dict[str, float]] | None = None,  # per-epoch metrics
         steps_per_epoch: int | None = None,  # for the progress bar, when known
     ) -> list[dict[str, Any]]:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_text(self.run_dir / "config.json", json.dumps(
-            {"model": self.model.model_name, "model_config": self.model.model_config,
-             "classes": self.classes, "settings": self._settings_json()}, indent=2) + "\n")
+        if self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_text(self.run_dir / "config.json", json.dumps(
+                {"model": self.model.model_name, "model_config": self.model.model_config,
+                 "classes": self.classes, "settings": self._settings_json()}, indent=2) + "\n")
+        distributed.barrier()
         self.model.to(self.device)
         _optimizer_to(self.opt, self.device)
+        distributed.broadcast_state(self.model)  # one starting point on every rank
+        params = [p for g in self.opt.param_groups for p in g["params"]]
         done = lambda: self.s.max_steps is not None and self.step >= self.s.max_steps  # noqa: E731
         while self.epoch < self.s.epochs and not done():
             t0, losses = time.perf_counter(), []
+            if self.dist.active:
+                torch.manual_seed(distributed.rank_seed(self.s.seed, self.epoch, self.dist.rank))
             self.model.train()
-            with _progress(steps_per_epoch, f"epoch {self.epoch + 1}/{self.s.epochs}", self.s.quiet) as tick:
+            quiet = self.s.quiet or not self.dist.main
+            with _progress(steps_per_epoch, f"epoch {self.epoch + 1}/{self.s.epochs}", quiet) as tick:
                 for batch in batches(self.epoch):
                     check_signals()
                     with autocast(self.device, self.s.amp):
                         loss = loss_step(self.model, _to(batch, self.device))
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(f"loss became {loss.item()} at step {self.step}")
+                    # every rank sees the global loss, so all stop together on a bad one
+                    seen = distributed.all_sum(loss.detach().float()) / self.dist.world
+                    if not torch.isfinite(seen):
+                        raise FloatingPointError(f"loss became {seen.item()} at step {self.step}")
                     self.opt.zero_grad(set_to_none=True)
                     loss.backward()
+                    distributed.average_gradients(params)
                     if self.s.grad_clip:
                         nn.utils.clip_grad_norm_(self.model.parameters(), self.s.grad_clip)
                     self.opt.step()
                     if self.sched is not None:
                         self.sched.step()
+                    distributed.broadcast_state(self.model, buffers_only=True)
                     self.step += 1
-                    losses.append(float(loss.detach()))
+                    losses.append(float(seen))
                     tick(losses[-1])
                     if done():
                         break
@@ -175,6 +200,12 @@ class Trainer:
         # best.ckpt, then last.ckpt, then the log: a kill between any two writes leaves a
         # last.ckpt that a resume redoes the epoch from (the log is cut back to it), and a
         # best.ckpt no older than last.ckpt's idea of the best.
+        # Rank 0 alone writes (every rank holds the same weights), then all wait for it.
+        if self.dist.main:
+            self._write_epoch(rec, improved)
+        distributed.barrier()
+
+    def _write_epoch(self, rec: dict[str, Any], improved: bool) -> None:
         training = {"settings": self._settings_json(), "epoch": self.epoch, "step": self.step}
         if improved or (self.s.monitor is None):
             save_checkpoint(self.run_dir / "best.ckpt", self.model, self.classes, training=training)

@@ -4,6 +4,10 @@ kept when they hold at least `min_action_frames` action frames (§3.5: 5), drawn
 class-balanced by their dominant action; frame-wise cross-entropy (Eq. 4) after linear
 upsampling to the clip's frames. SGD, lr 1e-4, momentum 0.9, weight decay 5e-4, batch 12
 (§3.5) by default.
+
+Under torchrun every rank draws the same class-balanced batch from (seed, epoch) and
+trains on its share of it (train/distributed.py); validation videos are split over the
+ranks and their scores gathered.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from vidseg_cli.datasets import fsn_data as fd
 from vidseg_cli.errors import InputError
 from vidseg_cli.models import MODELS
 from vidseg_cli.runtime import seed_everything
+from vidseg_cli.train import distributed
 from vidseg_cli.train.fsn_common import (
     Common,
     epoch_rng,
@@ -75,6 +80,7 @@ def train_fsn(features: dict[str, str], gt, val_gt, s: FSNSettings, run_dir: str
     from vidseg_cli.infer.fsn import slide_fsn
 
     seed_everything(s.seed)
+    distributed.check_batch_size(s.batch_size)
     ids, notes = fd.select_videos(features, gt, "features")
     videos = fd.load_feature_videos(features, ids)
     classes = ["background", *gt.classes]
@@ -99,19 +105,20 @@ def train_fsn(features: dict[str, str], gt, val_gt, s: FSNSettings, run_dir: str
     def batches(epoch: int):
         rng = epoch_rng(s.seed, epoch)
         for _ in range(s.steps_per_epoch):
-            yield _clip_batch([windows[k] for k in fd.balanced_choice(rng, labels, s.batch_size)],
-                              videos, s.clip_snippets)
+            picked = distributed.shard(fd.balanced_choice(rng, labels, s.batch_size))
+            yield _clip_batch([windows[k] for k in picked], videos, s.clip_snippets)
 
     def loss_step(m, batch):
         x, y, centers, mask = batch  # B x N x D, B x (K+1) x T, B x N, B x T
         return _clip_loss(m, x, y, centers, mask)
 
     def validate(m) -> dict[str, float]:
-        probs = [slide_fsn(m, v.features, v.centers, v.num_frames, s.clip_snippets) for v in val]
+        probs = distributed.map_sharded(
+            lambda v: slide_fsn(m, v.features, v.centers, v.num_frames, s.clip_snippets), val)
         return frame_metrics(probs, val, val_gt)
 
     tr = make_trainer(model, classes, s, run_dir, fsn_extra(s, videos, gt, val_gt, "fsn"),
-                  "frame_mAP" if val else None, resume)
+                      "frame_mAP" if val else None, resume, sharded=True)
     hist = tr.fit(batches, loss_step, validate if val else None, s.steps_per_epoch)
     return {"run_dir": str(run_dir), "history": hist, "notes": notes, "classes": classes,
             "clips": len(windows)}
@@ -174,4 +181,4 @@ def _clip_loss(model, x, y, centers, mask) -> torch.Tensor:
         t, kb = int(mask[b].sum()), int(k[b])
         logits = upsample_to_frames(scores[b], centers[b, :kb], t)  # 1 x C x t (§3.3)
         losses.append(soft_cross_entropy(logits, y[b:b + 1, :, :t]))
-    return torch.stack(losses).mean()
+    return distributed.batch_mean(torch.stack(losses))  # over the global batch

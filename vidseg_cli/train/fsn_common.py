@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidseg_cli.errors import InputError
-from vidseg_cli.runtime import resolve_device
+from vidseg_cli.train import distributed
 from vidseg_cli.train.engine import Trainer, TrainSettings
 
 
@@ -50,12 +50,16 @@ def _optimizer(model: nn.Module, c: Common):
     return opt, sched
 
 
-def make_trainer(model, classes, c: Common, run_dir, extra: dict, monitor: str, resume: bool) -> Trainer:
+def make_trainer(model, classes, c: Common, run_dir, extra: dict, monitor: str, resume: bool,
+                 sharded: bool = False) -> Trainer:
+    """The Trainer of a recipe; `sharded`: its batches are this rank's shares
+    (distributed.shard), so it may run under torchrun."""
     opt, sched = _optimizer(model, c)
     s = TrainSettings(epochs=c.epochs, max_steps=c.max_steps, seed=c.seed, amp=c.amp,
                       grad_clip=c.grad_clip, monitor=monitor, monitor_mode="max", quiet=c.quiet,
                       extra=extra)
-    tr = Trainer(model, classes, opt, run_dir, s, resolve_device(c.device), scheduler=sched)
+    tr = Trainer(model, classes, opt, run_dir, s, distributed.device(c.device), scheduler=sched,
+                 sharded=sharded)
     last = Path(run_dir) / "last.ckpt"
     if resume:
         if not last.exists():

@@ -36,11 +36,17 @@ Preprocessing (mean/std, short side, clip length) is stored in every checkpoint
 (`preprocess`), and `segment-3d` applies exactly the same. The validation metric of every
 epoch is the foreground IoU (3DFCN §4.1, metrics/masks.py) of `segment-3d`'s own inference
 (infer/segmenter.py) on the dataset's validation videos.
+
+Under torchrun (train/distributed.py) every rank takes `order[i:i+B][rank::world]` of
+each batch of the (seed, epoch) order; the weighted loss is normalised by the weights of
+the whole global batch, so the averaged gradient is one process's; a last batch of fewer
+clips than ranks is skipped by all; validation videos are split over the ranks and their
+counts gathered. `sync_bn` makes BatchNorm (Sep3D) use the global batch's statistics
+(train/sync_bn.py).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -171,10 +177,18 @@ def weighted_cross_entropy(logits, target, weight=None):
     import torch.nn.functional as F
 
     from vidseg_cli.datasets.segment_data import IGNORE
+    from vidseg_cli.train import distributed
 
+    w = weight.to(logits.device) if weight is not None else None
+    if distributed.current().active:
+        # this rank's sum over the global batch's sum of weights (distributed.share); the
+        # ranks call the all-reduce even with nothing labelled
+        total = F.cross_entropy(logits.float(), target, weight=w, ignore_index=IGNORE, reduction="sum")
+        labelled = target != IGNORE
+        wsum = (w[target[labelled]].sum() if w is not None else labelled.sum()).float()
+        return distributed.share(total + logits.sum() * 0.0, wsum)
     if not bool((target != IGNORE).any()):
         return logits.sum() * 0.0  # nothing labelled in this batch
-    w = weight.to(logits.device) if weight is not None else None
     return F.cross_entropy(logits.float(), target, weight=w, ignore_index=IGNORE)
 
 
@@ -195,6 +209,7 @@ class SegmentTrainOptions:
     split: int = 1  # J-HMDB split
     max_memory: int = 1 << 30  # validation inference: 3DFCN trunk memory per pass
     quiet: bool = False
+    sync_bn: bool = False  # several ranks: BatchNorm statistics of the global batch
 
 
 def _optimizer(model, r: Recipe):
@@ -245,14 +260,18 @@ def make_validator(model_name: str, videos, classes: list[str], preprocess: dict
     segment-3d's inference on `videos` and metrics/masks.py."""
     from vidseg_cli.infer.segmenter import Segmenter
     from vidseg_cli.metrics import masks as mm
+    from vidseg_cli.train import distributed
 
     def validate(model) -> dict[str, float]:
         seg = Segmenter(model, classes, preprocess, model_name=model_name, device=device, max_memory=max_memory)
-        counts = {}
-        for v in videos:
+
+        def count(v):
             frames, labels = v.load()
             pred = seg.predict(frames, v.source).argmax(axis=1).astype(np.uint8)  # T x H x W
-            counts[v.video_id] = mm.video_counts(labels, pred)
+            return mm.video_counts(labels, pred)
+
+        # each rank scores its share of the videos; the counts of all, in order, on every rank
+        counts = dict(zip([v.video_id for v in videos], distributed.map_sharded(count, videos)))
         acc = mm.accumulate(counts, class_aware=len(classes) > 2)
         out = {"foreground_iou": acc["foreground_iou"], "mean_iou_per_video": acc["mean_iou_per_video"]}
         if acc["localization_iou"] is not None:
@@ -273,14 +292,16 @@ def train_segment(opts: SegmentTrainOptions, log=print) -> dict[str, Any]:
         open_segment_dataset,
     )
     from vidseg_cli.models.checkpoint.format import check_checkpoint_fits, read_checkpoint
-    from vidseg_cli.runtime import resolve_device, seed_everything
+    from vidseg_cli.runtime import seed_everything
+    from vidseg_cli.train import distributed, sync_bn
     from vidseg_cli.train.engine import Trainer, TrainSettings
 
     r = opts.recipe
     if r.clip_len <= 0 and r.batch_size > 1 and r.crop is None:
         raise ValueError("whole-video clips (clip length 0) of different videos cannot share a "
                          "batch: use --batch-size 1 or a --clip-len")
-    device = resolve_device(opts.device)
+    distributed.check_batch_size(r.batch_size)
+    device = distributed.device(opts.device)
     ds = open_segment_dataset(opts.data, target=r.target, split=opts.split)
     if not ds.train:
         raise InputError(opts.data, "no training videos")
@@ -288,17 +309,21 @@ def train_segment(opts: SegmentTrainOptions, log=print) -> dict[str, Any]:
         log(f"warning: {w}")
     seed_everything(opts.seed)
     model = build_model(opts.model, ds.classes, r)
+    if opts.sync_bn and not sync_bn.has_batchnorm(model):
+        raise ValueError(f"--sync-bn: {opts.model} has no BatchNorm layers (only sep3d has)")
     pre = r.preprocess(opts.model)
     model.preprocess = pre.record()  # saved into every checkpoint
     init_note = None
     if opts.init and not opts.resume:
         init_note = _init_weights(model, opts.init, ds.classes)
         log(f"init from {opts.init}: {init_note}")
+    if opts.sync_bn and distributed.current().active:  # before the optimizer takes the parameters
+        model = sync_bn.convert(model, device)  # same names: checkpoints load into plain BatchNorm
     spec = ClipSpec(clip_len=r.clip_len, crop=r.crop, preprocess=pre,
                     scale_jitter=tuple(r.scale_jitter), flip=r.flip,
                     min_input=tuple(model.min_input), action_bias=r.action_bias)
     clips = SegmentClips(ds.train, spec, seed=opts.seed, clips_per_video=r.clips_per_video)
-    steps_per_epoch = math.ceil(len(clips) / r.batch_size)
+    steps_per_epoch = distributed.batches_per_epoch(len(clips), r.batch_size)  # one process: ceil
     opt = _optimizer(model, r)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda step: r.lr_decay ** (step // steps_per_epoch))  # per-epoch exponential decay
@@ -311,9 +336,10 @@ def train_segment(opts: SegmentTrainOptions, log=print) -> dict[str, Any]:
         extra={"task": "segment", "data": str(Path(opts.data).resolve()), "layout": ds.layout,
                "init": opts.init, "init_note": init_note, "device": str(device),
                "val_videos": [v.video_id for v in val], "split": opts.split,
-               "recipe": _jsonable(asdict(r))},
+               "recipe": _jsonable(asdict(r)), **({"sync_bn": True} if opts.sync_bn else {})},
     )
-    trainer = Trainer(model, ds.classes, opt, opts.run_dir, settings, device, scheduler=sched)
+    trainer = Trainer(model, ds.classes, opt, opts.run_dir, settings, device, scheduler=sched,
+                      sharded=True)
     if opts.resume:
         last = Path(opts.run_dir) / "last.ckpt"
         if not last.is_file():
@@ -329,7 +355,9 @@ def train_segment(opts: SegmentTrainOptions, log=print) -> dict[str, Any]:
         clips.set_epoch(epoch)
         order = clips.order(epoch)
         for i in range(0, len(order), r.batch_size):
-            yield collate([clips[int(k)] for k in order[i : i + r.batch_size]])
+            mine = distributed.shard(order[i : i + r.batch_size])
+            if mine is not None:  # None: a ragged last batch smaller than the ranks
+                yield collate([clips[int(k)] for k in mine])
 
     def loss_step(m, batch):
         return weighted_cross_entropy(m(batch["x"]), batch["y"], weight)  # x: B x 3 x T x H x W
