@@ -34,6 +34,17 @@ def wait_for(folder, timeout=180):
     raise AssertionError(f"{folder}: still running after {timeout} s: {states}")
 
 
+def _wait_running(job_id, timeout=60):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True,
+                               text=True).stdout.strip()
+        if state == "RUNNING":
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not start within {timeout} s")
+
+
 def test_chain_with_a_broken_input_status_and_retry(slurm_cluster, tmp_path):
     vids = make_videos(tmp_path / "v", 5)  # broken.mp4 first: in task 0 with vid0
     res = vidseg("submit", "--chunk", "2", "--parallel", "4", "--folder", "r/frames", "--parsable",
@@ -57,12 +68,22 @@ def test_chain_with_a_broken_input_status_and_retry(slurm_cluster, tmp_path):
     assert json.loads(st.stdout)["counts"] == {"cancelled": 2, "done": 4}
 
     fix_broken(tmp_path / "v")
-    res = vidseg("jobs", "retry", "r/frames", cwd=tmp_path)
-    assert res.returncode == 0 and "1 task(s)" in res.stdout, res.stderr
-    res = vidseg("jobs", "retry", "r/props", cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
-    up2 = load_record(tmp_path / "r/frames").jobs[-1]["job_id"]
-    assert f"--dependency=aftercorr:{up2}" in (tmp_path / "r/props/retry-1.sbatch").read_text()
+    # A job holding the whole node keeps the upstream retry pending while the downstream
+    # retry is planned, so the downstream must depend on it (a finished upstream task
+    # needs no dependency, and on a busy machine it could finish first).
+    hold = subprocess.run(["sbatch", "--parsable", "--exclusive", "--wrap", "sleep 300",
+                           f"--output={tmp_path}/hold.log"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    try:
+        _wait_running(hold)
+        res = vidseg("jobs", "retry", "r/frames", cwd=tmp_path)
+        assert res.returncode == 0 and "1 task(s)" in res.stdout, res.stderr
+        res = vidseg("jobs", "retry", "r/props", cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+        up2 = load_record(tmp_path / "r/frames").jobs[-1]["job_id"]
+        assert f"--dependency=aftercorr:{up2}" in (tmp_path / "r/props/retry-1.sbatch").read_text()
+    finally:
+        subprocess.run(["scancel", hold], check=False)
     wait_for(tmp_path / "r/props")
     for name in ("frames", "props"):
         st = vidseg("jobs", "status", f"r/{name}", cwd=tmp_path)
@@ -106,7 +127,8 @@ def test_two_process_torchrun_training(slurm_cluster, tmp_path):
     assert vidseg("extract-features", f, "--weights", SAMPLE / "weights" / "backbone_synth.ckpt",
                   "-o", x, "-q", cwd=tmp_path).returncode == 0
     res = vidseg("submit", "--procs-per-node", "2", "--cpus", "2", "--folder", "r", "--wait",
-                 "train", "fsn", x, "--gt", d, "--hidden", "16", "--max-steps", "3", "-o", "run",
+                 "train", "fsn", x, "--gt", d, "--hidden", "16", "--max-steps", "3", "--min-action-frames", "0",
+                 "--batch-size", "4", "-o", "run",
                  cwd=tmp_path, timeout=500)
     script = (tmp_path / "r" / "job.sbatch").read_text()
     assert "torch.distributed.run --standalone --nproc-per-node=2" in script
