@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def make_videos(folder: Path, n: int, broken: bool = True, frames: int = 8) -> list[Path]:
-    """`n` tiny mp4s (vid0..), plus `broken.mp4` (not a video) sorted first when asked."""
+def make_videos(folder: Path, n: int, broken: bool = True, frames: int = 8,
+                size: tuple[int, int] = (48, 32), fps: float = 10.0) -> list[Path]:
+    """`n` mp4s of seeded noise (vid0..), tiny by default, plus `broken.mp4` (not a video)
+    sorted first when asked."""
     import numpy as np
 
     from vidseg_cli.video.write import write_mp4
@@ -17,8 +19,10 @@ def make_videos(folder: Path, n: int, broken: bool = True, frames: int = 8) -> l
         (folder / "broken.mp4").write_bytes(b"not a video at all")
         paths.append(folder / "broken.mp4")
     for i in range(n):
-        rgb = np.random.default_rng(i).integers(0, 255, (frames, 32, 48, 3)).astype(np.uint8)
-        write_mp4(folder / f"vid{i}.mp4", iter(rgb), 48, 32, 10.0)
+        w, h = size
+        rng = np.random.default_rng(i)
+        rgb = (rng.integers(0, 255, (h, w, 3)) for _ in range(frames))
+        write_mp4(folder / f"vid{i}.mp4", (f.astype(np.uint8) for f in rgb), w, h, fps)
         paths.append(folder / f"vid{i}.mp4")
     return paths
 
