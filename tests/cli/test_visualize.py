@@ -139,3 +139,21 @@ def test_a_file_of_a_kind_without_a_picture_is_refused(cli, videos):
     res = cli("visualize", videos / "frames" / "a.frames.h5", "-o", videos / "vis", "-q")
     assert res.exit_code == 2
     assert "a frames file has no picture" in res.stderr
+
+
+def test_coarse_posteriors_are_upsampled_by_their_stride_without_a_warning(cli, videos):
+    probs = np.zeros((T, 3, H // 2, W // 2), np.float32)
+    probs[:, 0] = 1.0
+    probs[:, :, 2:6, 4:10] = np.array([0.0, 1.0, 0.0], np.float32)[:, None, None]
+    store.write_scores(videos / "a.scores.h5", probs, class_names=NAMES, video_id="a",
+                       num_frames=T, fps=10.0, attrs={"spatial_stride": 2},
+                       inputs=[store.input_record(videos / "frames" / "a.frames.h5")])
+    res = cli("visualize", videos / "a.scores.h5", "-o", videos / "vis", "--frames-png", "1")
+    assert res.exit_code == 0, res.output
+    assert "warning" not in res.stderr
+    (still,) = (videos / "vis").glob("a.scores.frame*.png")
+    img = cv2.imread(str(still))[..., ::-1]
+    jump = np.rint(100 * (1 - ALPHA) + np.array(class_color("jump")) * ALPHA)
+    s = 2
+    assert (img[6 * s:10 * s, 10 * s:18 * s] == jump).all()  # the cells' inside, at stride 2
+    assert (img[0:2 * s, 0:2 * s] == 100).all()
