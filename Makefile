@@ -32,9 +32,12 @@ test: install
 
 # The full check (CI): run as root. Tests that need root or a system service run here and
 # fail, rather than skip, when what they need is missing: a small tmpfs for a full disk
-# (tests/store/test_full_disk.py) and a single-node SLURM (tests/cluster/, started and
-# stopped by the tests; the Debian packages are installed here when missing).
+# (tests/store/test_full_disk.py), a single-node SLURM (tests/cluster/, started and
+# stopped by the tests) and headless Chromium (tests/viz/test_report_browser.py); their
+# Debian packages are installed here when missing.
 SLURM_PKGS := slurmctld slurmd slurm-client munge
+# The report's browser test (tests/viz/test_report_browser.py): headless Chromium + driver.
+BROWSER_PKGS := chromium chromium-driver
 check: install
 	@if [ "$$(id -u)" != 0 ]; then echo "make check needs root (it mounts a tmpfs, runs SLURM)"; exit 2; fi
 	@if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || \
@@ -43,6 +46,11 @@ check: install
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SLURM_PKGS) >/dev/null \
 	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	       --no-install-recommends $(SLURM_PKGS) >/dev/null; } || exit 2; fi
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  echo "installing $(BROWSER_PKGS) for the report's browser test"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(BROWSER_PKGS) >/dev/null \
+	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	       --no-install-recommends $(BROWSER_PKGS) >/dev/null; } || exit 2; fi
 	VIDSEG_FULL_CHECK=1 $(BIN)/python -m pytest -q
 	$(BIN)/python -m benchmarks.run --only cluster --json runs/bench/cluster.json
 

@@ -166,6 +166,11 @@ def steps(out: Path) -> list[Step]:
                       str(W / "sep3d_synth.ckpt"), "-o", str(seg / "bikes.scores.h5"), "--out-stride", "2",
                       "--overwrite", "-q"],
              needs=(W / "sep3d_synth.ckpt",)),
+        # -- the pictures: one HTML page over everything above
+        Step("report: metrics, timelines, overlay videos and provenance as one HTML page",
+             lambda: ["report", str(out), "-o", str(out / "report"), "--gt", str(synth),
+                      "--gt", str(synth / "labels"), "--json", str(out / "report.json"), "-q"],
+             "report.json"),
     ]
 
 
@@ -218,6 +223,7 @@ def main() -> int:
     print(f"\ndemo: {len(summary['steps'])} steps done, {len(summary['skipped'])} skipped; metrics:")
     print(json.dumps(summary["metrics"], indent=1))
     print(f"summary in {out / 'summary.json'}")
+    print(f"report: {(out / 'report' / 'index.html').resolve()}")
     return 0
 
 

@@ -28,6 +28,9 @@ OUTSIDE_KINDS: dict[str, str] = {
     "run": "a training run folder: last.ckpt, best.ckpt, log.jsonl, config.json",
     "results": "detections as ActivityNet-style result JSON or THUMOS14 text",
     "metrics": "a JSON summary of scores",
+    "picture": "an overlay video (VP9 WebM), stills (PNG) or a plot (SVG and PNG)",
+    "report": "a folder with index.html, one self-contained page, and its pictures beside it",
+    "outputs": "a folder of vidseg outputs: files of any kind, evaluate's JSON, run folders",
 }
 
 MAIN = "INPUTS"  # `via` of the positional arguments
@@ -154,6 +157,18 @@ _add(Stage(
     "export", "vidseg_cli.cli.export:export",
     "Write detections as ActivityNet-style result JSON.",
     reads=(_p("detections"),), writes=(_p("results", OUT),), scope="set", gpu=False))
+_add(Stage(
+    "visualize", "vidseg_cli.cli.visualize:visualize",
+    "Overlay videos, timelines and metric plots of output files.",
+    reads=(_p("labels|scores|detections|proposals|frame_scores|metrics"),
+           _p("frames", "--frames", paired=True, optional=True),
+           _p("labels|ground-truth", "--gt", optional=True)),
+    writes=(_p("picture", OUT),), scope="set", gpu=False))
+_add(Stage(
+    "report", "vidseg_cli.cli.report:report",
+    "One self-contained HTML page over a folder of outputs.",
+    reads=(_p("outputs"), _p("ground-truth", "--gt", optional=True)),
+    writes=(_p("report", OUT),), scope="set", gpu=False))
 _add(Stage(
     "synth", "vidseg_cli.cli.synth:synth",
     "Generate a labelled synthetic set of untrimmed action videos.",

@@ -1,0 +1,53 @@
+"""write_report over a folder: what it finds, draws and says, without a browser."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.viz.report_files import make_outputs
+from vidseg_cli.errors import InputError
+from vidseg_cli.viz.report import write_report
+
+
+def test_a_folder_becomes_one_offline_page_with_its_pictures_beside_it(tmp_path, cli):
+    folder = make_outputs(tmp_path / "outputs")
+    (folder / "broken.labels.h5").write_bytes(b"not hdf5")
+    out = tmp_path / "report"
+    res = cli("report", folder, "-o", out, "--json", tmp_path / "r.json", "-q")
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["counts"] == {"metrics": 1, "timelines": 2, "videos": 1, "runs": 1, "files": 4}
+    assert any("broken.labels.h5" in w and "left out" in w for w in doc["warnings"])
+    page = (out / "index.html").read_text()
+    assert not re.search(r"(src|href)=\"(https?:)?//", page)  # nothing from the network
+    srcs = re.findall(r'src="([^"]+)"', page)
+    assert srcs and all((out / s).is_file() for s in srcs)
+    assert any(s.endswith(".webm") for s in srcs)
+    assert "segment__v1.labels.overlay.webm" in page
+    assert "train_run" in page and "4 epochs" in page
+    assert "mAP" in page and "v1.detections.h5" in page
+    # the timelines got the ground truth the evaluate record names
+    svg = (out / "assets" / "localize__v1.detections.timeline.svg").read_text()
+    assert 'id="gt:jump:0"' in svg and 'id="pred:jump:0"' in svg
+    # both protocols side by side, from the one record
+    metrics = (out / "assets" / "eval.metrics.svg").read_text()
+    assert 'id="ap:activitynet"' in metrics and 'id="ap:thumos14"' in metrics
+    assert 'id="pr:jump"' in metrics
+
+
+def test_a_missing_folder_is_one_error(tmp_path, cli):
+    res = cli("report", tmp_path / "nope", "-o", tmp_path / "r")
+    assert res.exit_code == 2
+    assert res.stderr.strip() == f"vidseg report: error: {tmp_path / 'nope'}: no such folder"
+    with pytest.raises(InputError, match="no such folder"):
+        write_report(tmp_path / "nope", tmp_path / "r")
+
+
+def test_the_report_leaves_itself_out_when_written_inside_the_folder(tmp_path):
+    folder = make_outputs(tmp_path / "outputs")
+    first = write_report(folder, folder / "report")
+    again = write_report(folder, folder / "report")
+    assert first.counts == again.counts
