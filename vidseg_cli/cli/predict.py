@@ -29,7 +29,8 @@ def _pipelines_help() -> str:
     import textwrap
 
     def wrap(text: str, indent: str) -> list[str]:
-        return textwrap.wrap(text, 88, initial_indent=indent, subsequent_indent=indent + "    ")
+        return textwrap.wrap(text, 88, initial_indent=indent, subsequent_indent=indent + "    ",
+                             break_on_hyphens=False)
 
     blocks = []
     for name in PIPELINES:
