@@ -51,7 +51,7 @@ def test_the_group_lists_the_catalogue_and_the_tools_only():
 def test_per_video_stages_write_one_file_per_video_and_set_stages_are_known():
     per_video = {s.name for s in top_level() if s.scope == "video"}
     assert per_video == {"extract-frames", "extract-features", "segment-3d", "propose", "localize",
-                         "hmm-smooth", "crf-refine", "segment-tube"}
+                         "hmm-smooth", "crf-refine", "segment-tube", "predict"}
     assert {"evaluate", "hmm-fit", "export"} <= {s.name for s in top_level() if s.scope == "set"}
     assert all(s.scope == "set" for s in in_group("train"))
 

@@ -133,6 +133,21 @@ _add(Stage(
             _p("frame_scores", BESIDE, optional=True, when="--frame-scores")),
     scope="video", gpu=True))
 _add(Stage(
+    "predict", "vidseg_cli.cli.predict:predict",
+    "A paper's whole inference chain on a few videos, in one process; detections printed.",
+    reads=(_p("video"), _p("checkpoint", "--weights"),
+           _p("hmm", "--weights", optional=True, when="--pipeline 3dfcn")),
+    writes=(_p("detections", OUT, when="--pipeline fsn|wfsn|scnn|segment-tube"),
+            _p("labels", OUT, when="--pipeline 3dfcn"),
+            _p("scores", OUT, when="--pipeline sep3d"),
+            _p("frames", BESIDE),
+            _p("features", BESIDE, when="--pipeline fsn|wfsn"),
+            _p("proposals", BESIDE, when="--pipeline scnn"),
+            _p("frame_scores", BESIDE, when="--pipeline fsn|wfsn|segment-tube"),
+            _p("scores", BESIDE, when="--pipeline 3dfcn"),
+            _p("labels", BESIDE, when="--pipeline segment-tube")),
+    scope="video", gpu=True))
+_add(Stage(
     "hmm-fit", "vidseg_cli.cli.hmm:hmm_fit",
     "Count an HMM (prior, transitions) from ground-truth labels.",
     reads=(_p("labels|ground-truth"),), writes=(_p("hmm", OUT),), scope="set", gpu=False))

@@ -35,7 +35,9 @@ def training_run_options(run_dir_param: str = "run_dir", max_steps: bool = True,
     --amp, then --quiet and --json."""
 
     def deco(f: Callable) -> Callable:
-        f = _guard_run_folder(f, run_dir_param)
+        from vidseg_cli.cli.run_config import ConfigOption, record_settings
+
+        f = _guard_run_folder(record_settings(f, run_dir_param), run_dir_param)
         opts = [
             click.option("-o", "--output", run_dir_param, required=True, type=click.Path(),
                          help=f"Run folder: {run_files}. A folder that holds a run is refused "
@@ -51,6 +53,10 @@ def training_run_options(run_dir_param: str = "run_dir", max_steps: bool = True,
             opts.append(click.option("--max-steps", type=click.IntRange(1), default=None,
                                      help="Stop after this many steps in all (smoke runs)."))
         opts += [
+            click.option("--config", cls=ConfigOption, run_dir_param=run_dir_param,
+                         type=click.Path(), default=None, metavar="RUN/config.json",
+                         help="Start from the settings a run recorded in its config.json; "
+                              "options given here override them, an unknown key is an error."),
             device_option(help="Where training runs."),
             click.option("--amp", is_flag=True,
                          help="Mixed precision (float16 on CUDA, bfloat16 on CPU)."),
