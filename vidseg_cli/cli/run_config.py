@@ -130,7 +130,8 @@ def record_settings(f: Callable, run_dir_param: str) -> Callable:
             known = _recorded(ctx.command, run_dir_param)
             params = {k: _as_recorded(p, raw[p.name]) for k, p in known.items()
                       if _given(raw.get(p.name, _UNSET))}
-            if cfg.is_file():
+            # under torchrun rank 0 alone writes the run's files (train/distributed.py)
+            if cfg.is_file() and os.environ.get("RANK", "0") == "0":
                 _write_section(cfg, before or {"name": _command_name(ctx),
                                                "vidseg_version": _version(), "params": params})
 
