@@ -34,7 +34,7 @@ class Step:
     needs: tuple[Path, ...] = ()  # weights it loads; the step is skipped (noted) without them
 
 
-def steps(out: Path) -> list[Step]:
+def steps(out: Path, codec: tuple[str, ...] = ()) -> list[Step]:
     synth, fr = out / "synth", out / "frames"
     fsn, scnn, seg, post = out / "fsn", out / "scnn", out / "segment", out / "post"
     tube = out / "segment_tube"
@@ -49,12 +49,12 @@ def steps(out: Path) -> list[Step]:
              lambda: ["synth", "-o", str(synth), "--train", "2", "--test", "2", "--seed", "7",
                       "--overwrite", "--quiet"]),
         Step("extract-frames: a real video (bikes.mp4, 250 frames at 25 fps)",
-             lambda: ["extract-frames", bikes, "-o", str(fr / "bikes.frames.h5"), "--overwrite",
+             lambda: ["extract-frames", bikes, *codec, "-o", str(fr / "bikes.frames.h5"), "--overwrite",
                       "--json", str(out / "extract_bikes.json")], "extract_bikes.json", "extract_bikes"),
         Step("inspect: the real video's frames file",
              lambda: ["inspect", "--json", str(fr / "bikes.frames.h5")], "stdout"),
         Step("extract-frames: the synthetic test videos, 2 jobs",
-             lambda: ["extract-frames", *g(synth / "videos", "synth_test_*.mp4"), "-o", str(fr), "--jobs", "2",
+             lambda: ["extract-frames", *g(synth / "videos", "synth_test_*.mp4"), *codec, "-o", str(fr), "--jobs", "2",
                       "--overwrite", "-q"]),
         # -- FSN: features -> frame scores and detections -> evaluate
         Step("extract-features: flow-stream CNN features per 5-frame snippet",
@@ -149,7 +149,7 @@ def steps(out: Path) -> list[Step]:
              "eval_sep3d_post.json", "sep3d_pixels_after_post", needs=(W / "sep3d_synth.ckpt",)),
         # -- the real video through the temporal and pixel models
         Step("extract-frames: bikes.mp4 at 10 fps, short side 96",
-             lambda: ["extract-frames", bikes, "--short-side", "96", "--fps", "10", "-o",
+             lambda: ["extract-frames", bikes, *codec, "--short-side", "96", "--fps", "10", "-o",
                       str(fr / "bikes_small.frames.h5"), "--overwrite", "-q"]),
         Step("extract-features on the real video",
              lambda: ["extract-features", str(fr / "bikes_small.frames.h5"), "--weights",
@@ -187,13 +187,15 @@ def _headline(metric: str, res: dict) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/demo", help="output folder")
+    ap.add_argument("--frames-codec", help="extract-frames --codec (default: extract-frames' own, JPEG); "
+                                           "lz4 stores the decoded frames losslessly")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     vidseg = Path(sys.executable).with_name("vidseg")
     summary: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "steps": [], "metrics": {},
                      "skipped": []}
-    for st in steps(out):
+    for st in steps(out, ("--codec", args.frames_codec) if args.frames_codec else ()):
         missing = [str(p) for p in st.needs if not p.exists()]
         if missing:
             print(f"\n== {st.name}\n(skipped: {', '.join(missing)} missing; run `make sample-weights`)")
