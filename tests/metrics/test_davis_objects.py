@@ -148,3 +148,20 @@ def test_too_many_objects_is_one_line(cli, tmp_path):
     r = cli("evaluate", tmp_path / "res", "--gt", tmp_path / "gt", "--json", out)
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "at most 20 proposals" in r.stderr
     assert not out.exists()
+
+
+def test_our_labels_file_scores_as_the_same_result_pngs(cli, tmp_path):
+    from vidseg_cli import store
+
+    c = cases()["three"]
+    _write(tmp_path / "gt" / "three", c["gt"])
+    _write(tmp_path / "res" / "three", c["unsup"])
+    store.write_labels(tmp_path / "three.labels.h5", c["unsup"], video_id="three", num_frames=len(c["unsup"]),
+                       fps=25.0, class_names=["background", "p1", "p2", "p3", "p4"])
+    got = []
+    for pred in (tmp_path / "res", tmp_path / "three.labels.h5"):
+        out = tmp_path / f"{len(got)}.json"
+        r = cli("evaluate", pred, "--gt", tmp_path / "gt", "--json", out)
+        assert r.exit_code == 0, r.stderr
+        got.append(json.loads(out.read_text()))
+    assert got[0]["per_object"] == got[1]["per_object"] and got[0]["num_objects"] == 3

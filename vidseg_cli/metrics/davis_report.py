@@ -24,7 +24,7 @@ def _prediction(kind: str, src: Path, ids: list[str], size: tuple[int, int]) -> 
     from vidseg_cli.errors import InputError
 
     video = mio.read_h5_masks(src, size=size)
-    if video.frame_ids is not None and len(video.masks) < len(ids):
+    if len(video.masks) != len(ids):
         raise InputError(src, f"{len(video.masks)} frames, the ground truth has {len(ids)}")
     return np.asarray(video.masks, np.int32)
 
