@@ -26,11 +26,16 @@ OUTSIDE_KINDS: dict[str, str] = {
     "dataset": "a dataset folder: `vidseg synth` output, J-HMDB, DAVIS 2016 or THUMOS14-style",
     "checkpoint": "model weights: a vidseg checkpoint (.ckpt) or a public layout it converts",
     "run": "a training run folder: last.ckpt, best.ckpt, log.jsonl, config.json",
-    "results": "detections as ActivityNet-style result JSON or THUMOS14 text",
+    "results": "detections or proposals as result JSON (ours, OpenTAD's, mmaction2's), THUMOS14 "
+               "text, or ActionFormer's and mmaction2's result pickles",
     "metrics": "a JSON summary of scores",
     "picture": "an overlay video (VP9 WebM), stills (PNG) or a plot (SVG and PNG)",
     "report": "a folder with index.html, one self-contained page, and its pictures beside it",
     "outputs": "a folder of vidseg outputs: files of any kind, evaluate's JSON, run folders",
+    "community-features": "a feature set published by others: per-video .npy (ActionFormer, "
+                          "OpenTAD), G-TAD's HDF5, BSN/BMN's per-video CSV",
+    "video-info": "a feature set's per-video metadata (frames, duration, fps): ActivityNet-style "
+                  "JSON or BMN's video_info CSV/JSON",
 }
 
 MAIN = "INPUTS"  # `via` of the positional arguments
@@ -102,6 +107,12 @@ _add(Stage(
     "One 2D/3D CNN feature vector per snippet (FSN 3.2), RGB or optical flow.",
     reads=(_p("frames"), _p("checkpoint", "--weights")),
     writes=(_p("features", OUT),), scope="video", gpu=True))
+_add(Stage(
+    "import-features", "vidseg_cli.cli.import_features:import_features",
+    "Published feature sets (ActionFormer/OpenTAD .npy, G-TAD HDF5, BMN CSV) as features files.",
+    reads=(_p("community-features"), _p("community-features", "--with", paired=True, optional=True),
+           _p("video-info", "--video-info", optional=True)),
+    writes=(_p("features", OUT),), scope="set", gpu=False))
 _add(Stage(
     "segment-3d", "vidseg_cli.cli.segment3d:segment_3d",
     "Per-pixel class posteriors with 3DFCN (32s, 8s) or Sep3D.",

@@ -1,7 +1,7 @@
 """evaluate: predictions of one kind scored against ground truth.
 
-Temporal predictions (detections, proposals, frame scores; our .h5 files, result JSON or
-THUMOS14 text) go to metrics/temporal_report.py under the chosen protocol; pixel
+Temporal predictions (detections, proposals, frame scores; our .h5 files, result JSON,
+THUMOS14 text, or other tools' pickles: datasets/tool_results.py) go to metrics/temporal_report.py under the chosen protocol; pixel
 predictions (labels, scores, mask folders) go to metrics/pixel_report.py.
 """
 
@@ -27,6 +27,7 @@ class Options:
     davis_task: str = "unsupervised"
     pixel_frames: str = "all"  # masks: "all" frames, or "gt-action" (ground-truth action frames)
     strict: bool = False  # a questionable record is an error, not a warning
+    classes: str | None = None  # a class list naming integer labels (tool_results.read_class_names)
     on_warning: Callable[[str], None] | None = None  # each warning line as it arises
     on_notice: Callable[[str], None] | None = None  # each notice line (not a problem)
 
@@ -102,6 +103,8 @@ class Evaluator:
         else:
             pred = P.read_predictions(kind, files, o.time_base)
             kind = pred.kind
+            if pred.label_code is not None:
+                _name_integer_labels(pred, gt, o.classes)
             if pred.kind == "detections":
                 _check_shared_classes(pred.label, gt.classes, files)
             if pred.kind == "proposals":
@@ -115,6 +118,22 @@ class Evaluator:
             self._warn(f"{where}: {text}")
         res["predictions"] = files if len(files) <= 20 else files[:20] + [f"... {len(files) - 20} more"]
         return EvaluateSummary(kind, res, self.warnings)
+
+
+def _name_integer_labels(pred, gt, classes: str | None) -> None:
+    """A tool's integer labels (ActionFormer's) named by --classes, else by the ground
+    truth's `label_id`s; with neither, the numbering is unknown: an error, not a guess."""
+    from vidseg_cli.datasets.tool_results import label_names, read_class_names
+
+    if classes is not None:
+        label_names(pred, read_class_names(classes), classes)
+    elif gt.label_ids:
+        label_names(pred, gt.label_ids, f"the 'label_id's of {gt.path}")
+    else:
+        raise InputError(pred.sources[0], "class labels are integers of the tool's own numbering: "
+                                          "name them with --classes FILE (lines 'index name', or one "
+                                          "name per line from index 0), or give ground truth whose "
+                                          "annotations carry 'label_id'")
 
 
 def _check_shared_classes(predicted, truth, files: list[str]) -> None:

@@ -67,11 +67,15 @@ def _parse_tiou(ctx, param, value):
               show_default=True,
               help="Masks against labels or J-HMDB ground truth: score every frame, or only the "
                    "frames whose ground truth holds an action (Segment-tube Table 3).")
+@click.option("--classes", "classes", type=click.Path(), default=None, metavar="FILE",
+              help="Names of integer class labels (ActionFormer's eval_results.pkl): lines "
+                   "'index name', or one name per line from index 0 (OpenTAD's "
+                   "category_idx.txt). Default: the ground truth's 'label_id's.")
 @click.option("--strict", is_flag=True,
               help="Make every warning about a questionable record an error (exit 2).")
 @json_option
 def evaluate(predictions, gt_path, protocol, tiou, subset, time_base, max_proposals,
-             davis_task, pixel_frames, strict, json_out):
+             davis_task, pixel_frames, classes, strict, json_out):
     """Score PREDICTIONS against the ground truth and print a table.
 
     \b
@@ -79,6 +83,10 @@ def evaluate(predictions, gt_path, protocol, tiou, subset, time_base, max_propos
       detections .h5      mAP per tIoU and AP per class, under --protocol
       ActivityNet JSON    {"results": {video: [{"segment", "label", "score"}]}}
       THUMOS14 text       lines 'video start end class_index score'
+      other tools'        OpenTAD's result_detection.json and mmaction2's JSON dump
+      results             (ActivityNet JSON); ActionFormer's eval_results.pkl and
+                          mmaction2's --dump .pkl, read as plain data only (a pickle
+                          naming anything else is refused, never run)
       proposals .h5/JSON  AR@AN, ActivityNet's average recall vs average
                           number of proposals per video, and its AUC
       frame_scores .h5    frame-level AP per class over all frames (FSN Table 1)
@@ -106,7 +114,7 @@ def evaluate(predictions, gt_path, protocol, tiou, subset, time_base, max_propos
 
     opts = api.Options(protocol=protocol, tiou=tiou, subset=subset, time_base=time_base,
                        max_proposals=max_proposals, davis_task=davis_task,
-                       pixel_frames=pixel_frames, strict=strict,
+                       pixel_frames=pixel_frames, strict=strict, classes=classes,
                        on_warning=lambda line: warn(STAGE, line),
                        on_notice=lambda line: notice(STAGE, line))
     try:

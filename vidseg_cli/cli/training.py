@@ -60,6 +60,10 @@ def training_run_options(run_dir_param: str = "run_dir", max_steps: bool = True,
             device_option(help="Where training runs."),
             click.option("--amp", is_flag=True,
                          help="Mixed precision (float16 on CUDA, bfloat16 on CPU)."),
+            click.option("--tensorboard", "tensorboard_dir", type=click.Path(), default=None,
+                         metavar="DIR",
+                         help="Also write the losses, learning rate and validation metrics as "
+                              "TensorBoard curves to DIR (needs the tensorboard package)."),
             click.option("--dist-timeout", type=click.FloatRange(0, min_open=True), default=1800.0,
                          show_default=True,
                          help="Under torchrun: seconds a process waits for the others (at a "
@@ -89,20 +93,30 @@ def _guard_run_folder(f: Callable, run_dir_param: str) -> Callable:
         run_dir = Path(kwargs[run_dir_param])
         resume, overwrite = kwargs.get("resume"), kwargs.pop("overwrite", False)
         timeout = kwargs.pop("dist_timeout", None)
+        curves = kwargs.pop("tensorboard_dir", None)
         if resume and overwrite:
             fail("train", "--resume and --overwrite are exclusive: continue the run, or replace it")
-        if "WORLD_SIZE" in os.environ:  # launched by torchrun: one of several processes
-            return _several_ranks(f, args, kwargs, run_dir, overwrite, timeout)
-        created = not run_dir.exists()
-        held = _check_folder(run_dir, resume, overwrite)
+        from vidseg_cli.train import tensorboard
+
+        if curves is not None and not tensorboard.available():
+            fail("train", f"--tensorboard {curves}: the tensorboard package is not installed; "
+                          f"{tensorboard.INSTALL}")
+        tensorboard.configure(curves)  # the engine writes the curves on rank 0
         try:
-            with _run_lock(run_dir):
-                _clear(run_dir, held, overwrite, kwargs.get("quiet", False))
-                return f(*args, **kwargs)
+            if "WORLD_SIZE" in os.environ:  # launched by torchrun: one of several processes
+                return _several_ranks(f, args, kwargs, run_dir, overwrite, timeout)
+            created = not run_dir.exists()
+            held = _check_folder(run_dir, resume, overwrite)
+            try:
+                with _run_lock(run_dir):
+                    _clear(run_dir, held, overwrite, kwargs.get("quiet", False))
+                    return f(*args, **kwargs)
+            finally:
+                if created:  # a run that stopped before writing anything leaves no folder
+                    with contextlib.suppress(OSError):
+                        run_dir.rmdir()
         finally:
-            if created:  # a run that stopped before writing anything leaves no folder
-                with contextlib.suppress(OSError):
-                    run_dir.rmdir()
+            tensorboard.close()
 
     return guarded
 

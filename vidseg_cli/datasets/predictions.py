@@ -11,7 +11,9 @@
   "score": x}]}}` (entries without "label" are proposals);
 - THUMOS14 detection text, `video start end class_index score` per line (the format
   TH14evalDet reads; a ".mp4" in the video name is dropped, as it does);
-- our `frame_scores` files, for frame-level AP.
+- our `frame_scores` files, for frame-level AP;
+- other tools' pickled results (ActionFormer's eval_results.pkl, mmaction2's dumps), read
+  as plain data only: datasets/tool_results.py.
 
 Record-level problems (a non-finite score, end <= start, an empty file) are counted in
 `Predictions.issues`, never dropped here: the evaluation decides, as the official tools do.
@@ -84,6 +86,9 @@ class Predictions:
     label_index: np.ndarray  # (N,) int64 class index of THUMOS14 text (-1 otherwise)
     issues: Issues = field(default_factory=Issues)
     videos_seen: set[str] = field(default_factory=set)  # including empty files' videos
+    # (N,) int64 class indices of a tool's own numbering (ActionFormer), named before
+    # scoring by tool_results.label_names; None when labels are names or THUMOS14 indices
+    label_code: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.score)
@@ -103,7 +108,7 @@ class FrameScores:
 # -- what kind of input --------------------------------------------------------------------
 def classify_inputs(paths: Sequence[str | os.PathLike]) -> tuple[str, list[str]]:
     """Expand folders and tell what the inputs are: ("detections" | "proposals" |
-    "frame_scores" | "pixel" | "json" | "txt", files). Mixed kinds are an InputError."""
+    "frame_scores" | "pixel" | "json" | "txt" | "pkl", files). Mixed kinds are an InputError."""
     from vidseg_cli import store
 
     files: list[str] = []
@@ -137,10 +142,13 @@ def classify_inputs(paths: Sequence[str | os.PathLike]) -> tuple[str, list[str]]
             k = "json"
         elif suf == ".txt":
             k = "txt"
+        elif suf in (".pkl", ".pickle"):
+            k = "pkl"
         elif suf in _IMAGE_EXT:
             k = "pixel"
         else:
-            raise InputError(f, "unknown prediction format (expected .h5, .json, .txt or a mask folder)")
+            raise InputError(f, "unknown prediction format (expected .h5, .json, .txt, .pkl or a "
+                                  "mask folder)")
         kinds.setdefault(k, []).append(f)
     if pixel_dirs:
         kinds.setdefault("pixel", []).extend(pixel_dirs)
@@ -154,7 +162,7 @@ def classify_inputs(paths: Sequence[str | os.PathLike]) -> tuple[str, list[str]]
 
 
 # -- readers ------------------------------------------------------------------------------
-def _check_records(pred: Predictions, path: str, lo: int) -> None:
+def check_records(pred: Predictions, path: str, lo: int) -> None:
     seg, sc = pred.segments[lo:], pred.score[lo:]
     bad_score = ~np.isfinite(sc)
     if bad_score.any():
@@ -248,7 +256,7 @@ def _read_h5(files: list[str], kind: str, time_base: str) -> Predictions:
 def _check_records_range(pred: Predictions, path: str, lo: int, hi: int) -> None:
     sub = Predictions(pred.kind, [], pred.video[lo:hi], pred.segments[lo:hi], pred.score[lo:hi],
                       pred.label[lo:hi], pred.label_index[lo:hi], pred.issues)
-    _check_records(sub, path, 0)
+    check_records(sub, path, 0)
 
 
 def _read_json(path: str) -> Predictions:
@@ -296,7 +304,7 @@ def _read_json(path: str) -> Predictions:
     )
     if not vids:
         pred.issues.add("empty", 1, path)
-    _check_records(pred, path, 0)
+    check_records(pred, path, 0)
     return pred
 
 
@@ -330,7 +338,7 @@ def _read_txt(path: str) -> Predictions:
     )
     if not vids:
         pred.issues.add("empty", 1, path)
-    _check_records(pred, path, 0)
+    check_records(pred, path, 0)
     return pred
 
 
@@ -338,7 +346,10 @@ def read_predictions(kind: str, files: list[str], time_base: str = "fps") -> Pre
     """Read temporal predictions of one kind (from `classify_inputs`)."""
     if kind in ("detections", "proposals"):
         return _read_h5(files, kind, time_base)
-    parts = [_read_json(f) if kind == "json" else _read_txt(f) for f in files]
+    from vidseg_cli.datasets.tool_results import read_pickle_results
+
+    readers = {"json": _read_json, "txt": _read_txt, "pkl": read_pickle_results}
+    parts = [readers[kind](f) for f in files]
     kinds = {p.kind for p in parts if len(p)}
     if len(kinds) > 1:
         raise InputError(files[0], "detections and proposals given together")
@@ -359,6 +370,9 @@ def read_predictions(kind: str, files: list[str], time_base: str = "fps") -> Pre
             label_index=np.concatenate([p.label_index for p in parts]),
             issues=issues,
             videos_seen=set().union(*(p.videos_seen for p in parts)),
+            label_code=None if all(p.label_code is None for p in parts) else np.concatenate(
+                [np.full(len(p), -1, np.int64) if p.label_code is None else p.label_code
+                 for p in parts]),
         )
     return out
 

@@ -66,6 +66,9 @@ class TemporalGT:
     # Per-video facts when the source has them: {"duration", "fps", "num_frames"}.
     video_info: dict[str, dict] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # {label_id: class name} where annotations carry a `label_id` (ActionFormer's and
+    # OpenTAD's annotation JSON): how a tool trained on them numbers the classes
+    label_ids: dict[int, str] = field(default_factory=dict)
 
     @property
     def videos(self) -> list[str]:
@@ -286,6 +289,7 @@ def read_activitynet_gt(path: str | os.PathLike, subset: str | None = None) -> T
     index = {c: i for i, c in enumerate(classes)}
     vids, segs, labels, info = [], [], [], {}
     amb_v, amb_s = [], []
+    label_ids: dict[int, str] = {}
     for vid, v in db.items():
         if not isinstance(v, dict):
             raise InputError(path, f"database['{vid}']: expected an object")
@@ -311,6 +315,8 @@ def read_activitynet_gt(path: str | os.PathLike, subset: str | None = None) -> T
             if lab not in index:
                 index[lab] = len(classes)
                 classes.append(lab)
+            if isinstance(a.get("label_id"), int) and not isinstance(a["label_id"], bool):
+                label_ids.setdefault(a["label_id"], lab)
             vids.append(vid)
             segs.append((s, e))
             labels.append(index[lab])
@@ -326,6 +332,7 @@ def read_activitynet_gt(path: str | os.PathLike, subset: str | None = None) -> T
         amb_video=np.array(amb_v, dtype=str),
         amb_segments=np.array(amb_s, np.float64).reshape(-1, 2),
         video_info=info,
+        label_ids=label_ids,
     )
 
 

@@ -8,6 +8,8 @@ The ground truth decides the metrics (docs/evaluate_pixel.md):
 
 - a DAVIS folder (`Annotations/480p/SEQ/*.png`): J and F with mean / recall / decay, per
   sequence and overall, as the DAVIS 2017 scorer computes them for single-object masks;
+  with DAVIS 2017's palette masks (several objects per sequence), per object, matched
+  as that scorer matches them (metrics/davis_report.py, metrics/davis_objects.py);
 - J-HMDB puppet masks (`puppet_mask/CLASS/VIDEO.mat`, or one .mat) or our `labels` files:
   3DFCN's foreground and localization IoU, the per-video mean IoU (J-HMDB protocol) and
   Segment-tube's per-category IoU; and, when the predictions are scores files that carry
@@ -140,6 +142,12 @@ def _evaluate_davis(
 ) -> dict:
     sequences = mio.davis_sequences(gt_path)
     paired, warnings = _pair(preds, list(sequences), gt_path, strict)
+    from vidseg_cli.datasets.davis_indexed import is_indexed_sequence
+
+    if is_indexed_sequence(sequences[paired[0]]):
+        from vidseg_cli.metrics.davis_report import evaluate_davis2017
+
+        return {**evaluate_davis2017(preds, sequences, paired, task), "warnings": warnings}
     per_sequence: dict[str, dict] = {}
     resized: dict[str, dict] = {}
     for seq in paired:
@@ -378,6 +386,10 @@ def pixel_table(result: dict):
     """A rich Table of `evaluate_pixel`'s result (values in percent)."""
     from rich.table import Table
 
+    if result.get("metric") == "davis2017":
+        from vidseg_cli.metrics.davis_objects import objects_table
+
+        return objects_table(result)
     if result.get("metric") == "davis":
         t = Table(title=f"DAVIS J and F ({result.get('task')}), %")
         t.add_column("sequence")

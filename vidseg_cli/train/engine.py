@@ -35,7 +35,7 @@ from vidseg_cli.core.signals import check as check_signals
 from vidseg_cli.errors import InputError
 from vidseg_cli.models.checkpoint.format import read_checkpoint, save_checkpoint
 from vidseg_cli.runtime import autocast
-from vidseg_cli.train import distributed
+from vidseg_cli.train import distributed, tensorboard
 
 
 @dataclass
@@ -186,6 +186,8 @@ class Trainer:
                 self.model.eval()
                 with torch.no_grad():
                     rec["val"] = validate(self.model)
+            if self.dist.main:
+                tensorboard.log_epoch(rec, losses)  # only when the run asked (--tensorboard)
             self._end_epoch(rec)
         return self.history
 
