@@ -15,7 +15,9 @@
 # --dry-run: the same steps on the CPU at tiny sizes in a few tens of seconds (the test
 # tests/gpu/test_run.py runs it): no wheels, the CUDA tests skip, tiny figures, a 2-step
 # training. Work files go to $VIDSEG_GPU_WORK (default: a fresh folder under /tmp);
-# OUT_DIR gets at most 8 files, as a `run` call brings back.
+# OUT_DIR gets at most 8 files, as a `run` call brings back. VIDSEG_GPU_STEPS names the
+# steps to run after the install (default "cuda_tests figures learning"), for a rerun of
+# one step inside what is left of a device budget.
 set -uo pipefail
 OUT=${1:?usage: benchmarks/gpu/run.sh OUT_DIR [--dry-run]}
 DRY=0
@@ -31,6 +33,8 @@ LOG=$OUT/run.log
 STEPS=$OUT/steps.jsonl
 : > "$STEPS"
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+WANTED=" ${VIDSEG_GPU_STEPS:-cuda_tests figures learning} "
+want() { [[ "$WANTED" == *" $1 "* ]]; }
 
 step() {  # step NAME CAP_SECONDS CMD...: run CMD under a time cap, log it, record rc and seconds
   local name=$1 cap=$2; shift 2
@@ -52,11 +56,11 @@ WHL=()
 if [ $DRY = 0 ] && [ -d "$WHEELS" ]; then
   WHL=("$WHEELS"/*.whl)
 fi
-step install 120 "$PY" -m pip install -q --no-deps --no-index --no-build-isolation --no-compile \
+step install 60 "$PY" -m pip install -q --no-deps --no-index --no-build-isolation --no-compile \
   --disable-pip-version-check --target "$SITE" "$WORK/src" "${WHL[@]}"
 export PYTHONPATH=$SITE
 CRF_PID=
-if [ $DRY = 0 ] && compgen -G "$WHEELS/pydensecrf2-*.tar.gz" >/dev/null; then
+if [ $DRY = 0 ] && want learning && compgen -G "$WHEELS/pydensecrf2-*.tar.gz" >/dev/null; then
   # The sdist's own Cython-generated C++ (Cython hidden: the image's Cython 3 is not the one
   # pydensecrf2 pins); its .so files are built in place and the folder goes on PYTHONPATH.
   mkdir -p "$WORK/crf"
@@ -70,13 +74,13 @@ fi
 # 2. CUDA tests (they skip on a CPU, and in the dry run).
 CHECK=1
 [ $DRY = 1 ] && CHECK=0
-(cd "$REPO" && step cuda_tests 60 env VIDSEG_CUDA_CHECK=$CHECK "$PY" -m pytest -q -p no:cacheprovider \
+want cuda_tests && (cd "$REPO" && step cuda_tests 60 env VIDSEG_CUDA_CHECK=$CHECK "$PY" -m pytest -q -p no:cacheprovider \
   --junitxml="$OUT/cuda_tests.xml" tests/gpu/test_cuda_models.py tests/gpu/test_cuda_paths.py)
 
 # 3. Figures.
 TINY=()
 [ $DRY = 1 ] && TINY=(--tiny)
-step figures 120 "$PY" "$REPO/benchmarks/gpu/figures.py" --out "$OUT/figures.json" --budget 100 "${TINY[@]}"
+want figures && step figures 120 "$PY" "$REPO/benchmarks/gpu/figures.py" --out "$OUT/figures.json" --budget 100 "${TINY[@]}"
 
 # 4. The learning check, once pydensecrf is built (it is needed only at its end; the build
 #    runs beside the tests and figures).
@@ -87,7 +91,7 @@ if [ -n "$CRF_PID" ]; then
 fi
 DEV=(--device cuda)
 [ $DRY = 1 ] && DEV=(--device cpu --jobs 2)
-step learning 150 "$PY" "$REPO/benchmarks/gpu/learning.py" --work "$WORK/learning" \
+want learning && step learning 150 "$PY" "$REPO/benchmarks/gpu/learning.py" --work "$WORK/learning" \
   --out "$OUT/learning.json" --budget 135 "${DEV[@]}" "${TINY[@]}"
 [ -f "$WORK/learning/learning.log" ] && tail -c 200000 "$WORK/learning/learning.log" >"$OUT/learning.log"
 
