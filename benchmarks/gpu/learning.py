@@ -10,10 +10,12 @@ the same data (the default seed-0 `vidseg synth` set), with many more samples an
 network, and records the same two figures:
 
 1. `vidseg synth`, `vidseg extract-frames` of the 16 test videos.
-2. Width and steps: one training step (forward, backward, Adam) of the recipe's batch
-   shape (clips of 8 x 96 x 96 labelled pixels in 8 x 64 x 64 of mirrored context: 24 x
-   224 x 224 inputs) is timed in this process for each width from the widest down; the
-   widest whose steps fit the training budget at least `--min-steps` times wins.
+2. Width and steps: the CPU time to prepare a batch of the recipe's clips, and one
+   training step (forward, backward, Adam) of the recipe's batch shape (clips of 8 x 96 x
+   96 labelled pixels in 8 x 64 x 64 of mirrored context: 24 x 224 x 224 inputs) for each
+   width from the narrowest up, are timed in this process; the widest whose steps still
+   fit the time left for training `--min-steps` times (or two thirds as many as the
+   narrowest's, when clip preparation on the CPU bounds every width) wins.
 3. `vidseg train segment --model 3dfcn-8s --recipe synthetic` with that width, a larger
    batch, the recipe's 20 epochs (so its per-epoch learning-rate decay is the recipe's)
    made longer by `--clips-per-video`, and `--max-steps`. Should it still run past its
@@ -87,23 +89,68 @@ def step_seconds(width: float, batch: int, device, steps: int) -> float:
     return statistics.median(times)
 
 
-def choose(budget_s: float, batch: int, device, min_steps: int, tiny: bool) -> dict:
-    """The widest width whose steps fit `budget_s` at least `min_steps` times."""
+def data_seconds(synth: Path, batch: int) -> float:
+    """Median seconds to prepare one batch of the recipe's training clips on the CPU, as
+    train/segment.py prepares them (in the training process, between GPU steps), videos
+    already decoded (training decodes each once and keeps it)."""
+    import statistics
+
+    from vidseg_cli.datasets.segment_data import (
+        ClipSpec,
+        SegmentClips,
+        collate,
+        open_segment_dataset,
+    )
+    from vidseg_cli.models import MODELS
+    from vidseg_cli.train.segment import get_recipe
+
+    r = get_recipe("3dfcn-8s", "synthetic")
+    ds = open_segment_dataset(synth, target=r.target)
+    spec = ClipSpec(clip_len=r.clip_len, crop=r.crop, preprocess=r.preprocess("3dfcn-8s"),
+                    scale_jitter=tuple(r.scale_jitter), flip=r.flip,
+                    min_input=tuple(MODELS.build("3dfcn-8s", width=0.0625).min_input), action_bias=r.action_bias)
+    clips = SegmentClips(ds.train, spec, seed=0, clips_per_video=1)
+    clips.set_epoch(0)
+    items = [[(k * batch + j) % len(clips) for j in range(batch)] for k in range(3)]
+    for group in items:  # decodes the videos
+        collate([clips[i] for i in group])
+    times = []
+    for group in items:
+        t0 = time.perf_counter()
+        collate([clips[i] for i in group])
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def choose(end: float, batch: int, device, min_steps: int, tiny: bool, data_s: float) -> dict:
+    """The widest width that still trains enough steps in the time left until `end`
+    (time.monotonic()): a step costs the GPU step plus `data_s` of clip preparation (serial,
+    in the training process), so when preparation dominates a wider network is nearly
+    free. Widths are timed from the narrowest up; a width qualifies while its steps reach
+    `min_steps`, or two thirds of the narrowest width's when even that one falls short."""
     if tiny:
         return {"width": 0.0625, "steps": 2, "step_seconds": None, "calibration": {}}
-    cal = {}
-    for w in WIDTHS:
+    cal, best, floor = {}, None, None
+    left = end - time.monotonic()  # widths compared on the same time; steps fixed at the end
+    for w in sorted(WIDTHS):
         try:
             s = step_seconds(w, batch, device, 3)
         except RuntimeError as e:  # out of memory at this width
             cal[str(w)] = f"{e.__class__.__name__}: {str(e)[:200]}"
-            continue
+            break
         cal[str(w)] = round(s, 4)
-        # Data preparation, validation and checkpoints are not in the step time: plan on 1.6x.
-        steps = int(budget_s / (1.6 * s))
-        if steps >= min_steps or w == WIDTHS[-1]:
-            return {"width": w, "steps": max(steps, 1), "step_seconds": round(s, 4), "calibration": cal}
-    raise RuntimeError(f"no width trains here: {cal}")
+        # Validation (2 videos per epoch), checkpoints and the process start are in neither
+        # figure: plan on 1.25x.
+        steps = int(left / (1.25 * (s + data_s)))
+        if floor is None:
+            floor = min(min_steps, int(steps * 2 / 3))
+        if steps < floor and best is not None:
+            break
+        best = {"width": w, "step_seconds": round(s, 4), "data_seconds_per_step": round(data_s, 4)}
+    if best is None:
+        raise RuntimeError(f"no width trains here: {cal}")
+    steps = int((end - time.monotonic()) / (1.25 * (best["step_seconds"] + data_s)))
+    return {**best, "steps": max(steps, 1), "calibration": cal}
 
 
 def train(args, plan: dict, run: Path, synth: Path, log: Path, deadline: float) -> dict:
@@ -174,10 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         # What is left after training: segment-3d, crf-refine and two evaluates (~40 s measured
         # as process starts plus work on 16 small videos), with a margin.
         reserve = 10.0 if args.tiny else 45.0
-        train_budget = deadline - time.monotonic() - reserve
         s = time.monotonic()
         batch = 2 if args.tiny else args.batch_size
-        plan = choose(train_budget - 20.0, batch, device, args.min_steps, args.tiny)  # 20 s: start, validation
+        data_s = data_seconds(synth, batch)
+        plan = choose(deadline - reserve - 15.0, batch, device, args.min_steps, args.tiny, data_s)  # 15 s: start
         plan["batch_size"] = batch
         rec["times"]["calibration"] = round(time.monotonic() - s, 2)
         rec["plan"] = plan
