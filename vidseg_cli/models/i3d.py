@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidseg_cli.models.common import check_video_input, triple
+from vidseg_cli.models.common import check_video_input, conv3d_layout, triple
 from vidseg_cli.models.registry import MODELS
 
 I3D_FEATURE_DIM = 1024  # Mixed_5c channels
@@ -157,6 +157,7 @@ class InceptionI3d(nn.Module):
     def trunk(self, x: torch.Tensor) -> torch.Tensor:
         """B x C x T x H x W in [-1, 1] -> Mixed_5c, B x 1024 x ceil(T/8) x ceil(H/32) x ceil(W/32)."""
         check_video_input(x, "i3d", self.in_channels, (1, 1, 1))
+        x = conv3d_layout(x)
         for name in self._endpoints:
             x = getattr(self, name)(x)
         return x
