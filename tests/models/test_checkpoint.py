@@ -35,6 +35,7 @@ TINY = {
     "wfsn": ({"in_features": 8, "num_classes": 2, "hidden": 16}, (2, 6, 8)),
     "scnn": ({"num_classes": 3, "width": 1 / 16}, (1, 3, 16, 112, 112)),
     "segment_tube": ({"num_classes": 3, "in_features": 8, "hidden": 6}, (2, 5, 8)),
+    "i3d": ({"num_classes": 3, "in_channels": 2}, (1, 2, 8, 32, 32)),
 }
 
 

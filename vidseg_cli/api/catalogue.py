@@ -105,7 +105,8 @@ _add(Stage(
 _add(Stage(
     "extract-features", "vidseg_cli.cli.extract_features:extract_features",
     "One 2D/3D CNN feature vector per snippet (FSN 3.2), RGB or optical flow.",
-    reads=(_p("frames"), _p("checkpoint", "--weights")),
+    reads=(_p("frames"), _p("checkpoint", "--weights"),
+           _p("checkpoint", "--flow-weights", optional=True, when="--stream rgb+flow")),
     writes=(_p("features", OUT),), scope="video", gpu=True))
 _add(Stage(
     "import-features", "vidseg_cli.cli.import_features:import_features",

@@ -6,7 +6,9 @@ represented by its centre frame c_i = i*stride + (L-1)//2 (§3.2; for L = 1 the 
 itself). A 2D backbone sees that frame (rgb stream) or the TSN stack of optical flow fields
 around it (flow stream); the c3d backbone sees the 16-frame clip centred on c_i (frames
 c_i-8 .. c_i+7, the edge frame repeated outside the video), resized to 112 on the short
-side and centre-cropped to 112 x 112, in 0..255 as the C3D port expects.
+side and centre-cropped to 112 x 112, in 0..255 as the C3D port expects; the i3d backbone
+sees all L frames of the snippet (RGB, or 2-channel flow fields), resized and centre-cropped
+as the published THUMOS14 I3D features were, in [-1, 1] (infer/i3d_clips.py).
 """
 
 from __future__ import annotations
@@ -40,23 +42,33 @@ class SnippetEncoder:
 
     def __init__(
         self,
-        model,  # a 2D backbone (resnet18|resnet50|vgg16) or c3d, with forward_features
+        model,  # a 2D backbone (resnet18|resnet50|vgg16), c3d or i3d, with forward_features
         name: str,  # its registry name
         stream: str,  # "rgb" or "flow"
         device,  # torch.device
         amp: bool = False,  # mixed precision
         flow_length: int = 5,  # flow fields per stack (TSN: 5)
+        snippet: int = 16,  # i3d: frames per clip (the snippet)
+        crop: int = 224,  # i3d: side of the centre crop
     ):
         self.model, self.name, self.stream = model, name, stream
         self.device, self.amp, self.flow_length = device, amp, flow_length
+        self.snippet, self.crop = snippet, crop
+        self._clips = None  # i3d: the current video's I3DClips
         self.model.to(device).eval()
-        if name != "c3d":  # 2D convs: channels-last is several times faster on CPU
+        if name not in ("c3d", "i3d"):  # 2D convs: channels-last is several times faster on CPU
             self.model.to(memory_format=torch.channels_last)
         self.dim = int(model.feature_dim)
 
     def inputs(self, video, centers: np.ndarray) -> np.ndarray:
         """The network inputs of the snippets centred on `centers` of `video`
         (datasets/fsn_data.py VideoFrames)."""
+        if self.name == "i3d":
+            from vidseg_cli.infer.i3d_clips import I3DClips
+
+            if self._clips is None or self._clips.video is not video:
+                self._clips = I3DClips(video, self.stream, self.snippet, self.crop)
+            return self._clips.clips(centers)  # B x C x L x crop x crop, in [-1, 1]
         if self.name == "c3d":
             clips = []
             for c in centers:
@@ -85,3 +97,12 @@ class SnippetEncoder:
 
     def encode(self, video, centers: np.ndarray) -> np.ndarray:
         return self.forward(self.inputs(video, centers))
+
+    def release(self, video, before: int | None) -> None:
+        """Forget what was read of `video` for frames before `before` (a forward pass over a
+        long video keeps memory flat); the end of a video (`before` None) forgets it all."""
+        if self._clips is not None and self._clips.video is video:
+            if before is None:
+                self._clips = None
+            else:
+                self._clips.drop_before(before)

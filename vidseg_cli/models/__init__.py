@@ -1,7 +1,7 @@
 """torch nn.Modules and checkpoint loading (DESIGN.md "models/").
 
 Importing this package registers every model in `MODELS` by name: "c3d", "3dfcn-32s",
-"3dfcn-8s", "r2plus1d-18", "sep3d", "resnet18", "resnet50", "vgg16", "fsn", "wfsn",
+"3dfcn-8s", "i3d", "r2plus1d-18", "sep3d", "resnet18", "resnet50", "vgg16", "fsn", "wfsn",
 "scnn", "segment_tube".
 Build one with `MODELS.build(name, **config)`, or from a checkpoint with
 `build_from_checkpoint(path)`. See docs/models.md.
@@ -13,6 +13,7 @@ from vidseg_cli.models import (  # noqa: F401  (register)
     c3d,
     fcn3d,
     fsn,
+    i3d,
     r2plus1d,
     scnn,
     segment_tube,

