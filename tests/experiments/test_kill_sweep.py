@@ -29,4 +29,15 @@ def test_a_few_kills_lose_nothing(tmp_path):
         assert res["outcome"] == "ok", (name, sig, res)
         if not res["finished_before_signal"]:
             landed.add(name)
+    # On a loaded machine a run can take much less than the calibration measured and end
+    # before its signal: try earlier moments until one lands mid-run (each trial is checked
+    # all the same).
+    for name in sorted(set(by_name) - landed):
+        st = by_name[name]
+        for j, fraction in enumerate((0.3, 0.15, 0.05)):
+            res = kill_sweep.run_trial(st, "SIGTERM", fraction * st.seconds, tmp_path / f"retry_{name}_{j}")
+            assert res["outcome"] == "ok", (name, "SIGTERM", res)
+            if not res["finished_before_signal"]:
+                landed.add(name)
+                break
     assert landed == set(by_name), "no signal landed mid-run"
