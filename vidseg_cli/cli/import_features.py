@@ -66,7 +66,7 @@ def import_features(sources, out, layout, snippet, stride, rescaled, fps, video_
     centre frame i*stride + snippet//2, time (i*stride + snippet/2) / fps, as
     ActionFormer and OpenTAD place them. Rescaled rule (csv): row k of N stands for the
     k-th N-th of the frames the snippets covered, centre floor((k + 0.5) * F / N).
-    docs/features_import.md lists each published set's snippet, stride and fps.
+    docs/features.md lists each published set's snippet, stride and fps.
 
     A video whose row count does not fit its frame count at the stated stride (from
     --video-info), or whose file is unreadable, is one error line; the other videos

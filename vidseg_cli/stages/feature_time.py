@@ -1,6 +1,6 @@
 """Where published snippet features lie in a video: their centre frames.
 
-Two rules cover the published sets (docs/features_import.md says which set follows which):
+Two rules cover the published sets (docs/features.md says which set follows which):
 
 - snippets: feature i was computed on frames [i*stride, i*stride + snippet), and its
   centre is frame i*stride + snippet/2 (rounded down for an odd snippet). This is where
