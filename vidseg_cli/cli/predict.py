@@ -180,17 +180,12 @@ def _lines(s: dict, show: int) -> str:
 
 
 def _report(folder: Path, quiet: bool) -> Path | None:
-    """The HTML report of the folder, by vidseg_cli.viz.report when this vidseg has it."""
-    try:
-        from vidseg_cli.viz.report import write_report
-    except ImportError:
-        notice(STAGE, "no report written: this vidseg has no report module (vidseg_cli.viz.report)",
-               quiet)
-        return None
+    """The HTML report of the folder (vidseg_cli.viz.report), the path of its index.html."""
     from vidseg_cli.errors import InputError
+    from vidseg_cli.viz.report import write_report
 
     try:
-        path = Path(write_report(folder, folder / "report"))
+        path = write_report(folder, folder / "report").index
     except InputError as e:
         warn(STAGE, f"no report written: {e}")
         return None
