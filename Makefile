@@ -18,6 +18,7 @@ help:
 	@echo "make lint    ruff"
 	@echo "make sample-weights  retrain the small synthetic-data weights in sample_data/weights (~40 min)"
 	@echo "make install create $(VENV) with torch (CPU) and vidseg in editable mode"
+	@echo "make paper-fsn|paper-scnn|paper-3dfcn|paper-sep3d|paper-segment-tube  a paper's pipeline and its table (SMALL=1: synthetic, CPU; SLURM=1: through vidseg submit); docs/papers.md"
 
 install: $(STAMP)
 
@@ -63,6 +64,8 @@ bench: install
 # The demo's small models, retrained from seeded synthetic sets (scripts/sample_weights/).
 sample-weights: install
 	for s in scripts/sample_weights/*.sh; do PATH="$(CURDIR)/$(BIN):$$PATH" bash "$$s" || exit 1; done
+
+include makefiles/papers.mk
 
 lint: install
 	$(BIN)/ruff check vidseg_cli tests benchmarks experiments scripts
