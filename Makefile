@@ -34,7 +34,8 @@ test: install
 # The full check (CI): run as root. Tests that need root or a system service run here and
 # fail, rather than skip, when what they need is missing: a small tmpfs for a full disk
 # (tests/store/test_full_disk.py), a single-node SLURM (tests/cluster/, started and
-# stopped by the tests) and headless Chromium (tests/viz/test_report_browser.py); their
+# stopped by the tests; tests/cluster/test_paper_fsn.py runs `make paper-fsn SMALL=1 SLURM=1`
+# against it) and headless Chromium (tests/viz/test_report_browser.py); their
 # Debian packages are installed here when missing.
 SLURM_PKGS := slurmctld slurmd slurm-client munge
 # The report's browser test (tests/viz/test_report_browser.py): headless Chromium + driver.

@@ -54,7 +54,7 @@ FSN_BACKBONE := --stream flow --flow farneback --width 0.25 --epochs 4 --steps-p
                 --schedule cosine --seed 0
 FSN_TEMPORAL := --lr 0.01 --schedule cosine --epochs 10 --steps-per-epoch 100 --seed 0
 $(FSN_W)/synth/gt.json:
-	$(VIDSEG) synth -o $(FSN_W)/synth --seed 0 --overwrite -q
+	$(VIDSEG) synth -o $(FSN_W)/synth --seed 0 $(FSN_SYNTH_OPTS) --overwrite -q
 $(FSN_W)/.done/dataset: $(FSN_W)/synth/gt.json
 	$(VIDSEG) check-dataset $(FSN_GT) -q && mkdir -p $(@D) && touch $@
 else
