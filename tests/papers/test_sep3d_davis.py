@@ -80,7 +80,8 @@ def test_every_step_writes_its_output(chain):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert (w / ".done" / "dataset").is_file()
     cfg = json.loads((w / "run" / "config.json").read_text())
-    assert cfg["command"]["recipe"] == "paper"
+    assert cfg["command"]["params"]["recipe"] == "paper"
+    assert cfg["command"]["params"]["init"].endswith("r2plus1d_18.pth")
     assert (w / "run" / "best.ckpt").is_file() and (w / "run" / "log.jsonl").is_file()
     for seq in SEQS:
         with store.open_record(w / "frames" / f"{seq}.frames.h5", "frames") as r:
