@@ -18,6 +18,7 @@ help:
 	@echo "make lint    ruff"
 	@echo "make sample-weights  retrain the small synthetic-data weights in sample_data/weights (~40 min)"
 	@echo "make install create $(VENV) with torch (CPU) and vidseg in editable mode"
+	@echo "make paper-fsn|paper-scnn|paper-3dfcn|paper-sep3d|paper-segment-tube  a paper's pipeline and its table (SMALL=1: synthetic, CPU; SLURM=1: through vidseg submit); docs/papers.md"
 
 install: $(STAMP)
 
@@ -33,7 +34,8 @@ test: install
 # The full check (CI): run as root. Tests that need root or a system service run here and
 # fail, rather than skip, when what they need is missing: a small tmpfs for a full disk
 # (tests/store/test_full_disk.py), a single-node SLURM (tests/cluster/, started and
-# stopped by the tests) and headless Chromium (tests/viz/test_report_browser.py); their
+# stopped by the tests; tests/cluster/test_paper_fsn.py runs `make paper-fsn SMALL=1 SLURM=1`
+# against it) and headless Chromium (tests/viz/test_report_browser.py); their
 # Debian packages are installed here when missing.
 SLURM_PKGS := slurmctld slurmd slurm-client munge
 # The report's browser test (tests/viz/test_report_browser.py): headless Chromium + driver.
@@ -63,6 +65,8 @@ bench: install
 # The demo's small models, retrained from seeded synthetic sets (scripts/sample_weights/).
 sample-weights: install
 	for s in scripts/sample_weights/*.sh; do PATH="$(CURDIR)/$(BIN):$$PATH" bash "$$s" || exit 1; done
+
+include makefiles/papers.mk
 
 lint: install
 	$(BIN)/ruff check vidseg_cli tests benchmarks experiments scripts
