@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,7 @@ def choose(out: Path) -> dict:
            "--overwrite", "-q")
     vidseg("segment-tube", *sorted((work / "frames").glob("*.frames.h5")), "--weights",
            out / "run" / "best.ckpt", "-o", work / "round1", "--rounds", "1", "--frame-scores",
+           "--clip-mask", os.environ.get("CLIP_MASK", "soft"),
            "--device", "cpu", "--overwrite", "-q")
     maps = {}
     for g in CANDIDATES:

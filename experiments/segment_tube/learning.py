@@ -143,6 +143,7 @@ def random_windows(det_dir: Path, out_dir: Path, seed: int) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path, help="the driver's work folder")
+    ap.add_argument("--record", default="learning.json", help="the record's name under experiments/segment_tube/")
     args = ap.parse_args(argv)
     out = args.out
     synth = out / "synth"
@@ -220,7 +221,7 @@ def main(argv=None) -> int:
         "seconds": in_all <= T["seconds"],
     }
     rec = portable(portable(rec, out), ROOT, ".")
-    dest = ROOT / "experiments" / "segment_tube" / "learning.json"
+    dest = ROOT / "experiments" / "segment_tube" / args.record
     dest.write_text(json.dumps(rec, indent=2) + "\n")
     print(json.dumps({"summary": rec["summary"], "met": rec["met"]}, indent=2))
     return 0

@@ -8,11 +8,15 @@
 # and --rounds 2 for every round's figures. Each part's wall time and the load averages go
 # to OUT/times.jsonl; then `python -m experiments.segment_tube.learning OUT` scores the
 # outputs and writes experiments/segment_tube/learning.json.
-# Usage: experiments/segment_tube/learning_check.sh OUT   (THREADS: torch threads, default 2)
+# Usage: experiments/segment_tube/learning_check.sh OUT   (THREADS: torch threads, default 2;
+#   CLIP_MASK=soft|hard|none: the clips' mask in training and in segment-tube, default soft;
+#   RECORD: the JSON record's name under experiments/segment_tube/, default learning.json)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${1:?output folder}
 THREADS=${THREADS:-2}
+CLIP_MASK=${CLIP_MASK:-soft}
+RECORD=${RECORD:-learning.json}
 mkdir -p "$OUT"; : > "$OUT/times.jsonl"
 
 part() {  # part NAME COMMAND...: run it niced, append {part, command, seconds, loads} to times.jsonl
@@ -36,14 +40,14 @@ PY
 rm -rf "$OUT/synth" "$OUT/run" "$OUT/frames" "$OUT/gamma" "$OUT"/st_r*
 part synth vidseg synth -o "$OUT/synth" --seed 11 --train 48 --test 16 --classes-per-video 1 -q
 part train vidseg train segment-tube --data "$OUT/synth" -o "$OUT/run" --recipe synthetic \
-  --init "$REPO/sample_data/weights/scnn_localization_synth.ckpt" --threads "$THREADS" -q
+  --init "$REPO/sample_data/weights/scnn_localization_synth.ckpt" --threads "$THREADS" --clip-mask "$CLIP_MASK" -q
 part gamma env PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" python -m experiments.segment_tube.gamma "$OUT"
 GAMMA=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["gamma"])' "$OUT/gamma/choice.json")
 part extract_frames vidseg extract-frames "$OUT"/synth/videos/synth_test_*.mp4 -o "$OUT/frames" -q
 part segment_tube vidseg segment-tube "$OUT"/frames/*.frames.h5 --weights "$OUT/run/best.ckpt" \
-  -o "$OUT/st_r3" --frame-scores --gamma "$GAMMA" --device cpu -q
+  -o "$OUT/st_r3" --frame-scores --gamma "$GAMMA" --clip-mask "$CLIP_MASK" --device cpu -q
 for R in 1 2; do
   part "segment_tube_rounds_$R" vidseg segment-tube "$OUT"/frames/*.frames.h5 --weights "$OUT/run/best.ckpt" \
-    -o "$OUT/st_r$R" --frame-scores --gamma "$GAMMA" --rounds "$R" --device cpu -q
+    -o "$OUT/st_r$R" --frame-scores --gamma "$GAMMA" --clip-mask "$CLIP_MASK" --rounds "$R" --device cpu -q
 done
-cd "$REPO" && python -m experiments.segment_tube.learning "$OUT"
+cd "$REPO" && python -m experiments.segment_tube.learning "$OUT" --record "$RECORD"

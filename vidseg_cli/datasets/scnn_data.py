@@ -219,7 +219,7 @@ class FrameCache:
     def _decode(self, src: Path, meta_p: Path, data_p: Path) -> None:
         n = 0
         with atomic_write(data_p, "wb") as f:
-            for block in _source_blocks(src):
+            for block in source_blocks(src):
                 f.write(resize_frames(block, (self.frame_size[1], self.frame_size[0])).tobytes())
                 n += len(block)
         fps = _source_fps(src)
@@ -237,7 +237,7 @@ def _source_fps(src: Path) -> float:
     return probe(src).fps
 
 
-def _source_blocks(src: Path, block: int = 64):
+def source_blocks(src: Path, block: int = 64):
     """RGB uint8 frame blocks of a video file, frame folder or frames file."""
     if src.suffix == ".h5":
         from vidseg_cli import store

@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,22 +103,23 @@ def proposal_targets(labels: np.ndarray) -> np.ndarray:
 MASK_KEEP = 0.5  # κ: the share of a pixel outside the mask that is kept [U]
 MASK_MODES = ("soft", "hard", "none")
 MASK_FILL = 128.0  # the fill of a trunk whose pixel mean is 0 (raw RGB, the C3D port) [U]
-MASK_BLOCK = 64  # frames per superpixel computation, which bounds its memory
 
 
-def saliency_masks(frames: np.ndarray, mode: str = "static",
+def saliency_masks(blocks: Iterable[np.ndarray], size_hw: tuple[int, int], mode: str = "static",
                    params: SuperpixelParams | None = None) -> np.ndarray:
-    """B_o painted as T x H x W uint8 0/1 pixel masks of T x H x W x 3 uint8 frames: SLIC
-    superpixels and the initial saliency mask of stages/saliency.py, in blocks of
-    MASK_BLOCK frames (the motion mode's temporal median is the block's)."""
-    out = np.zeros(frames.shape[:3], np.uint8)
+    """B_o painted as T x h x w uint8 0/1 pixel masks at `size_hw` (the trunk's frame size)
+    from blocks of a video's source frames (any size, uint8 RGB): SLIC superpixels and the
+    initial saliency mask of stages/saliency.py on the frames shrunk to params.work_size,
+    exactly as `vidseg segment-tube` computes them, so training sees the masks the command
+    gives; block by block (the motion mode's temporal median is the block's)."""
     params = params or SuperpixelParams()
-    for lo in range(0, len(frames), MASK_BLOCK):
-        block = np.asarray(frames[lo:lo + MASK_BLOCK])
+    out = []
+    for block in blocks:
+        block = np.asarray(block)
         sp = compute_superpixels(block, params)
         b = initial_mask(sp, working_frames(block, params.work_size), mode)
-        out[lo:lo + len(block)] = node_masks(sp, b, block.shape[1:3])
-    return out
+        out.append(node_masks(sp, b, tuple(size_hw)).astype(np.uint8))
+    return np.concatenate(out) if out else np.zeros((0, *size_hw), np.uint8)
 
 
 def mask_frames(frames: np.ndarray, masks: np.ndarray, fill: float, keep: float = MASK_KEEP) -> np.ndarray:

@@ -35,7 +35,7 @@ from torch import nn
 
 from vidseg_cli.core.fs import write_text, write_with
 from vidseg_cli.datasets import segment_tube_data as td
-from vidseg_cli.datasets.scnn_data import ClipReader, FrameCache, dataset_paths
+from vidseg_cli.datasets.scnn_data import ClipReader, FrameCache, dataset_paths, source_blocks
 from vidseg_cli.errors import InputError
 from vidseg_cli.models.registry import MODELS
 from vidseg_cli.models.scnn import SCNNNet
@@ -111,7 +111,7 @@ class _Clips:
         self.spec, self.opts, self.folder = trunk.spec, opts, folder
         self.fill = trunk.pixel_mean if trunk.pixel_mean > 0 else td.MASK_FILL
         self.keep = {"soft": opts.mask_keep, "hard": 0.0, "none": 1.0}[opts.clip_mask]
-        self.params = SuperpixelParams(count=opts.superpixels, work_size=max(trunk.spec.frame_size))
+        self.params = SuperpixelParams(count=opts.superpixels)  # the command's working size
         self.key = td.FeatureCache(folder, {**settings, "what": "mask"})
 
     def masks(self, video: td.TubeVideo) -> np.ndarray | None:
@@ -119,7 +119,8 @@ class _Clips:
             return None
         p = self.key.path(video).with_suffix(".npy")
         if not p.is_file():
-            m = td.saliency_masks(video.frames.frames, self.opts.saliency, self.params)
+            m = td.saliency_masks(source_blocks(Path(video.frames.source)), video.frames.frames.shape[1:3],
+                                  self.opts.saliency, self.params)
             self.folder.mkdir(parents=True, exist_ok=True)
             write_with(p, lambda tmp: np.save(tmp, m), suffix=".npy")
         return np.load(p, mmap_mode="r")
@@ -178,7 +179,8 @@ def train_segment_tube(opts: SegmentTubeTrainOptions, log=print) -> dict[str, An
     init_p = Path(opts.init).resolve()
     made = {"trunk": str(init_p), "trunk_size": init_p.stat().st_size, "trunk_mtime": init_p.stat().st_mtime_ns,
             "clip_mask": opts.clip_mask, "mask_keep": opts.mask_keep, "saliency": opts.saliency,
-            "superpixels": opts.superpixels, "lengths": list(lengths), "overlap": td.CLIP_OVERLAP}
+            "superpixels": opts.superpixels, "work_size": SuperpixelParams().work_size,
+            "lengths": list(lengths), "overlap": td.CLIP_OVERLAP}
     feat_dir = Path(opts.features) if opts.features else run / "features"
     clips = _Clips(trunk, opts, feat_dir, made)
 
