@@ -47,6 +47,7 @@ CASES = {
              lambda g: torch.rand(2, 3, 16, 112, 112, generator=g) * 255,
              lambda m, x: C3D.forward(m, (x.to(m.fc8.weight.dtype) - m.pixel_mean) * m.pixel_scale)),
     "segment_tube": ({"num_classes": 3, "in_features": 64, "hidden": 32}, _video(2, 10, 64), None),
+    "i3d": ({"num_classes": 5, "in_channels": 3}, _video(1, 3, 16, 64, 64), None),
 }
 
 
