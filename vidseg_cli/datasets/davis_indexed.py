@@ -18,15 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from vidseg_cli.datasets.masks import mask_frame_files, png_files
 from vidseg_cli.errors import InputError
 
 __all__ = ["VOID", "is_indexed_sequence", "read_indexed_sequence"]
 
 VOID = 255
-
-
-def _png_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
 
 
 def _open(path: Path) -> np.ndarray:
@@ -46,7 +43,7 @@ def is_indexed_sequence(folder: str | os.PathLike) -> bool:
     """Whether a ground-truth sequence folder holds DAVIS 2017 palette masks."""
     from PIL import Image
 
-    files = _png_files(Path(folder))
+    files = png_files(Path(folder))
     if not files:
         return False
     try:
@@ -65,16 +62,7 @@ def read_indexed_sequence(
     exactly `ID.png` for each (a result read against the ground truth's frames; a missing
     one is an error). `size`: (H, W) every frame must have."""
     folder = Path(folder)
-    if frame_ids is None:
-        files = _png_files(folder) if folder.is_dir() else []
-        if not files:
-            raise InputError(folder, "no PNG masks in this folder")
-    else:
-        files = [folder / f"{fid}.png" for fid in frame_ids]
-        for f in files:
-            if not f.is_file():
-                raise InputError(f, "missing frame (result PNGs must be named as the ground "
-                                    "truth's frames)")
+    files = mask_frame_files(folder, frame_ids)
     out = None
     for i, f in enumerate(files):
         m = _open(f)

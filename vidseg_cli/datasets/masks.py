@@ -172,8 +172,25 @@ def read_png_mask(path: PathLike) -> np.ndarray:
     return img != 0
 
 
-def _png_files(folder: Path) -> list[Path]:
+def png_files(folder: Path) -> list[Path]:
+    """The PNG files of a folder, in name order."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
+
+
+def mask_frame_files(folder: Path, frame_ids: Sequence[str] | None = None) -> list[Path]:
+    """A sequence's mask PNGs: exactly `ID.png` for each of `frame_ids` (a result read
+    against the ground truth's frames; a missing one is an error), else every PNG in name
+    order (none is an error)."""
+    if frame_ids is None:
+        files = png_files(folder) if folder.is_dir() else []
+        if not files:
+            raise InputError(folder, "no PNG masks in this folder")
+        return files
+    files = [folder / f"{fid}.png" for fid in frame_ids]
+    for f in files:
+        if not f.is_file():
+            raise InputError(f, "missing frame (result PNGs must be named as the ground truth's frames)")
+    return files
 
 
 def davis_sequences(path: PathLike) -> dict[str, Path]:
@@ -189,10 +206,10 @@ def davis_sequences(path: PathLike) -> dict[str, Path]:
         if (p / sub).is_dir():
             p = p / sub
             break
-    subdirs = sorted(d for d in p.iterdir() if d.is_dir() and _png_files(d))
+    subdirs = sorted(d for d in p.iterdir() if d.is_dir() and png_files(d))
     if subdirs:
         return {d.name: d for d in subdirs}
-    if _png_files(p):
+    if png_files(p):
         return {p.name: p}
     raise InputError(p, "no sequence folders with PNG masks found (expected SEQ/00000.png ...)")
 
@@ -209,17 +226,7 @@ def read_davis_sequence(
     every PNG in the folder, in name order. `size`: (H, W) every frame must have.
     """
     folder = Path(folder)
-    if frame_ids is None:
-        files = _png_files(folder) if folder.is_dir() else []
-        if not files:
-            raise InputError(folder, "no PNG masks in this folder")
-    else:
-        files = [folder / f"{fid}.png" for fid in frame_ids]
-        for f in files:
-            if not f.is_file():
-                raise InputError(
-                    f, "missing frame (result PNGs must be named as the ground truth's frames)"
-                )
+    files = mask_frame_files(folder, frame_ids)
     first = read_png_mask(files[0])
     want = size if size is not None else first.shape
     masks = np.empty((len(files), *want), dtype=np.uint8)  # T x H x W

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidseg_cli.core.fs import atomic_path, check_room, write_bytes
+from vidseg_cli.core.fs import write_bytes
 from vidseg_cli.errors import OutputError
 
 
@@ -43,7 +43,7 @@ def _quiet_fd2() -> Iterator[None]:
 def write_webm(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float) -> int:
     """Encode RGB frames (all of one even size) as VP9/WebM under a temporary name, check
     that it decodes to as many frames of that size, and put it in place; return the count."""
-    import cv2
+    from vidseg_cli.video.write import write_video
 
     final = Path(path)
     it = iter(frames)
@@ -52,31 +52,7 @@ def write_webm(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float
         raise OutputError(final, "no frames to encode")
     h, w = first.shape[:2]
     rate = float(fps) if fps and fps > 0 else 25.0
-    with atomic_path(final, suffix=".webm") as tmp:
-        with _quiet_fd2():
-            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"VP90"), rate, (w, h))
-        if not writer.isOpened():
-            raise OutputError(final, "this OpenCV build has no VP9 (WebM) video writer")
-        n = 0
-        try:
-            for rgb in _chain(first, it):
-                writer.write(np.ascontiguousarray(rgb[..., ::-1]))  # OpenCV wants BGR
-                n += 1
-        finally:
-            writer.release()
-        cap = cv2.VideoCapture(str(tmp))
-        try:
-            got = 0
-            while cap.grab():
-                got += 1
-            size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-        finally:
-            cap.release()
-        if got != n or size != (w, h):
-            check_room(tmp, final)
-            raise OutputError(final, f"wrote {n} frames of {w}x{h}, but it decodes to {got} "
-                                     f"frames of {size[0]}x{size[1]}")
-    return n
+    return write_video(final, _chain(first, it), w, h, rate, "VP90", ".webm", opening=_quiet_fd2)
 
 
 def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
