@@ -10,6 +10,7 @@ their way to the JPEG encoder, which takes BGR.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -104,7 +105,11 @@ def _extract(source: Path, out: Path, opts: Options) -> FramesSummary:
     if opts.end is not None:
         attrs["end"] = float(opts.end)
     bgr = opts.codec == "jpeg"
-    gen = iter_frames(info, fps=opts.fps, start=opts.start, end=opts.end, size=(w, h), bgr=bgr)
+    # JPEG: the codec threads encode while FFmpeg decodes; FFmpeg's default of a thread per
+    # core would oversubscribe the CPUs (on 2 cores, 1.5x the bare decode time against 1.3x).
+    threads = max(1, (os.cpu_count() or 1) // 2) if bgr else None
+    gen = iter_frames(info, fps=opts.fps, start=opts.start, end=opts.end, size=(w, h), bgr=bgr,
+                      decode_threads=threads)
     q: queue.Queue = queue.Queue(maxsize=16)
     stop = threading.Event()
     th = threading.Thread(target=_producer, args=(gen, q, stop), daemon=True)

@@ -107,7 +107,22 @@ def output_size(
     return width, height
 
 
-def _raw_frames(info: SourceInfo, start: float) -> Iterator[tuple[int, float, np.ndarray]]:
+def _open_video(path: str, threads: int | None):
+    """cv2.VideoCapture of `path`; `threads` FFmpeg decoding threads (None: FFmpeg's choice,
+    one per core)."""
+    import cv2
+
+    if threads is not None:
+        cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, int(threads)])
+        if cap.isOpened():
+            return cap
+        cap.release()
+    return cv2.VideoCapture(path)
+
+
+def _raw_frames(
+    info: SourceInfo, start: float, decode_threads: int | None = None
+) -> Iterator[tuple[int, float, np.ndarray]]:
     """(index, time, BGR frame) of the source from `start` seconds on."""
     import cv2
 
@@ -127,7 +142,7 @@ def _raw_frames(info: SourceInfo, start: float) -> Iterator[tuple[int, float, np
                 )
             yield i, i * dt, img
         return
-    cap = cv2.VideoCapture(info.path)
+    cap = _open_video(info.path, decode_threads)
     try:
         i = 0
         # grab() without retrieve() skips the colour conversion; exact, unlike seeking.
@@ -159,9 +174,11 @@ def iter_frames(
     end: float | None = None,
     size: tuple[int, int] | None = None,
     bgr: bool = False,
+    decode_threads: int | None = None,
 ) -> Iterator[tuple[float, np.ndarray]]:
     """(time in seconds, RGB uint8 (H,W,3)) frames of [start, end), resampled to `fps`;
-    BGR, as OpenCV decodes them, when `bgr` (a JPEG encoder takes BGR: no conversion)."""
+    BGR, as OpenCV decodes them, when `bgr` (a JPEG encoder takes BGR: no conversion).
+    `decode_threads`: FFmpeg's decoding threads for a video file (None: one per core)."""
     import cv2
 
     w, h = size if size is not None else (info.width, info.height)
@@ -176,7 +193,7 @@ def iter_frames(
 
     k = 0
     t_first = 0.0
-    for _, t, img in _raw_frames(info, start):
+    for _, t, img in _raw_frames(info, start, decode_threads):
         if t < start - 1e-9:
             continue
         if end is not None and t >= end - 1e-9:
