@@ -36,3 +36,20 @@ def test_its_interpolated_area_is_the_activitynet_ap():
         ref = average_precision_activitynet(gt_v, gt_s, np.zeros(30, int), det_v, det_s,
                                             np.zeros(60, int), scores, 1, [thr])
         assert np.isclose(interpolated_ap(c.precision, c.recall), ref.ap[0, 0])
+
+
+def test_the_drawn_steps_enclose_the_ap():
+    rng = np.random.default_rng(5)
+    gt_v = rng.integers(0, 3, 12).astype(str)
+    start = rng.uniform(0, 50, 12)
+    gt_s = np.stack([start, start + 10], 1)
+    pick = rng.integers(0, 12, 25)
+    det_s = gt_s[pick] + rng.normal(0, 4, (25, 2))
+    det_s[:, 1] = np.maximum(det_s[:, 1], det_s[:, 0] + 0.5)
+    c = pr_curve(gt_v[pick], det_s, rng.permutation(25) / 25.0, gt_v, gt_s, 0.5)
+    x, y = c.steps()
+    # step(where="pre"): y[i] holds on (x[i-1], x[i]]
+    area = float(np.sum(np.diff(x) * y[1:]))
+    assert 0 < area < 1
+    assert np.isclose(area, interpolated_ap(c.precision, c.recall))
+    assert np.all(np.diff(y) <= 1e-12)  # interpolated precision never rises with recall

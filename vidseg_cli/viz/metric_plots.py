@@ -114,8 +114,12 @@ def detections_figure(doc: dict, where: str, warnings: list[str]):
     ax_map.legend(fontsize=7)
     for c, cv in sorted(curves.items()):
         if len(cv.recall):
-            ax_pr.plot(np.r_[0, cv.recall], np.r_[cv.precision[:1], cv.precision],
-                       color=hex_color(c), lw=1.2, label=c, gid=f"pr:{c}")
+            # The interpolated curve, whose area is the class's AP, over dots of the raw
+            # precision after each detection.
+            ax_pr.step(*cv.steps(), where="pre", color=hex_color(c), lw=1.2, label=c,
+                       gid=f"pr:{c}")
+            ax_pr.plot(cv.recall, cv.precision, ls="none", marker=".", ms=2,
+                       color=hex_color(c), alpha=0.5, gid=f"pr-raw:{c}")
     ax_pr.set_xlim(0, 1)
     ax_pr.set_ylim(0, 1.02)
     ax_pr.set_xlabel("recall")

@@ -20,6 +20,13 @@ class PRCurve:
     recall: np.ndarray
     num_gt: int
 
+    def steps(self) -> tuple[np.ndarray, np.ndarray]:
+        """(recall, precision) corners of the interpolated curve, drawn with
+        `step(..., where="pre")`: the precision at recall r is the best at r or beyond, so
+        the area under the steps is the interpolated AP."""
+        interp = np.maximum.accumulate(self.precision[::-1])[::-1]
+        return np.r_[0.0, self.recall], np.r_[interp[:1], interp]
+
 
 def pr_curve(det_video: np.ndarray, det_segments: np.ndarray, det_scores: np.ndarray,
              gt_video: np.ndarray, gt_segments: np.ndarray, threshold: float) -> PRCurve:
