@@ -40,6 +40,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# Run as a script (benchmarks/gpu/run.sh): the repository root holds `benchmarks`.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 
 class Bench:
     """Timing and memory on one device."""
@@ -149,35 +152,22 @@ def fig_sep3d(b: Bench, tiny: bool) -> dict:
 
 def fig_sliding(b: Bench, tiny: bool) -> dict:
     """benchmarks/segment3d/bench_fcn_vs_sliding.py's comparison on the device, float32."""
-    from vidseg_cli.models import MODELS
+    from benchmarks.segment3d.fcn_pair import paired_models, sliding_windows
 
     width, (t_len, h, w) = (1 / 16, (16, 112, 112)) if tiny else (1.0, (40, 240, 320))
-    c3d = MODELS.build("c3d", num_classes=5, width=width, pooling="caffe").eval()
-    fcn = MODELS.build("3dfcn-32s", num_classes=5, width=width).eval()
-    sd = {k: v for k, v in c3d.state_dict().items() if not k.startswith(("fc6", "fc8"))}
-    sd["fc6.weight"] = c3d.fc6.weight.reshape(fcn.fc6.weight.shape)
-    sd["fc6.bias"] = c3d.fc6.bias
-    sd["fc7.weight"] = c3d.fc7.weight.reshape(fcn.fc7.weight.shape)
-    sd["score.weight"] = c3d.fc8.weight.reshape(fcn.score.weight.shape)
-    sd["score.bias"] = c3d.fc8.bias
-    sd["upscore.weight"] = fcn.upscore.weight
-    fcn.load_state_dict(sd)
+    c3d, fcn = paired_models(width)
     c3d, fcn = c3d.to(b.device), fcn.to(b.device)
     video = torch.rand(1, 3, t_len, h, w, device=b.device) * 255 - 128
     with torch.no_grad():
         nt, nh, nw = fcn.score_map(video).shape[2:]
-        starts = [(16 * i, 32 * j, 32 * k) for i in range(nt) for j in range(nh) for k in range(nw)]
-        windows = torch.zeros(len(starts), 3, 16, 112, 112, device=b.device)
-        for n, (s0, y0, x0) in enumerate(starts):  # Caffe rounding: partial windows padded with 0
-            part = video[0, :, s0 : s0 + 16, y0 : y0 + 112, x0 : x0 + 112]
-            windows[n, :, : part.shape[1], : part.shape[2], : part.shape[3]] = part
+        windows = sliding_windows(video, (nt, nh, nw))
         dense = fcn.score_map(video)[0]
         slide = c3d(windows).T.reshape(dense.shape)
     inner = (slice(None), slice(0, nt - 1), slice(0, nh - 1), slice(0, nw - 1))
     rel = ((dense - slide)[inner].norm() / slide[inner].norm()).item() if nt > 1 and nh > 1 and nw > 1 else None
     fc = b.run(lambda: fcn.score_map(video), False)
     sl = b.run(lambda: c3d(windows), False)  # every window in one batch: the fastest C3D can do
-    return {"width": width, "video": [t_len, h, w], "windows": len(starts), "class_map": [nt, nh, nw],
+    return {"width": width, "video": [t_len, h, w], "windows": len(windows), "class_map": [nt, nh, nw],
             "fcn": fc, "sliding": sl, "ratio_sliding_over_fcn": round(sl["median_ms"] / fc["median_ms"], 2),
             "relative_l2_diff_full_windows": rel, "paper": "3DFCN §3.3: 13x on a GPU, full width"}
 

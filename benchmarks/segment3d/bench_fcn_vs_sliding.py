@@ -2,8 +2,7 @@
 
 3DFCN §3.3: class-map cell (t, y, x) of 3DFCN-32s is the C3D score of the 16x112x112 window
 starting at frame 16t, row 32y, column 32x (docs/models.md). We build a C3D with Caffe
-rounding and copy its weights into a 3DFCN-32s (fc6 viewed as a C(4096,4,1,1,1) kernel,
-fc7 1x1x1, fc8 -> score, as `load_public_weights` maps the C3D port), then score one
+rounding and a 3DFCN-32s with its weights (fcn_pair.py), then score one
 40-frame 320x240 video both ways: one fully convolutional pass, and C3D on every window
 (batched). The values are not equal in general: a window alone is zero-padded at its own
 borders, where the whole-video pass sees the neighbouring pixels, and every pool5 cell of a
@@ -22,21 +21,12 @@ import time
 def run(quick: bool) -> list[dict]:
     import torch
 
-    from vidseg_cli.models import MODELS
+    from benchmarks.segment3d.fcn_pair import paired_models, sliding_windows
 
     torch.manual_seed(0)
     width = 0.125 if quick else 0.25
     t_len, h, w = (40, 240, 320)
-    c3d = MODELS.build("c3d", num_classes=5, width=width, pooling="caffe").eval()
-    fcn = MODELS.build("3dfcn-32s", num_classes=5, width=width).eval()
-    sd = {k: v for k, v in c3d.state_dict().items() if not k.startswith(("fc6", "fc8"))}
-    sd["fc6.weight"] = c3d.fc6.weight.reshape(fcn.fc6.weight.shape)
-    sd["fc6.bias"] = c3d.fc6.bias
-    sd["fc7.weight"] = c3d.fc7.weight.reshape(fcn.fc7.weight.shape)
-    sd["score.weight"] = c3d.fc8.weight.reshape(fcn.score.weight.shape)
-    sd["score.bias"] = c3d.fc8.bias
-    sd["upscore.weight"] = fcn.upscore.weight
-    fcn.load_state_dict(sd)
+    c3d, fcn = paired_models(width)
     video = torch.rand(1, 3, t_len, h, w) * 255 - 128
     with torch.no_grad():
         # exactness on a single window
@@ -47,15 +37,9 @@ def run(quick: bool) -> list[dict]:
         dense = fcn.score_map(video)[0]  # C x 3 x 5 x 7
         t_fcn = time.perf_counter() - t0
         nt, nh, nw = dense.shape[1:]
-        starts = [(16 * i, 32 * j, 32 * k) for i in range(nt) for j in range(nh) for k in range(nw)]
-        windows = []
-        for s0, y0, x0 in starts:  # Caffe rounding lets partial windows through: pad those with 0
-            win = torch.zeros(3, 16, 112, 112)
-            part = video[0, :, s0 : s0 + 16, y0 : y0 + 112, x0 : x0 + 112]
-            win[:, : part.shape[1], : part.shape[2], : part.shape[3]] = part
-            windows.append(win)
+        windows = sliding_windows(video, (nt, nh, nw))
         t0 = time.perf_counter()
-        slide = torch.cat([c3d(torch.stack(windows[i : i + 8])) for i in range(0, len(windows), 8)])
+        slide = torch.cat([c3d(windows[i : i + 8]) for i in range(0, len(windows), 8)])
         t_slide = time.perf_counter() - t0
     slide = slide.T.reshape(dense.shape)  # C x T' x H' x W'
     inner = (slice(None), slice(0, nt - 1), slice(0, nh - 1), slice(0, nw - 1))  # full windows only
@@ -66,7 +50,7 @@ def run(quick: bool) -> list[dict]:
         "name": f"3DFCN-32s one pass vs sliding-window C3D, 40x240x320, width {width}",
         "ratio": ratio, "target": ">= 3 (paper: 13x, full width, GPU)", "ok": ratio >= 3,
         "detail": {"fcn_seconds": round(t_fcn, 3), "sliding_seconds": round(t_slide, 3),
-                   "windows": len(starts), "class_map": [nt, nh, nw],
+                   "windows": len(windows), "class_map": [nt, nh, nw],
                    "single_window_max_abs_diff": single,
                    "relative_l2_diff_full_windows": rel, "argmax_agreement_full_windows": agree},
     }]
