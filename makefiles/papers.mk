@@ -97,7 +97,7 @@ $(FSN_W)/results.md: $(FSN_W)/eval_detections.json $(FSN_W)/eval_frames.json $(F
 	$(TABLE) $(FSN_EXPECT) detections=$(FSN_W)/eval_detections.json \
 	    frames=$(FSN_W)/eval_frames.json -o $@ $(if $(IS_SMALL),--small)
 $(FSN_W)/report/index.html: $(FSN_W)/results.md
-	$(VIDSEG) report $(FSN_W) -o $(FSN_W)/report -q
+	$(VIDSEG) report $(FSN_W) -o $(FSN_W)/report --exclude $(FSN_W)/synth -q
 
 # ---------------------------------------------------------------- Sep3D (DAVIS 2016)
 # The paper (§4): R(2+1)D-18 encoder from Kinetics, separable 3D pyramid and decoder, Adam
@@ -145,7 +145,7 @@ $(SEP3D_W)/eval.json: $(SEP3D_W)/.done/scores
 $(SEP3D_W)/results.md: $(SEP3D_W)/eval.json $(SEP3D_EXPECT)
 	$(TABLE) $(SEP3D_EXPECT) pixel=$(SEP3D_W)/eval.json -o $@ $(if $(IS_SMALL),--small)
 $(SEP3D_W)/report/index.html: $(SEP3D_W)/results.md
-	$(VIDSEG) report $(SEP3D_W) -o $(SEP3D_W)/report -q
+	$(VIDSEG) report $(SEP3D_W) -o $(SEP3D_W)/report --exclude $(SEP3D_W)/synth -q
 
 # ---------------------------------------------------------------- 3DFCN (J-HMDB)
 # The paper (§4.2): 3DFCN-8s fine-tuned from C3D Sports-1M, weighted loss 0.1/10, SGD
@@ -209,7 +209,7 @@ $(FCN3D_W)/results.md: $(foreach s,scores hmm crf hmm_crf,$(FCN3D_W)/eval_$(s).j
 	$(TABLE) $(FCN3D_EXPECT) $(foreach s,scores hmm crf hmm_crf,$(s)=$(FCN3D_W)/eval_$(s).json) \
 	    -o $@ $(if $(IS_SMALL),--small)
 $(FCN3D_W)/report/index.html: $(FCN3D_W)/results.md
-	$(VIDSEG) report $(FCN3D_W) -o $(FCN3D_W)/report -q
+	$(VIDSEG) report $(FCN3D_W) -o $(FCN3D_W)/report --exclude $(FCN3D_W)/synth -q
 
 # ---------------------------------------------------------------- S-CNN (THUMOS14)
 # The paper (§3, §4.2): C3D from Sports-1M, multi-scale windows (16..512 frames, 75%
@@ -272,7 +272,7 @@ $(SCNN_W)/eval.json: $(SCNN_W)/.done/localize
 $(SCNN_W)/results.md: $(SCNN_W)/eval.json $(SCNN_EXPECT)
 	$(TABLE) $(SCNN_EXPECT) detections=$(SCNN_W)/eval.json -o $@ $(if $(IS_SMALL),--small)
 $(SCNN_W)/report/index.html: $(SCNN_W)/results.md
-	$(VIDSEG) report $(SCNN_W) -o $(SCNN_W)/report -q
+	$(VIDSEG) report $(SCNN_W) -o $(SCNN_W)/report --exclude $(SCNN_W)/synth -q
 
 # ---------------------------------------------------------------- Segment-tube
 # The paper (§2): C3D trunk, two peephole LSTMs (256 states), α_t threshold γ (Eq. 4),
@@ -330,4 +330,4 @@ $(ST_W)/results.md: $(ST_W)/eval_detections.json $(ST_PIXEL) $(ST_EXPECT)
 	$(TABLE) $(ST_EXPECT) detections=$(ST_W)/eval_detections.json \
 	    $(if $(ST_PIXEL),pixel=$(ST_PIXEL)) -o $@ $(if $(IS_SMALL),--small)
 $(ST_W)/report/index.html: $(ST_W)/results.md
-	$(VIDSEG) report $(ST_W) -o $(ST_W)/report -q
+	$(VIDSEG) report $(ST_W) -o $(ST_W)/report --exclude $(ST_W)/synth -q

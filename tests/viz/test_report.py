@@ -51,3 +51,12 @@ def test_the_report_leaves_itself_out_when_written_inside_the_folder(tmp_path):
     first = write_report(folder, folder / "report")
     again = write_report(folder, folder / "report")
     assert first.counts == again.counts
+
+
+def test_an_excluded_folder_is_left_out_with_its_subfolders(tmp_path):
+    folder = make_outputs(tmp_path / "outputs")
+    whole = write_report(folder, tmp_path / "r1")
+    sub = sorted(p.parent for p in folder.rglob("*.labels.h5"))[0]
+    part = write_report(folder, tmp_path / "r2", exclude=[sub])
+    assert part.counts["videos"] == whole.counts["videos"] - 1
+    assert part.counts["files"] < whole.counts["files"]

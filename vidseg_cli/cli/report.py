@@ -17,9 +17,13 @@ STAGE = "report"
               help="Ground truth: temporal segments for the timelines, masks for the outlines "
                    "(repeat for both). Default: the temporal ground truth that the folder's "
                    "evaluate records name.")
+@click.option("--exclude", "exclude", type=click.Path(), multiple=True,
+              help="A folder inside FOLDERS to leave out, with its subfolders (repeatable): a "
+                   "dataset kept beside the outputs, whose ground-truth labels would otherwise "
+                   "become overlay videos.")
 @quiet_option
 @json_option
-def report(folders, out, gt_path, quiet, json_out):
+def report(folders, out, gt_path, exclude, quiet, json_out):
     """Write one self-contained HTML page over the outputs in FOLDERS (searched through
     their subfolders): what ran (each file's provenance), the metrics tables of evaluate's JSON
     records, timelines of detections, proposals and frame scores, overlay videos and stills
@@ -30,7 +34,7 @@ def report(folders, out, gt_path, quiet, json_out):
     from vidseg_cli.viz.report import write_report
 
     try:
-        result = write_report(list(folders), out, gt=list(gt_path), quiet=quiet,
+        result = write_report(list(folders), out, gt=list(gt_path), quiet=quiet, exclude=list(exclude),
                               on_warning=lambda line: warn(STAGE, line))
     except InputError as e:
         fail(STAGE, str(e))

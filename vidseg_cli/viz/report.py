@@ -49,16 +49,17 @@ class ReportResult:
                 "counts": self.counts, "warnings": self.warnings}
 
 
-def scan(folders: Sequence[Path], skip: Path) -> Found:
-    """Every file the report can show under `folders`, leaving out `skip` (the report)."""
+def scan(folders: Sequence[Path], skip: Path | Sequence[Path]) -> Found:
+    """Every file the report can show under `folders`, leaving out the folders `skip` (the
+    report, and those the user excluded) with everything under them."""
     from vidseg_cli import store
 
     found = Found()
-    skip = skip.resolve()
+    skipped = {p.resolve() for p in ([skip] if isinstance(skip, Path) else skip)}
     for root in folders:
         for dirpath, dirnames, filenames in os.walk(root):
             d = Path(dirpath)
-            if d.resolve() == skip:
+            if d.resolve() in skipped:
                 dirnames.clear()
                 continue
             dirnames.sort()
@@ -134,11 +135,12 @@ def ground_truths(found: Found, gts: Sequence[str], warn: Callable[[str], None])
 
 def write_report(folder: str | os.PathLike | Sequence[str | os.PathLike],
                  out: str | os.PathLike, gt: str | Sequence[str] = (), quiet: bool = True,
-                 on_warning: Callable[[str], None] | None = None) -> ReportResult:
+                 on_warning: Callable[[str], None] | None = None,
+                 exclude: Sequence[str | os.PathLike] = ()) -> ReportResult:
     """Write <out>/index.html and <out>/assets/ over the outputs in `folder` (one folder
     or several), with the ground truth of `gt` (one source or several: temporal segments
-    and masks); return what was written. InputError: a folder or ground truth that does
-    not exist or cannot be read."""
+    and masks), leaving out the folders in `exclude`; return what was written. InputError:
+    a folder or ground truth that does not exist or cannot be read."""
     from vidseg_cli.api import visualize as V
     from vidseg_cli.progress import progress_bar
     from vidseg_cli.viz import html
@@ -161,7 +163,7 @@ def write_report(folder: str | os.PathLike | Sequence[str | os.PathLike],
         if on_warning is not None:
             on_warning(line)
 
-    found = scan(roots, out)
+    found = scan(roots, [out, *(Path(e) for e in exclude)])
     for p, why in found.unreadable:
         warn(f"{why if str(p) in why else f'{p}: {why}'}; left out")
     temporal, pixel = ground_truths(found, [gt] if isinstance(gt, str) else list(gt), warn)
@@ -189,6 +191,7 @@ def write_report(folder: str | os.PathLike | Sequence[str | os.PathLike],
         files = draw(p, "metrics", None)
         page.metrics.append(html.MetricsItem(p, doc, _rel(files, out)))
     overlays = 0
+    left_out: list[Path] = []
     for p, kind, attrs in found.h5:
         if kind in V.TEMPORAL_KINDS:
             files = draw(p, kind, temporal)
@@ -196,12 +199,16 @@ def write_report(folder: str | os.PathLike | Sequence[str | os.PathLike],
                 page.timelines.append(html.PictureItem(p, kind, attrs, _rel(files, out)))
         elif kind in V.PIXEL_KINDS:
             if overlays >= MAX_VIDEOS:
-                warn(f"{p}: left out, the report shows {MAX_VIDEOS} overlay videos at most")
+                left_out.append(Path(p))
                 continue
             files = draw(p, kind, pixel)
             if files:
                 overlays += 1
                 page.videos.append(html.PictureItem(p, kind, attrs, _rel(files, out)))
+    if left_out:
+        more = f" ... {left_out[-1]}" if len(left_out) > 1 else ""
+        warn(f"{left_out[0]}{more}: {len(left_out)} pixel file(s) left out, the report shows "
+             f"{MAX_VIDEOS} overlay videos at most")
     for log in found.runs:
         name = _asset_name(log.parent, roots) or log.parent.name
         svg, png = assets / f"{name}.training.svg", assets / f"{name}.training.png"
