@@ -94,8 +94,11 @@ def _run(stage: str, fn: Callable, kw: dict) -> None:
 @click.option("--init", type=click.Path(), default=None,
               help="Start from torchvision-layout ImageNet weights (width 1.0; flow: TSN "
                    "cross-modality init of conv1).")
+@click.option("--sync-bn", is_flag=True,
+              help="Under torchrun: BatchNorm statistics of the whole batch over all processes. "
+                   "No effect in one process.")
 @_common(lr=0.01, batch_size=32, epochs=10, steps=100)
-def train_backbone(inputs, stream, flow_method, arch, width, init, **kw):
+def train_backbone(inputs, stream, flow_method, arch, width, init, sync_bn, **kw):
     """A 2D CNN frame classifier, TSN-style, on the frames files (or folders of them) in
     INPUTS, each frame labelled by the temporal ground truth (K actions + background),
     drawn class-balanced and randomly flipped: the backbone that extract-features uses
@@ -111,7 +114,7 @@ def train_backbone(inputs, stream, flow_method, arch, width, init, **kw):
     except InputError as e:
         fail("train backbone", str(e))
     s = BackboneSettings(**_common_kwargs(kw), arch=arch, width=width, stream=stream, flow=flow_method,
-                         init=init)
+                         init=init, sync_bn=sync_bn)
     _run("train backbone", lambda: recipe(frames, gt, val, s, kw["run_dir"], kw["resume"]), kw)
 
 

@@ -1,6 +1,12 @@
 """`train backbone`: a 2D CNN frame classifier, TSN-style (FSN §3.2 uses TSN's networks):
 single frames (rgb) or 5 stacked flow fields (flow) around a frame, labelled by the
 temporal ground truth, drawn class-balanced, randomly flipped; K+1 classes.
+
+Under torchrun every rank draws the same class-balanced batch and flips from (seed, epoch)
+and reads and trains on its share of it (train/distributed.py); validation videos are
+split over the ranks and their scores gathered. The ResNets have BatchNorm: `sync_bn`
+normalises each training batch with the global batch's statistics (train/sync_bn.py), as
+one process does; without it each rank normalises its own share.
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ from vidseg_cli.datasets import fsn_data as fd
 from vidseg_cli.models import MODELS, load_public_weights
 from vidseg_cli.models.preprocess import IMAGENET_RGB_MEAN, IMAGENET_RGB_STD
 from vidseg_cli.runtime import seed_everything
+from vidseg_cli.train import distributed
 from vidseg_cli.train.fsn_common import (
     Common,
     epoch_rng,
+    item_cross_entropy,
     make_trainer,
-    soft_cross_entropy,
 )
 
 
@@ -35,12 +42,16 @@ class BackboneSettings(Common):
     batch_size: int = 32
     lr: float = 0.01
     val_stride: int = 5  # validation frames: every val_stride-th frame (snippet centres)
+    sync_bn: bool = False  # several ranks: BatchNorm statistics of the global batch
 
 
 def train_backbone(frames: dict[str, str], gt, val_gt, s: BackboneSettings, run_dir: str,
                    resume: bool = False) -> dict[str, Any]:
     """TSN-style frame classifier (module docstring). Returns a summary."""
+    from vidseg_cli.train import sync_bn
+
     seed_everything(s.seed)
+    distributed.check_batch_size(s.batch_size)
     ids, notes = fd.select_videos(frames, gt, "frames")
     classes = ["background", *gt.classes]
     with contextlib.ExitStack() as stack:
@@ -60,49 +71,59 @@ def train_backbone(frames: dict[str, str], gt, val_gt, s: BackboneSettings, run_
         if s.init:
             load_public_weights(s.init, model)
         model = model.to(memory_format=torch.channels_last)  # several times faster narrow convs on CPU
+        if s.sync_bn and distributed.current().active:  # before the optimizer takes the parameters
+            model = sync_bn.convert(model, distributed.device(s.device))  # BatchNorm's names kept
         model.preprocess = backbone_preprocess(s.stream, s.flow)
         val = open_val_frames(stack, frames, val_gt, s.flow)
 
         def batches(epoch: int):
             rng = epoch_rng(s.seed, epoch)
             for _ in range(s.steps_per_epoch):
+                # the global batch and its flips, as one process draws them; this rank's share read
                 pick = fd.balanced_choice(rng, items_c, s.batch_size)
+                flip = rng.random(len(pick)) < 0.5
+                mine = distributed.shard(np.arange(len(pick)))
                 x, y = [], []
-                for k in pick:
+                for k in pick[mine]:
                     v, t = items_v[k], int(items_t[k])
                     x.append(vids[v].inputs([t], s.stream)[0])
                     y.append(targets[v][t])
                 x = np.stack(x)
-                flip = rng.random(len(x)) < 0.5
-                x[flip] = fd.flip_inputs(x[flip], s.stream)
+                x[flip[mine]] = fd.flip_inputs(x[flip[mine]], s.stream)
                 yield (torch.from_numpy(x).contiguous(memory_format=torch.channels_last),
                        torch.from_numpy(np.stack(y)))
 
         def loss_step(m, batch):
             x, y = batch
-            return soft_cross_entropy(m(x), y)
+            return distributed.batch_mean(item_cross_entropy(m(x), y))  # over the global batch
 
         def validate(m) -> dict[str, float]:
             from vidseg_cli.metrics.frame_ap import frame_average_precision
 
-            dev = next(m.parameters()).device
-            sc, pos = [], []
-            for v in val:
-                t = np.arange((s.val_stride - 1) // 2, v.num_frames - (s.stream == "flow"), s.val_stride)
-                y = fd.frame_targets(v.num_frames, v.fps, val_gt, v.video_id)[t]
-                for lo in range(0, len(t), 64):
-                    x = torch.from_numpy(v.inputs(t[lo:lo + 64], s.stream)).to(
-                        dev, memory_format=torch.channels_last)
-                    sc.append(m(x).softmax(1).float().cpu().numpy()[:, 1:])
-                pos.append(y[:, 1:] > 0)
-            ap = frame_average_precision(np.concatenate(sc), np.concatenate(pos))
+            scored = distributed.map_sharded(lambda v: _val_scores(m, v, val_gt, s), val)
+            ap = frame_average_precision(np.concatenate([sc for sc, _ in scored]),
+                                         np.concatenate([pos for _, pos in scored]))
             return {"frame_mAP": float(np.nanmean(ap))}
 
         extra = {"recipe": "backbone", **asdict(s), "train_videos": len(ids), "gt": gt.path,
                  "subset": gt.subset, "val_subset": val_gt.subset if val_gt else None}
-        tr = make_trainer(model, classes, s, run_dir, extra, "frame_mAP" if val else None, resume)
+        tr = make_trainer(model, classes, s, run_dir, extra, "frame_mAP" if val else None, resume,
+                          sharded=True)
         hist = tr.fit(batches, loss_step, validate if val else None, s.steps_per_epoch)
     return {"run_dir": str(run_dir), "history": hist, "notes": notes, "classes": classes}
+
+
+def _val_scores(m, v: fd.VideoFrames, val_gt, s: BackboneSettings) -> tuple[np.ndarray, np.ndarray]:
+    """A validation video's action scores (n, K) at every val_stride-th frame and whether
+    each frame shows each action (n, K)."""
+    dev = next(m.parameters()).device
+    t = np.arange((s.val_stride - 1) // 2, v.num_frames - (s.stream == "flow"), s.val_stride)
+    y = fd.frame_targets(v.num_frames, v.fps, val_gt, v.video_id)[t]
+    sc = [m(torch.from_numpy(v.inputs(t[lo:lo + 64], s.stream)).to(
+        dev, memory_format=torch.channels_last)).softmax(1).float().cpu().numpy()[:, 1:]
+        for lo in range(0, len(t), 64)]
+    K = y.shape[1] - 1
+    return (np.concatenate(sc) if sc else np.zeros((0, K), np.float32)), y[:, 1:] > 0
 
 
 def backbone_preprocess(stream: str, flow: str) -> dict:

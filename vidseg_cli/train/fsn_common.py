@@ -1,6 +1,8 @@
 """What every FSN training recipe shares (train/backbone.py, train/fsn.py,
 train/fsn_e2e.py, train/wfsn.py): the settings, the SGD optimizer and Trainer, the
-per-epoch generator, the soft cross-entropy (Eq. 4) and the validation metrics.
+per-epoch generator, the soft cross-entropy (Eq. 4) and the validation metrics. Every
+recipe runs under torchrun (train/distributed.py): each takes its share of every batch
+(distributed.shard) and makes its Trainer with `sharded=True`.
 
 Validation (per epoch) slides the network over whole validation videos as `localize`
 does and reports frame-level mAP (FSN Table 1) and, for fsn/wfsn, segment mAP at tIoU
@@ -80,6 +82,13 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, dim: int = 1)
     (Eq. 4 with one-hot targets; averaged over frames as well as the batch, which only
     rescales the paper's sum over frames)."""
     return -(target * F.log_softmax(logits.float(), dim=dim)).sum(dim=dim).mean()
+
+
+def item_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """`soft_cross_entropy` of each item of a batch (B x C logits and target
+    distributions): the B per-item losses, for a mean over a global batch split over
+    ranks (distributed.batch_mean); their mean is soft_cross_entropy(logits, target)."""
+    return -(target * F.log_softmax(logits.float(), dim=1)).sum(dim=1)
 
 
 # -- validation, shared with localize ---------------------------------------------------------

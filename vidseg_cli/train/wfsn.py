@@ -2,6 +2,10 @@
 equal segments, one random snippet feature from each, the temporal CNN's K scores pooled
 over them (max by default, Eq. 2) and a softmax cross-entropy on the pooled score (Eq. 3)
 against the video's classes (uniform over them when there are several).
+
+Under torchrun every rank draws the same class-balanced batch of videos and their snippet
+samples from (seed, epoch) and trains on its share of it (train/distributed.py);
+validation videos are split over the ranks and their scores gathered.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ from vidseg_cli.datasets import fsn_data as fd
 from vidseg_cli.errors import InputError
 from vidseg_cli.models import MODELS
 from vidseg_cli.runtime import seed_everything
+from vidseg_cli.train import distributed
 from vidseg_cli.train.fsn import feature_stats, fsn_extra, fsn_preprocess, standardize, val_features
 from vidseg_cli.train.fsn_common import (
     Common,
     epoch_rng,
     frame_metrics,
+    item_cross_entropy,
     make_trainer,
-    soft_cross_entropy,
 )
 
 
@@ -42,6 +47,7 @@ def train_wfsn(features: dict[str, str], gt, val_gt, s: WFSNSettings, run_dir: s
     from vidseg_cli.infer.fsn import DEFAULT_SEGMENT_SCORE, wfsn_frame_probs
 
     seed_everything(s.seed)
+    distributed.check_batch_size(s.batch_size)
     ids, notes = fd.select_videos(features, gt, "features")
     videos = [v for v in fd.load_feature_videos(features, ids) if len(v.features)]
     for v in videos:
@@ -63,20 +69,24 @@ def train_wfsn(features: dict[str, str], gt, val_gt, s: WFSNSettings, run_dir: s
         rng = epoch_rng(s.seed, epoch)
         for _ in range(s.steps_per_epoch):
             pick = fd.balanced_choice(rng, groups, s.batch_size)
-            x = np.stack([_segment_sample(rng, videos[k].features, s.segments) for k in pick])
-            y = np.stack([videos[k].labels / videos[k].labels.sum() for k in pick])
+            # every item's snippets drawn, as one process draws them, then this rank's share
+            samples = [_segment_sample(rng, videos[k].features, s.segments) for k in pick]
+            mine = distributed.shard(np.arange(len(pick)))
+            x = np.stack([samples[i] for i in mine])
+            y = np.stack([videos[pick[i]].labels / videos[pick[i]].labels.sum() for i in mine])
             yield torch.from_numpy(x), torch.from_numpy(y.astype(np.float32))
 
     def loss_step(m, batch):
         x, y = batch  # B x M x D, B x K
-        return soft_cross_entropy(m(x), y)  # Eq. 3 + cross-entropy
+        return distributed.batch_mean(item_cross_entropy(m(x), y))  # Eq. 3 + cross-entropy
 
     def validate(m) -> dict[str, float]:
-        probs = [wfsn_frame_probs(m, v.features, v.centers, v.num_frames) for v in val]
+        probs = distributed.map_sharded(
+            lambda v: wfsn_frame_probs(m, v.features, v.centers, v.num_frames), val)
         return frame_metrics(probs, val, val_gt, DEFAULT_SEGMENT_SCORE["wfsn"])
 
     tr = make_trainer(model, classes, s, run_dir, fsn_extra(s, videos, gt, val_gt, "wfsn"),
-                  "mAP@0.5" if val else None, resume)
+                      "mAP@0.5" if val else None, resume, sharded=True)
     hist = tr.fit(batches, loss_step, validate if val else None, s.steps_per_epoch)
     return {"run_dir": str(run_dir), "history": hist, "notes": notes, "classes": classes}
 
