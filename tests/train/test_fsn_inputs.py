@@ -60,3 +60,17 @@ def test_a_newer_schema_frames_file_is_named_not_the_ground_truth(cli, tmp_path)
     assert res.exit_code == 2 and res.stderr.count("\n") == 1
     assert res.stderr.startswith(f"vidseg train backbone: error: {frames}: schema 99 is newer than")
     assert not run.exists()
+
+
+def test_frames_of_another_size_are_named_before_the_run(cli, tmp_path):
+    paths = [_frames(tmp_path / f"{v}.frames.h5", 6, h, w, video_id=v)
+             for v, h, w in (("a", 16, 16), ("b", 16, 16), ("c", 24, 32))]
+    gt = {v: {"subset": "training", "duration": 0.6,
+              "annotations": [{"segment": [0.0, 0.3], "label": "a"}]} for v in "abc"}
+    (tmp_path / "gt.json").write_text(json.dumps({"version": "1", "database": gt}))
+    run = tmp_path / "run"
+    res = cli("train", "backbone", *paths, "--gt", tmp_path / "gt.json", "--epochs", "1", "-o", run)
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1
+    assert res.stderr.startswith(f"vidseg train backbone: error: {paths[2]}: frames are 32x24, "
+                                 "most training videos' 16x16")
+    assert not run.exists()

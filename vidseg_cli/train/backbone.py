@@ -56,6 +56,7 @@ def train_backbone(frames: dict[str, str], gt, val_gt, s: BackboneSettings, run_
     classes = ["background", *gt.classes]
     with contextlib.ExitStack() as stack:
         vids = [open_frames(stack, frames[v], s.flow) for v in ids]
+        check_one_size(vids)
         items_v, items_t, items_c = [], [], []
         for i, v in enumerate(vids):
             y = fd.frame_targets(v.num_frames, v.fps, gt, v.video_id)
@@ -133,6 +134,23 @@ def backbone_preprocess(stream: str, flow: str) -> dict:
     if stream == "rgb":
         return {"stream": "rgb", "mean": [float(x) for x in IMAGENET_RGB_MEAN], "std": [float(x) for x in IMAGENET_RGB_STD]}
     return {"stream": "flow", "flow_method": flow, "flow_length": fd.FLOW_LENGTH, "flow_bound": FLOW_BOUND}
+
+
+def check_one_size(vids: list[fd.VideoFrames]) -> None:
+    """A batch stacks whole frames from many videos: InputError naming the first video
+    whose frame size differs from the most common one."""
+    from collections import Counter
+
+    from vidseg_cli.errors import InputError
+
+    sizes = [tuple(v.frames.shape[1:3]) for v in vids]
+    if len(set(sizes)) < 2:
+        return
+    (h, w), _ = Counter(sizes).most_common(1)[0]
+    odd = next(v for v, hw in zip(vids, sizes) if hw != (h, w))
+    oh, ow = odd.frames.shape[1:3]
+    raise InputError(odd.path, f"frames are {ow}x{oh}, most training videos' {w}x{h}: a batch needs "
+                               f"one size (extract every video with the same extract-frames --size)")
 
 
 def open_frames(stack: contextlib.ExitStack, path: str, flow: str) -> fd.VideoFrames:
