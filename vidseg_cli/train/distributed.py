@@ -309,8 +309,20 @@ def main_first(fn: Callable[[], Any]) -> Any:
         broadcast_object(None)
         return out
     if broadcast_object(None) is not None:
+        _outlive_main()
         raise SystemExit(2)
     return fn()
+
+
+def _outlive_main() -> None:
+    """On a rank other than 0, once rank 0 has failed: wait until rank 0 has printed its
+    line and left the group (its leaving ends this barrier with an error), as torchrun
+    stops every other process as soon as one ends with an error, and would otherwise cut
+    rank 0 off before its line when this rank ends first."""
+    try:
+        barrier()
+    except Exception:  # the group is gone: rank 0 has stopped
+        pass
 
 
 def fill_sharded(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
@@ -332,6 +344,8 @@ def fill_sharded(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     for tag, value in out:
         if tag == "error":
             cls, args = value
+            if not d.main:
+                _outlive_main()
             raise cls(*args)
     return [value for _, value in out]
 
