@@ -46,6 +46,8 @@ def _size(ctx, param, value):
               help="Resize frames to W x H (S-CNN 3.1: 171x128).")
 @click.option("--crop", "crop_size", callback=_size, default=None, metavar="HxW",
               help="Centre crop H x W (S-CNN 3.1: 112x112).")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Dropout after fc6 and fc7 [default: the recipe's, paper 0.5, synthetic 0.3].")
 @click.option("--iterations", type=click.IntRange(1), default=None,
               help="Optimizer steps (S-CNN 4.2: 30K on THUMOS14).")
 @click.option("--batch-size", type=click.IntRange(1), default=None)
@@ -71,7 +73,7 @@ def _size(ctx, param, value):
 @training_run_options("out", max_steps=False,
                       run_files="last.ckpt, best.ckpt, log.jsonl, config.json, summary.json")
 def train_scnn(stage, data, out, gt, videos, subset, trimmed, recipe, init, width, frame_size,
-               crop_size, iterations, batch_size, optimizer, lr, fc8_lr, momentum, weight_decay, lr_step,
+               crop_size, dropout, iterations, batch_size, optimizer, lr, fc8_lr, momentum, weight_decay, lr_step,
                lr_gamma, alpha, lam, val_fraction, cache, seed, device, amp, threads, resume,
                quiet, json_out):
     """Train one S-CNN network (S-CNN 3.2) on untrimmed videos with temporal annotations
@@ -90,7 +92,7 @@ def train_scnn(stage, data, out, gt, videos, subset, trimmed, recipe, init, widt
                    "from the classification network", err=True)
     opts = SCNNTrainOptions(stage=stage, data=data, out=out, gt=gt, videos=videos, subset=subset,
                             trimmed=trimmed, recipe=recipe, init=init, width=width,
-                            frame_size=frame_size, crop_size=crop_size, iterations=iterations,
+                            frame_size=frame_size, crop_size=crop_size, dropout=dropout, iterations=iterations,
                             batch_size=batch_size, optimizer=optimizer, lr=lr, fc8_lr=fc8_lr, momentum=momentum,
                             weight_decay=weight_decay, lr_step=lr_step, lr_gamma=lr_gamma,
                             alpha=alpha, lam=lam, val_fraction=val_fraction, seed=seed,

@@ -37,10 +37,13 @@ STAGE = "train sep3d-head"
 @click.option("--segmenter-bn", type=click.Choice(["update", "frozen"]), default=None,
               help="With --joint: BatchNorm statistics of the segmenter follow the training clips "
                    "(update, default) or stay those it was trained with (frozen).")
+@click.option("--sync-bn", is_flag=True,
+              help="Under torchrun, with --joint: the segmenter's BatchNorm statistics of the whole "
+                   "batch over all processes. No effect in one process.")
 @training_run_options()
 def train_sep3d_head(segmenter, data, run_dir, epochs, max_steps, lr, batch_size, clips_per_video,
                      resume, seed, device, amp, val_videos, split, joint, segmenter_lr_mult,
-                     seg_loss_weight, segmenter_bn, quiet, json_out):
+                     seg_loss_weight, segmenter_bn, sync_bn, quiet, json_out):
     """Train the J-HMDB action-classification head of Sep3D (§4), on a frozen Sep3D or with it.
 
     Per frame, the largest connected region of the ground-truth actor mask, the box
@@ -67,13 +70,16 @@ def train_sep3d_head(segmenter, data, run_dir, epochs, max_steps, lr, batch_size
     if not joint and (segmenter_lr_mult is not None or seg_loss_weight is not None
                       or segmenter_bn is not None):
         fail(STAGE, "--segmenter-lr-mult, --seg-loss-weight and --segmenter-bn apply only with --joint")
+    if sync_bn and not (joint and segmenter_bn != "frozen"):
+        fail(STAGE, "--sync-bn applies only with --joint and the segmenter's BatchNorm statistics "
+                    "updating (a frozen segmenter normalises with its running statistics)")
     r = with_overrides(HeadRecipe(), epochs=epochs, lr=lr, batch_size=batch_size,
                        clips_per_video=clips_per_video, joint=joint or None,
                        segmenter_lr_mult=segmenter_lr_mult, seg_loss_weight=seg_loss_weight,
                        segmenter_bn=segmenter_bn)
     opts = HeadTrainOptions(segmenter=segmenter, data=data, run_dir=run_dir, recipe=r,
                             max_steps=max_steps, resume=resume, seed=seed, device=device, amp=amp,
-                            val_videos=val_videos, split=split, quiet=quiet)
+                            val_videos=val_videos, split=split, quiet=quiet, sync_bn=sync_bn)
 
     def log(msg: str) -> None:
         if not quiet:

@@ -32,6 +32,8 @@ from vidseg_cli.cli.training import run_training, training_run_options
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default=None)
 @click.option("--hidden", type=click.IntRange(1), default=256, show_default=True,
               help="LSTM hidden states per layer (Segment-tube 2.1: 256).")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True,
+              help="Dropout on fc7 before each LSTM (the paper gives none).")
 @click.option("--clip-mask", type=click.Choice(["soft", "hard", "none"]), default="soft", show_default=True,
               help="Saliency-aware clips: pixels outside the initial mask blended toward the "
                    "trunk's pixel mean (soft), replaced by it (hard), or kept (none).")
@@ -52,7 +54,7 @@ from vidseg_cli.cli.training import run_training, training_run_options
 @training_run_options("out", run_files="last.ckpt, best.ckpt, log.jsonl, config.json, summary.json, "
                                        "features/")
 def train_segment_tube(data, gt, videos, subset, init, recipe, epochs, lr, batch_size, seq_len, optimizer,
-                       hidden, clip_mask, mask_keep, saliency, superpixels, val_fraction, cache, features,
+                       hidden, dropout, clip_mask, mask_keep, saliency, superpixels, val_fraction, cache, features,
                        threads, out, resume, seed, max_steps, device, amp, quiet, json_out):
     """Train Segment-tube's proposal and classification networks (Segment-tube 2.1): a C3D
     trunk from --init, fc7 of saliency-aware clips of 16 and 32 frames (75% overlap), two
@@ -65,7 +67,7 @@ def train_segment_tube(data, gt, videos, subset, init, recipe, epochs, lr, batch
     opts = SegmentTubeTrainOptions(
         data=data, out=out, init=init, gt=gt, videos=videos, subset=subset, recipe=recipe,
         epochs=epochs, lr=lr, batch_size=batch_size, seq_len=seq_len, optimizer=optimizer,
-        hidden=hidden, clip_mask=clip_mask, mask_keep=mask_keep, saliency=saliency,
+        hidden=hidden, dropout=dropout, clip_mask=clip_mask, mask_keep=mask_keep, saliency=saliency,
         superpixels=superpixels, val_fraction=val_fraction, max_steps=max_steps, seed=seed,
         device=device, amp=amp, resume=resume, cache=cache, features=features, threads=threads,
         quiet=quiet)

@@ -327,18 +327,27 @@ class SCNNData:
     def held_videos(self) -> list[int]:
         return sorted({s.video for s in self.positives + self.background if not s.trimmed})
 
-    def batch(self, segs: Sequence[Segment], spec: WindowSpec, rng: np.random.Generator | None = None):
-        """uint8 clips (B, 3, 16, ch, cw), labels (B,), overlaps (B,). With `rng`, training
-        augmentation as in C3D: a random crop position and a random horizontal flip."""
+    @staticmethod
+    def augmentations(n: int, spec: WindowSpec, rng: np.random.Generator) -> list[tuple]:
+        """Training augmentation as in C3D for `n` clips: per clip a random crop position
+        and a random horizontal flip, (offset (1, 2), flip (1,)) drawn clip after clip."""
         (fw, fh), (ch, cw) = spec.frame_size, spec.crop_size
+        return [(np.array([[rng.integers(0, fh - ch + 1), rng.integers(0, fw - cw + 1)]]), rng.random(1) < 0.5)
+                for _ in range(n)]
+
+    def batch(self, segs: Sequence[Segment], spec: WindowSpec, rng: np.random.Generator | None = None,
+              augment: Sequence[tuple] | None = None):
+        """uint8 clips (B, 3, 16, ch, cw), labels (B,), overlaps (B,). With `rng`, training
+        augmentation (`augmentations`); or `augment`, one drawn already per segment (a
+        rank's share of a batch whose augmentation was drawn for all its clips)."""
+        ch, cw = spec.crop_size
+        if augment is None and rng is not None:
+            augment = self.augmentations(len(segs), spec, rng)
         clips = np.empty((len(segs), 3, spec.clip_frames, ch, cw), np.uint8)
         for i, s in enumerate(segs):
             frames = self.videos[s.video].frames
             idx = np.clip(sample_clip_indices(s.start, s.end, spec.clip_frames), 0, len(frames) - 1)
-            off = flip = None
-            if rng is not None:
-                off = np.array([[rng.integers(0, fh - ch + 1), rng.integers(0, fw - cw + 1)]])
-                flip = rng.random(1) < 0.5
+            off, flip = augment[i] if augment is not None else (None, None)
             clips[i] = clip_batch(frames, idx[None], spec, off, flip)[0]
         labels = np.array([s.label for s in segs], np.int64)
         overlap = np.array([s.overlap for s in segs], np.float32)

@@ -289,3 +289,79 @@ def rank_seed(seed: int, epoch: int, rank: int) -> int:
     import numpy as np
 
     return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1, np.uint64)[0] >> 1)
+
+
+# -- work that writes files (caches): never two ranks writing one file -----------------------
+def main_first(fn: Callable[[], Any]) -> Any:
+    """fn() on rank 0, then on the other ranks once rank 0 is done: for loading that fills
+    a cache on disk (decoded frames), which the others then read instead of writing the
+    same files at the same time. A failure on rank 0 is raised there and ends the others
+    with exit 2 (rank 0 prints the line)."""
+    d = current()
+    if not d.active:
+        return fn()
+    if d.main:
+        try:
+            out = fn()
+        except BaseException:
+            broadcast_object("failed")
+            raise
+        broadcast_object(None)
+        return out
+    if broadcast_object(None) is not None:
+        _outlive_main()
+        raise SystemExit(2)
+    return fn()
+
+
+def _outlive_main() -> None:
+    """On a rank other than 0, once rank 0 has failed: wait until rank 0 has printed its
+    line and left the group (its leaving ends this barrier with an error), as torchrun
+    stops every other process as soon as one ends with an error, and would otherwise cut
+    rank 0 off before its line when this rank ends first."""
+    try:
+        barrier()
+    except Exception:  # the group is gone: rank 0 has stopped
+        pass
+
+
+def fill_sharded(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """map_sharded for work that writes one file per item (a feature cache): each rank
+    does items[rank::world]; every rank returns once all are done, with the results in
+    the order of `items`. An exception on any rank is raised on every rank (the first in
+    the order of `items`), so all stop with the same line and none waits for ever."""
+    d = current()
+    if not d.active:
+        return [fn(x) for x in items]
+
+    def safe(x: Any) -> Any:
+        try:
+            return ("ok", fn(x))
+        except Exception as e:  # re-raised on every rank below
+            return ("error", _portable(e))
+
+    out = map_sharded(safe, items)
+    for tag, value in out:
+        if tag == "error":
+            cls, args = value
+            if not d.main:
+                _outlive_main()
+            raise cls(*args)
+    return [value for _, value in out]
+
+
+def _portable(e: Exception) -> tuple[type, tuple]:
+    """(class, arguments) that rebuild `e` on another rank: an InputError from its path
+    and problem (its args hold the joined line), others from their args when they
+    survive pickling, else a RuntimeError with the line."""
+    import pickle
+
+    from vidseg_cli.errors import InputError
+
+    if isinstance(e, InputError):
+        return type(e), (e.path, e.problem)
+    try:
+        pickle.loads(pickle.dumps((type(e), e.args)))
+        return type(e), e.args
+    except Exception:
+        return RuntimeError, (f"{type(e).__name__}: {e}",)

@@ -82,14 +82,27 @@ def head_logits_from_features(model, feats, boxes, target, image_size):
     return logits, target.reshape(-1)[keep]
 
 
-def head_loss(model, batch):
-    """Softmax cross-entropy over the frames with an actor (Sep3D §4)."""
+def head_cross_entropy(model, logits, target):
+    """The mean softmax cross-entropy over the frames with an actor (Sep3D §4); 0 when the
+    batch has none. Under torchrun: this rank's share of the mean over the frames of the
+    whole global batch (train/distributed.py), every rank joining the all-reduce."""
     import torch.nn.functional as F
 
-    logits, target = head_logits(model, batch["x"], batch["boxes"], batch["target"])
+    from vidseg_cli.train import distributed
+
+    zero = model.head.fc.bias.sum() * 0.0  # no actor in this batch: a zero on the graph
+    if distributed.current().active:
+        total = F.cross_entropy(logits.float(), target, reduction="sum") if target.numel() else zero
+        return distributed.share(total + zero, target.numel())
     if target.numel() == 0:
-        return model.head.fc.bias.sum() * 0.0  # no actor in this batch
+        return zero
     return F.cross_entropy(logits.float(), target)
+
+
+def head_loss(model, batch):
+    """Softmax cross-entropy over the frames with an actor (Sep3D §4)."""
+    logits, target = head_logits(model, batch["x"], batch["boxes"], batch["target"])
+    return head_cross_entropy(model, logits, target)
 
 
 def joint_loss_terms(model, batch, seg_weight=None):
@@ -97,8 +110,6 @@ def joint_loss_terms(model, batch, seg_weight=None):
     segmenter with gradients over every clip of the batch: (head cross-entropy over the
     frames with an actor, `weighted_cross_entropy` of the per-pixel logits against
     batch["seg_target"] with class weights `seg_weight`)."""
-    import torch.nn.functional as F
-
     from vidseg_cli.train.segment import weighted_cross_entropy
 
     x = batch["x"]
@@ -106,11 +117,7 @@ def joint_loss_terms(model, batch, seg_weight=None):
     seg = weighted_cross_entropy(seg_logits, batch["seg_target"], seg_weight)
     logits, target = head_logits_from_features(model, feats, batch["boxes"], batch["target"],
                                                tuple(x.shape[-2:]))
-    if target.numel() == 0:
-        head = model.head.fc.bias.sum() * 0.0  # no actor in this batch
-    else:
-        head = F.cross_entropy(logits.float(), target)
-    return head, seg
+    return head_cross_entropy(model, logits, target), seg
 
 
 def joint_loss(model, batch, seg_weight=None, seg_loss_weight: float = 1.0):

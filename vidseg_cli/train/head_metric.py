@@ -23,16 +23,44 @@ FEATURE_CACHE_BYTES = 512 << 20  # a frozen segmenter's validation features kept
 
 def head_accuracy(model, videos, preprocess: Mapping[str, Any], device, batch_size: int = 4,
                   segmentation: bool = False, feature_cache: dict | None = None) -> dict[str, Any]:
-    """The head's accuracy with ground-truth masks: every frame with an actor of `videos`,
+    """The head's accuracy with ground-truth masks on `videos` (`head_counts`, summarised)."""
+    return summarize_counts([head_counts(model, videos, preprocess, device, batch_size, segmentation,
+                                         feature_cache)], model.action_names, segmentation)
+
+
+def summarize_counts(parts: list[dict[str, Any]], action_names: list[str], segmentation: bool = False
+                     ) -> dict[str, Any]:
+    """The metrics of `head_counts` results of disjoint sets of videos (one per rank, or
+    per video), added up."""
+    correct = sum(p["correct"] for p in parts)
+    total = sum(p["total"] for p in parts)
+    loss_sum = sum(p["loss_sum"] for p in parts)
+    per_class = sum((p["per_class"] for p in parts), np.zeros((len(action_names), 2), dtype=np.int64))
+    out = {"accuracy_gt_masks": correct / total if total else float("nan"),
+           "loss": loss_sum / total if total else float("nan"), "frames": total,
+           "per_class": {action_names[k]: [int(c), int(m)] for k, (c, m) in enumerate(per_class) if m}}
+    if segmentation:  # empty union (no foreground anywhere): 1, metrics/masks.py's convention
+        inter, union = sum(p["fg_inter"] for p in parts), sum(p["fg_union"] for p in parts)
+        out["foreground_iou_clips"] = inter / union if union else 1.0
+        out["segmented_frames"] = sum(p["seg_frames"] for p in parts)
+    return out
+
+
+def head_counts(model, videos, preprocess: Mapping[str, Any], device, batch_size: int = 4,
+                segmentation: bool = False, feature_cache: dict | None = None) -> dict[str, Any]:
+    """What the head's accuracy with ground-truth masks counts: every frame with an actor of `videos`,
     whole frames at the network size of `preprocess` (the segmenter's checkpoint record,
     models/preprocess.py), clips of its `clip_len` frames (8 when 0) back to back (the last
-    ending on the last frame; each frame counted once). Returns {"accuracy_gt_masks",
-    "loss" (mean cross-entropy), "frames", "per_class": {action: [correct, frames]}}.
+    ending on the last frame; each frame counted once). Returns the counts
+    `summarize_counts` turns into {"accuracy_gt_masks", "loss" (mean cross-entropy),
+    "frames", "per_class": {action: [correct, frames]}}: "correct", "total", "loss_sum",
+    "per_class" (A x 2: correct, frames).
 
     segmentation: every clip (with an actor or not) goes through the segmenter, and the
-    result adds "foreground_iou_clips": |pred & gt| / |pred | gt| summed over every frame
-    of `videos` (each counted once), pred = argmax class != 0 of its clip's logits, gt =
-    label > 0, at the network's input size; and "segmented_frames".
+    counts add "fg_inter", "fg_union" (summarised as "foreground_iou_clips": |pred & gt| /
+    |pred | gt| summed over every frame of `videos`, each counted once, pred = argmax
+    class != 0 of its clip's logits, gt = label > 0, at the network's input size) and
+    "seg_frames" ("segmented_frames").
 
     feature_cache: a dict kept between calls while the segmenter is frozen (without
     `segmentation`): the segmenter's features of each group of clips are then computed
@@ -99,10 +127,5 @@ def head_accuracy(model, videos, preprocess: Mapping[str, Any], device, batch_si
             total += int(tg.size)
             np.add.at(per_class, (tg, 0), (pred == tg).astype(np.int64))
             np.add.at(per_class, (tg, 1), 1)
-    out = {"accuracy_gt_masks": correct / total if total else float("nan"),
-           "loss": loss_sum / total if total else float("nan"), "frames": total,
-           "per_class": {model.action_names[k]: [int(c), int(m)] for k, (c, m) in enumerate(per_class) if m}}
-    if segmentation:  # empty union (no foreground anywhere): 1, metrics/masks.py's convention
-        out["foreground_iou_clips"] = fg_inter / fg_union if fg_union else 1.0
-        out["segmented_frames"] = seg_frames
-    return out
+    return {"correct": correct, "total": total, "loss_sum": loss_sum, "per_class": per_class,
+            "fg_inter": fg_inter, "fg_union": fg_union, "seg_frames": seg_frames}

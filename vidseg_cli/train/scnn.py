@@ -16,6 +16,13 @@ Training (`train_scnn`), S-CNN §3.2:
 - localization: the overlap loss of Eq. (1)-(3) (train/losses.py), alpha = 0.25,
   lambda = 1, initialized from the classification network (`init`), lr as classification.
 Everything runs through train/engine.py's Trainer.
+
+Under torchrun (train/distributed.py) rank 0 decodes the frame cache first and the other
+ranks then read it; every rank draws the epoch's segments and the augmentation of every
+clip of a global batch from (seed, epoch), and builds and trains on its share
+`batch[rank::world]`; the losses (Eq. 1 and 2, means over the batch) are the global
+batch's; the validation segments are split over the ranks and their predictions
+gathered; rank 0 alone writes the run and summary.json.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from vidseg_cli.models.preprocess import WindowSpec
 from vidseg_cli.models.registry import MODELS
 from vidseg_cli.models.scnn import STAGES, SCNNNet, load_stage_network  # noqa: F401  (re-exported)
 from vidseg_cli.stages.windows import SCNN_LENGTHS, SCNN_OVERLAP
+from vidseg_cli.train import distributed
 from vidseg_cli.train.losses import SCNN_ALPHA, SCNN_LAMBDA, overlap_loss
 
 # -- training -----------------------------------------------------------------------------
@@ -137,13 +145,17 @@ def _arch_from_init(opts: SCNNTrainOptions) -> dict[str, Any] | None:
 
 def evaluate_windows(model: SCNNNet, data: SCNNData, segs, spec: WindowSpec, device, batch: int = 64,
                      stage: str = "classification") -> dict[str, float]:
-    """Accuracy (and per-class mean accuracy) of a network on labelled segments."""
-    correct, per = 0, {}
-    for i in range(0, len(segs), batch):
+    """Accuracy (and per-class mean accuracy) of a network on labelled segments; under
+    torchrun each rank predicts its share of the batches of segments, gathered."""
+
+    def predict(i: int) -> tuple[np.ndarray, np.ndarray]:
         clips, labels, _ = data.batch(segs[i:i + batch], spec)
         if stage == "proposal":
             labels = (labels > 0).astype(np.int64)
-        pred = model(torch.from_numpy(clips).to(device)).argmax(1).cpu().numpy()
+        return labels, model(torch.from_numpy(clips).to(device)).argmax(1).cpu().numpy()
+
+    correct, per = 0, {}
+    for labels, pred in distributed.map_sharded(predict, list(range(0, len(segs), batch))):
         correct += int((pred == labels).sum())
         for lab, p in zip(labels, pred):
             per.setdefault(int(lab), []).append(p == lab)
@@ -154,16 +166,17 @@ def evaluate_windows(model: SCNNNet, data: SCNNData, segs, spec: WindowSpec, dev
 
 def train_scnn(opts: SCNNTrainOptions, log=print) -> dict[str, Any]:
     """Build the stage's training data, network and optimizer, and run the Trainer."""
-    from vidseg_cli.runtime import resolve_device, seed_everything
+    from vidseg_cli.runtime import seed_everything
     from vidseg_cli.train.engine import Trainer, TrainSettings
 
     if opts.stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}")
     if opts.recipe not in RECIPES:
         raise ValueError(f"recipe must be one of {', '.join(RECIPES)}")
+    distributed.check_batch_size(opts.setting("batch_size"))
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    device = resolve_device(opts.device)
+    device = distributed.device(opts.device)
     seed_everything(opts.seed)
     t0 = time.perf_counter()
 
@@ -181,8 +194,8 @@ def train_scnn(opts: SCNNTrainOptions, log=print) -> dict[str, Any]:
     # 2. data (S-CNN §3.2), with a held-out share of the untrimmed videos for validation.
     gt, videos = dataset_paths(opts.data, opts.gt, opts.videos)
     cache = FrameCache(opts.cache or Path(opts.out) / "frames_cache", spec.frame_size)
-    data = load_scnn_data(gt, videos, cache, opts.subset, opts.trimmed, arch["window_lengths"],
-                          arch["window_overlap"])
+    data = distributed.main_first(lambda: load_scnn_data(  # rank 0 fills the frame cache
+        gt, videos, cache, opts.subset, opts.trimmed, arch["window_lengths"], arch["window_overlap"]))
     train, val = data.split(opts.val_fraction, opts.seed)
     classes = ["background", "action"] if opts.stage == "proposal" else data.classes
     freq = train.window_frequency() if opts.stage != "proposal" else None
@@ -203,13 +216,18 @@ def train_scnn(opts: SCNNTrainOptions, log=print) -> dict[str, Any]:
 
     # 4. the batches of an epoch: all positives and a fresh background sample (seeded).
     bs, iterations = opts.setting("batch_size"), opts.setting("iterations")
-    per_epoch = math.ceil((len(train.positives) + train.num_background(opts.stage)) / bs)
+    per_epoch = distributed.batches_per_epoch(len(train.positives) + train.num_background(opts.stage), bs)
 
     def batches(epoch: int):
         rng = np.random.default_rng([opts.seed, epoch])
         segs = train.epoch(opts.stage, rng)
         for i in range(0, len(segs), bs):
-            clips, labels, overlap = train.batch(segs[i:i + bs], spec, rng)
+            part = segs[i:i + bs]
+            aug = train.augmentations(len(part), spec, rng)  # for the whole global batch
+            mine = distributed.shard(list(range(len(part))))
+            if mine is None:  # a ragged last batch smaller than the ranks
+                continue
+            clips, labels, overlap = train.batch([part[k] for k in mine], spec, augment=[aug[k] for k in mine])
             if opts.stage == "proposal":
                 labels = (labels > 0).astype(np.int64)
             yield {"clip": torch.from_numpy(clips), "label": torch.from_numpy(labels),
@@ -217,9 +235,14 @@ def train_scnn(opts: SCNNTrainOptions, log=print) -> dict[str, Any]:
 
     def loss_step(net: nn.Module, b: dict) -> torch.Tensor:
         logits = net(b["clip"])  # B x classes
-        if opts.stage == "localization":
-            return overlap_loss(logits, b["label"], b["overlap"], opts.alpha, opts.lam)  # Eq. (1)
-        return nn.functional.cross_entropy(logits.float(), b["label"])  # Eq. (2)
+        if opts.stage == "localization":  # Eq. (1), a mean over the batch
+            loss = overlap_loss(logits, b["label"], b["overlap"], opts.alpha, opts.lam)
+            if not distributed.current().active:
+                return loss
+            n = len(b["label"])
+            return distributed.share(loss * n, n)  # this rank's share of the global mean
+        return distributed.batch_mean(  # Eq. (2) over the global batch
+            nn.functional.cross_entropy(logits.float(), b["label"], reduction="none"))
 
     val_segs = None
     if val is not None:
@@ -238,7 +261,8 @@ def train_scnn(opts: SCNNTrainOptions, log=print) -> dict[str, Any]:
                "train_positives": len(train.positives), "train_background_pool": len(train.background),
                "background_per_epoch": train.num_background(opts.stage),
                "val_videos": len(val.held_videos()) if val else 0}})
-    trainer = Trainer(model, classes, optimizer, opts.out, settings, device, scheduler=scheduler)
+    trainer = Trainer(model, classes, optimizer, opts.out, settings, device, scheduler=scheduler,
+                      sharded=True)
     last = Path(opts.out) / "last.ckpt"
     if opts.resume:
         if not last.is_file():
@@ -253,5 +277,6 @@ def train_scnn(opts: SCNNTrainOptions, log=print) -> dict[str, Any]:
                "epochs": trainer.epoch, "seconds": round(time.perf_counter() - t0, 1),
                "best": trainer.best, "final": history[-1] if history else None,
                "data": settings.extra["data"], "init": init_note}
-    write_text(Path(opts.out) / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    if distributed.current().main:
+        write_text(Path(opts.out) / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     return summary

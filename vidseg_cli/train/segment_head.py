@@ -60,6 +60,14 @@ What we fix where the paper is silent:
   to but not the `foreground_iou` that `train segment` reports), and the same validation
   of the starting model is recorded in config.json (`val_before_training`) to compare.
 
+Under torchrun (train/distributed.py) every rank takes `order[i:i+B][rank::world]` of
+each batch of the (seed, epoch) order; the head's cross-entropy is this rank's share of
+the mean over the frames with an actor of the whole global batch (and the joint
+segmentation loss the weighted share of `train segment`); validation videos are split
+over the ranks and their counts gathered. `sync_bn` (with `joint` and BatchNorm
+statistics updating: a frozen segmenter normalises with its running statistics) gives
+the segmenter's BatchNorm the global batch's statistics (train/sync_bn.py).
+
 The checkpoint is one self-contained file: model "sep3d+head" (`Sep3DWithHead`), holding
 the segmenter's weights and config, the head's weights, `action_names` (the dataset's
 classes without background: J-HMDB's 21 from its folders, the synthetic set's motions),
@@ -70,7 +78,6 @@ preprocessing, so `segment-3d --model sep3d --weights RUN/last.ckpt` runs both.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -87,7 +94,7 @@ from vidseg_cli.train.head_loss import (
     segmentation_target_name,
     segmenter_class_weights,
 )
-from vidseg_cli.train.head_metric import head_accuracy
+from vidseg_cli.train.head_metric import head_counts, summarize_counts
 
 
 @dataclass
@@ -125,6 +132,7 @@ class HeadTrainOptions:
     val_videos: int = 4  # validation videos per epoch (0 = all)
     split: int = 1  # J-HMDB split
     quiet: bool = False
+    sync_bn: bool = False  # several ranks, joint: the segmenter's BatchNorm over the global batch
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -169,7 +177,8 @@ def train_head(opts: HeadTrainOptions, log=print) -> dict[str, Any]:
         open_segment_dataset,
     )
     from vidseg_cli.models.checkpoint.format import check_checkpoint_fits, read_checkpoint
-    from vidseg_cli.runtime import resolve_device, seed_everything
+    from vidseg_cli.runtime import seed_everything
+    from vidseg_cli.train import distributed, sync_bn
     from vidseg_cli.train.engine import Trainer, TrainSettings, checkpoint_settings
     from vidseg_cli.train.segment import class_weight_vector
 
@@ -180,7 +189,11 @@ def train_head(opts: HeadTrainOptions, log=print) -> dict[str, Any]:
         raise ValueError(f"seg_loss_weight must be >= 0, got {r.seg_loss_weight}")
     if r.segmenter_bn not in ("update", "frozen"):
         raise ValueError(f"segmenter_bn must be 'update' or 'frozen', got {r.segmenter_bn!r}")
-    device = resolve_device(opts.device)
+    if opts.sync_bn and not (r.joint and r.segmenter_bn == "update"):
+        raise ValueError("--sync-bn: the segmenter's BatchNorm normalises with batch statistics only "
+                         "with --joint and --segmenter-bn update (a frozen one uses its running statistics)")
+    distributed.check_batch_size(r.batch_size)
+    device = distributed.device(opts.device)
     ds = open_segment_dataset(opts.data, target="classes", split=opts.split)
     if ds.layout == "davis":
         raise InputError(opts.data, "DAVIS labels name no actions: the head needs a dataset with "
@@ -199,10 +212,12 @@ def train_head(opts: HeadTrainOptions, log=print) -> dict[str, Any]:
     spec = ClipSpec(clip_len=prep.clip_len or 8, crop=None, preprocess=prep, flip=r.flip,
                     min_input=tuple(model.min_input), action_bias=r.action_bias)
     clips = SegmentClips(ds.train, spec, seed=opts.seed, clips_per_video=r.clips_per_video)
-    steps_per_epoch = math.ceil(len(clips) / r.batch_size)
+    steps_per_epoch = distributed.batches_per_epoch(len(clips), r.batch_size)  # one process: ceil
     seg_extra: dict[str, Any] = {}
     if r.joint:  # module docstring: two parameter groups, the segmentation loss's target
         model.set_segmenter_trainable(True, bn_stats=r.segmenter_bn == "update")
+        if opts.sync_bn and distributed.current().active:  # before the optimizer takes the parameters
+            model.segmenter = sync_bn.convert(model.segmenter, device)  # names kept: loads in one process
         seg_target = segmentation_target_name(opts.segmenter, seg_classes, ds.classes)
         weights, source = segmenter_class_weights(opts.segmenter)
         seg_weight = class_weight_vector(len(seg_classes), weights)
@@ -222,8 +237,10 @@ def train_head(opts: HeadTrainOptions, log=print) -> dict[str, Any]:
     frozen_features: dict | None = None if r.joint else {}  # the segmenter's, every epoch the same
 
     def validate(m) -> dict[str, Any]:
-        res = head_accuracy(m, val, pre, device, r.batch_size, segmentation=r.joint,
-                            feature_cache=frozen_features)
+        # each rank counts its share of the videos; the counts of all on every rank
+        counts = distributed.map_sharded(lambda v: head_counts(
+            m, [v], pre, device, r.batch_size, segmentation=r.joint, feature_cache=frozen_features), val)
+        res = summarize_counts(counts, m.action_names, segmentation=r.joint)
         return {k: res[k] for k in keys}
 
     last = Path(opts.run_dir) / "last.ckpt"
@@ -252,9 +269,10 @@ def train_head(opts: HeadTrainOptions, log=print) -> dict[str, Any]:
         extra={"task": "sep3d-head", "data": str(Path(opts.data).resolve()), "layout": ds.layout,
                "segmenter": model.segmenter_checkpoint, "action_names": actions,
                "device": str(device), "val_videos": [v.video_id for v in val], "split": opts.split,
-               "recipe": asdict(r), **seg_extra},
+               "recipe": asdict(r), **seg_extra, **({"sync_bn": True} if opts.sync_bn else {})},
     )
-    trainer = Trainer(model, seg_classes, opt, opts.run_dir, settings, device, scheduler=sched)
+    trainer = Trainer(model, seg_classes, opt, opts.run_dir, settings, device, scheduler=sched,
+                      sharded=True)
     if opts.resume:
         trainer.resume(last)
 
@@ -262,7 +280,10 @@ def train_head(opts: HeadTrainOptions, log=print) -> dict[str, Any]:
         clips.set_epoch(epoch)
         order = clips.order(epoch)
         for i in range(0, len(order), r.batch_size):
-            b = collate([clips[int(k)] for k in order[i : i + r.batch_size]])
+            mine = distributed.shard(order[i : i + r.batch_size])
+            if mine is None:  # a ragged last batch smaller than the ranks
+                continue
+            b = collate([clips[int(k)] for k in mine])
             boxes, target = head_frame_targets(b["y"].numpy(), len(actions))
             batch = {"x": b["x"], "boxes": torch.from_numpy(boxes), "target": torch.from_numpy(target)}
             if r.joint:

@@ -18,6 +18,15 @@ Recipes:
 
 The checkpoint is model "segment_tube": the heads' weights, with the trunk's state_dict
 under the prefix "trunk." and its model and config under the config's "trunk" key.
+
+Under torchrun (train/distributed.py) rank 0 decodes the frame cache first and the others
+then read it; the saliency masks and fc7 features of the videos are computed once, each
+rank writing those of its share of the videos (`fill_sharded`), and every rank then
+reads them all from the cache. Every rank cuts the epoch's chunks from (seed, epoch) and
+trains on its share `chunks[i:i+B][rank::world]` of each batch; each weighted
+cross-entropy is normalised by the weights of the whole global batch
+(`distributed.share`); the validation sequences are split over the ranks and their
+predictions gathered; rank 0 alone writes the run and summary.json.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from vidseg_cli.errors import InputError
 from vidseg_cli.models.registry import MODELS
 from vidseg_cli.models.scnn import SCNNNet
 from vidseg_cli.stages.superpixels import SuperpixelParams
+from vidseg_cli.train import distributed
 
 RECIPES: dict[str, dict[str, Any]] = {
     "synthetic": dict(epochs=40, lr=1e-3, optimizer="adam", batch_size=16, seq_len=32),
@@ -131,9 +141,15 @@ class _Clips:
 
 
 def _ce(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Weighted cross-entropy over the windows with a target (>= 0); 0 when none has."""
+    """Weighted cross-entropy over the windows with a target (>= 0); 0 when none has.
+    Under torchrun: this rank's weighted sum over the weights of the global batch."""
     logits, target = logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1)
     keep = target >= 0
+    if distributed.current().active:  # every rank calls the all-reduce, labelled or not
+        w = weight.to(logits.device)
+        total = (nn.functional.cross_entropy(logits[keep], target[keep], weight=w, reduction="sum")
+                 if bool(keep.any()) else logits.sum() * 0.0)
+        return distributed.share(total + logits.sum() * 0.0, w[target[keep]].sum())
     if not bool(keep.any()):
         return logits.sum() * 0.0
     return nn.functional.cross_entropy(logits[keep], target[keep], weight=weight.to(logits.device))
@@ -158,14 +174,15 @@ def _accuracy(pred: list[np.ndarray], labels: list[np.ndarray]) -> dict[str, flo
 
 def train_segment_tube(opts: SegmentTubeTrainOptions, log=print) -> dict[str, Any]:
     """Build the data, the trunk and the heads, and run the Trainer (module docstring)."""
-    from vidseg_cli.runtime import resolve_device, seed_everything
+    from vidseg_cli.runtime import seed_everything
     from vidseg_cli.train.engine import Trainer, TrainSettings
 
     if opts.recipe not in RECIPES:
         raise ValueError(f"recipe must be one of {', '.join(RECIPES)}")
+    distributed.check_batch_size(opts.setting("batch_size"))
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    device = resolve_device(opts.device)
+    device = distributed.device(opts.device)
     seed_everything(opts.seed)
     t0 = time.perf_counter()
     run = Path(opts.out)
@@ -174,8 +191,9 @@ def train_segment_tube(opts: SegmentTubeTrainOptions, log=print) -> dict[str, An
     trunk, init_note = load_trunk(opts.init)
     gt, videos_dir = dataset_paths(opts.data, opts.gt, opts.videos)
     lengths = td.CLIP_LENGTHS
-    classes, videos = td.load_tube_videos(gt, videos_dir, FrameCache(opts.cache or run / "frames_cache",
-                                          trunk.spec.frame_size), opts.subset, lengths, td.CLIP_OVERLAP)
+    frames = FrameCache(opts.cache or run / "frames_cache", trunk.spec.frame_size)
+    classes, videos = distributed.main_first(  # rank 0 fills the frame cache
+        lambda: td.load_tube_videos(gt, videos_dir, frames, opts.subset, lengths, td.CLIP_OVERLAP))
     init_p = Path(opts.init).resolve()
     made = {"trunk": str(init_p), "trunk_size": init_p.stat().st_size, "trunk_mtime": init_p.stat().st_mtime_ns,
             "clip_mask": opts.clip_mask, "mask_keep": opts.mask_keep, "saliency": opts.saliency,
@@ -221,12 +239,15 @@ def train_segment_tube(opts: SegmentTubeTrainOptions, log=print) -> dict[str, An
                 out[n], lo = f[lo:lo + len(video.windows[n])], lo + len(video.windows[n])
             return out
 
+        # each rank computes and writes its share of the videos, then reads all of them
+        computed = sum(distributed.fill_sharded(lambda video: cache.get(video, compute)[1], videos))
         for v, video in enumerate(videos):
-            got, new = cache.get(video, compute)
-            computed += new
+            got, _ = cache.get(video, compute)
             for n in lengths:
                 feats[(v, n)] = got[n]
         trunk.cpu()
+    elif opts.clip_mask != "none":  # the masks, each written once, before any rank reads them
+        distributed.fill_sharded(lambda video: clips.masks(video) is None, videos)
 
     # 4. the heads (and the trunk, carried in the checkpoint), optimizer.
     net = MODELS.build("segment_tube", num_classes=len(classes), in_features=trunk.feature_dim,
@@ -258,7 +279,9 @@ def train_segment_tube(opts: SegmentTubeTrainOptions, log=print) -> dict[str, An
         rng = np.random.default_rng([opts.seed, epoch])
         chunks = td.random_chunks([len(labels[s]) for s in train_seqs], seq_len, rng)
         for i in range(0, len(chunks), bs):
-            part = chunks[i:i + bs]
+            part = distributed.shard(chunks[i:i + bs])
+            if part is None:  # a ragged last batch smaller than the ranks
+                continue
             if end_to_end:
                 x = [clips.reader(videos[train_seqs[j][0]]).clips(videos[train_seqs[j][0]].windows[
                     train_seqs[j][1]][a:b]) for j, a, b in part]
@@ -279,8 +302,8 @@ def train_segment_tube(opts: SegmentTubeTrainOptions, log=print) -> dict[str, An
                 + _ce(model.classification(x)[0], b["label"], w_cla))
 
     def validate(model) -> dict[str, float]:
-        pro_p, pro_y, cla_p, cla_y = [], [], [], []
-        for v, n in val_seqs:
+        def predict(seq: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+            v, n = seq
             if end_to_end:
                 reader, w = clips.reader(videos[v]), videos[v].windows[n]
                 x = torch.cat([fc7(model.trunk, torch.from_numpy(reader.clips(w[i:i + 32])).to(device))
@@ -288,10 +311,12 @@ def train_segment_tube(opts: SegmentTubeTrainOptions, log=print) -> dict[str, An
             else:
                 x = torch.from_numpy(feats[(v, n)].astype(np.float32))[None].to(device)
             pro, cla = model(x)
-            pro_p.append(pro[0].argmax(-1).cpu().numpy())
-            cla_p.append(cla[0].argmax(-1).cpu().numpy())
-            pro_y.append(td.proposal_targets(labels[(v, n)]))
-            cla_y.append(labels[(v, n)])
+            return pro[0].argmax(-1).cpu().numpy(), cla[0].argmax(-1).cpu().numpy()
+
+        # each rank predicts its share of the sequences; all of them, in order, on every rank
+        pro_p, cla_p = zip(*distributed.map_sharded(predict, val_seqs))
+        pro_y = [td.proposal_targets(labels[s]) for s in val_seqs]
+        cla_y = [labels[s] for s in val_seqs]
         cla = _accuracy(cla_p, cla_y)
         return {**cla, "proposal_accuracy": _accuracy(pro_p, pro_y)["accuracy"]}
 
@@ -307,7 +332,7 @@ def train_segment_tube(opts: SegmentTubeTrainOptions, log=print) -> dict[str, An
         monitor="mean_class_accuracy" if val_seqs else None, quiet=opts.quiet,
         extra={"segment_tube": asdict(opts), "recipe_settings": {k: opts.setting(k) for k in RECIPES[opts.recipe]},
                "init": init_note, "features": str(feat_dir), "data": data_stats})
-    trainer = Trainer(net, classes, optimizer, run, settings, device)
+    trainer = Trainer(net, classes, optimizer, run, settings, device, sharded=True)
     last = run / "last.ckpt"
     if opts.resume:
         if not last.is_file():
@@ -323,5 +348,6 @@ def train_segment_tube(opts: SegmentTubeTrainOptions, log=print) -> dict[str, An
     summary = {"recipe": opts.recipe, "run_dir": str(run), "steps": trainer.step, "epochs": trainer.epoch,
                "seconds": round(time.perf_counter() - t0, 1), "best": trainer.best,
                "final": history[-1] if history else None, "data": data_stats, "init": init_note}
-    write_text(run / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    if distributed.current().main:
+        write_text(run / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     return summary
