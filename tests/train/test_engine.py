@@ -147,3 +147,20 @@ def test_resume_drops_a_torn_last_log_line(tmp_path):
     assert [h["epoch"] for h in hist] == [1, 2, 3]
     lines = (tmp_path / "log.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("unmeasured", [None, float("nan")])
+def test_a_validation_with_nothing_to_measure_still_gives_a_best_checkpoint(tmp_path, unmeasured):
+    torch.manual_seed(0)
+    model = MODELS.build("fsn", in_features=6, num_classes=3, hidden=16)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-2)
+    tr = Trainer(model, CLASSES, opt, tmp_path, TrainSettings(epochs=3, quiet=True, monitor="acc"),
+                 torch.device("cpu"))
+    x, y = _data()
+    vals = iter([unmeasured, 0.5, unmeasured])
+    tr.fit(lambda epoch: iter([(x[:4], y[:4])]), lambda m, b: F.cross_entropy(m(b[0]), b[1]),
+           lambda m: {"acc": next(vals)}, steps_per_epoch=1)
+    assert tr.best == 0.5  # the one measured epoch; the unmeasured ones neither win nor lose
+    best = torch.load(tmp_path / "best.ckpt", weights_only=False)
+    assert json.loads(json.dumps(best.get("training", {}), allow_nan=False))["epoch"] == 2
+    assert all(json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines())

@@ -194,9 +194,14 @@ class Trainer:
     def _end_epoch(self, rec: dict[str, Any]) -> None:
         improved = False
         if self.s.monitor and "val" in rec and self.s.monitor in rec["val"]:
-            v = float(rec["val"][self.s.monitor])
+            v = rec["val"][self.s.monitor]
+            # None or not finite: the metric had nothing to measure (validation videos
+            # without a frame to count); best.ckpt follows the last epoch until one does.
+            v = float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
             better = (lambda a, b: a > b) if self.s.monitor_mode == "max" else (lambda a, b: a < b)
-            if self.best is None or (not math.isnan(v) and better(v, self.best)):
+            if v is None:
+                improved = self.best is None
+            elif self.best is None or better(v, self.best):
                 self.best, improved = v, True
         self.history.append(rec)
         # best.ckpt, then last.ckpt, then the log: a kill between any two writes leaves a

@@ -36,8 +36,9 @@ def summarize_counts(parts: list[dict[str, Any]], action_names: list[str], segme
     total = sum(p["total"] for p in parts)
     loss_sum = sum(p["loss_sum"] for p in parts)
     per_class = sum((p["per_class"] for p in parts), np.zeros((len(action_names), 2), dtype=np.int64))
-    out = {"accuracy_gt_masks": correct / total if total else float("nan"),
-           "loss": loss_sum / total if total else float("nan"), "frames": total,
+    # No frame with an actor: nothing measured (None, JSON's null; NaN is not JSON).
+    out = {"accuracy_gt_masks": correct / total if total else None,
+           "loss": loss_sum / total if total else None, "frames": total,
            "per_class": {action_names[k]: [int(c), int(m)] for k, (c, m) in enumerate(per_class) if m}}
     if segmentation:  # empty union (no foreground anywhere): 1, metrics/masks.py's convention
         inter, union = sum(p["fg_inter"] for p in parts), sum(p["fg_union"] for p in parts)
