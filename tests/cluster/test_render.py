@@ -77,3 +77,101 @@ def test_a_task_reads_its_slice_of_the_manifest(tmp_path, task, expected):
     assert res.returncode == 0, res.stderr
     assert words == ["extract-frames", *expected, "-o", "o", "--json",
                      f"{tmp_path}/summaries/{task}.json"]
+
+
+def test_requeue_before_signals_the_batch_shell_and_implies_requeue():
+    s = Settings(time="2:00:00", requeue_before=300)
+    text = render.render_array(RUN, "/home/u/p", "extract-frames", 4, ["-o", "frames"], s, "0-9",
+                               None, ENTRY, add_jobs=True, add_quiet=True)
+    _check("array_requeue.sbatch", text)
+    assert "#SBATCH --requeue\n#SBATCH --signal=B:USR1@300\n" in text
+    assert "exec " not in text  # the stage runs in the background, the shell waits for it
+    text = render.render_single(RUN, "/home/u/p", "train fsn", ["f", "--gt", "g", "-o", "run"],
+                                Settings(requeue_before=60), None, ENTRY, add_json=True,
+                                add_quiet=True, resume_from="/home/u/p/run")
+    _check("train_requeue.sbatch", text)
+
+
+# A stand-in stage: it says it started, handles SIGTERM as vidseg does (exit 143 after its
+# cleanup), or finishes after `FAKE_SECONDS`.
+FAKE_STAGE = """\
+import os, signal, sys, time
+mark = os.environ["MARK"]
+def stop(signum, frame):
+    time.sleep(0.3)  # a cleanup that takes a while: the script must wait for it
+    open(mark + "/stopped", "w").write(signal.Signals(signum).name)
+    sys.exit(128 + signum)
+signal.signal(signal.SIGTERM, stop)
+open(mark + "/args", "w").write("\\n".join(sys.argv[1:]))
+open(mark + "/started", "w").close()
+time.sleep(float(os.environ.get("FAKE_SECONDS", "60")))
+"""
+
+
+def _fake_task(tmp_path, requeue_before=120):
+    """The array script with the stand-in stage, a `scontrol` on PATH that records its
+    arguments, and the environment of task 0 of job 77."""
+    (tmp_path / "manifest.txt").write_text("a\nb\n")
+    (tmp_path / "stage.py").write_text(FAKE_STAGE)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/scontrol\n')
+    (bin_dir / "scontrol").chmod(0o755)
+    text = render.render_array(tmp_path, str(tmp_path), "extract-frames", 2, ["-o", "o"],
+                               Settings(requeue_before=requeue_before), "0", None,
+                               [sys.executable, str(tmp_path / "stage.py")], add_jobs=False,
+                               add_quiet=False)
+    (tmp_path / "job.sbatch").write_text(text)
+    env = {**os.environ, "SLURM_ARRAY_TASK_ID": "0", "SLURM_JOB_ID": "77", "MARK": str(tmp_path),
+           "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    return ["bash", str(tmp_path / "job.sbatch")], env
+
+
+def _started(proc, tmp_path):
+    import time
+
+    end = time.monotonic() + 30
+    while not (tmp_path / "started").exists():
+        assert proc.poll() is None and time.monotonic() < end, proc.communicate()
+        time.sleep(0.02)
+
+
+def test_usr1_stops_the_stage_cleanly_then_requeues_the_job(tmp_path):
+    import signal
+
+    cmd, env = _fake_task(tmp_path)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    _started(proc, tmp_path)
+    proc.send_signal(signal.SIGUSR1)  # what --signal=B:USR1@N sends: the shell alone
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 143, out
+    assert (tmp_path / "stopped").read_text() == "SIGTERM"  # its cleanup ran to the end
+    assert (tmp_path / "scontrol").read_text().split() == ["requeue", "77"]
+    assert "requeueing job 77" in out
+    assert (tmp_path / "args").read_text().split("\n")[:3] == ["extract-frames", "a", "b"]
+
+
+def test_sigterm_to_the_task_is_waited_for_and_requeues_nothing(tmp_path):
+    """SLURM's time limit, scancel or preemption: every process of the task gets SIGTERM
+    (here, as the --local backend stops a task, its process group)."""
+    import signal
+
+    cmd, env = _fake_task(tmp_path)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    _started(proc, tmp_path)
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    # The shell outlived the stage's cleanup (a shell gone first would let slurmstepd kill
+    # it half-way) and ended with its status.
+    assert proc.returncode == 143 and (tmp_path / "stopped").exists(), out
+    assert not (tmp_path / "scontrol").exists()
+
+
+def test_a_stage_that_finishes_ends_the_task_with_its_status_and_no_requeue(tmp_path):
+    cmd, env = _fake_task(tmp_path)
+    res = subprocess.run(cmd, env={**env, "FAKE_SECONDS": "0"}, capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert not (tmp_path / "scontrol").exists() and not (tmp_path / "stopped").exists()

@@ -39,6 +39,12 @@ NAME = "submit"
 @click.option("--qos", default=None, help="sbatch --qos.")
 @click.option("--requeue", is_flag=True,
               help="Let SLURM requeue a preempted task; it redoes only unfinished outputs.")
+@click.option("--requeue-before", "requeue_before", type=click.IntRange(1, 65535), default=None,
+              metavar="SECONDS",
+              help="Continue past the time limit: SECONDS before it (USR1, sbatch "
+                   "--signal=B:USR1@SECONDS) a task stops its stage cleanly and requeues "
+                   "itself; the rerun skips finished outputs, training resumes from "
+                   "last.ckpt. Implies --requeue.")
 @click.option("--sbatch-arg", "sbatch_args", multiple=True, metavar="OPT",
               help="A raw sbatch option, repeatable ('--constraint=a100').")
 @click.option("--follow", type=click.Path(file_okay=False), default=None,
@@ -56,8 +62,8 @@ NAME = "submit"
 @click.option("--parsable", is_flag=True, help="Print only the job id(s).")
 @click.argument("stage_args", nargs=-1, type=click.UNPROCESSED)
 def submit(folder, chunk, parallel, time_limit, mem, cpus, gpus, nodes, procs_per_node,
-           partition, account, qos, requeue, sbatch_args, follow, after, after_any, dry_run,
-           local_run, wait, parsable, stage_args):
+           partition, account, qos, requeue, requeue_before, sbatch_args, follow, after,
+           after_any, dry_run, local_run, wait, parsable, stage_args):
     """Submit STAGE [STAGE ARGS] as SLURM jobs. The stage's arguments are checked here
     (a typo exits 2 at once); inputs whose outputs exist are dropped (nothing to do: exit
     0, nothing submitted). Per-video stages become an array over the submission's
@@ -80,7 +86,8 @@ def submit(folder, chunk, parallel, time_limit, mem, cpus, gpus, nodes, procs_pe
     try:
         settings = Settings(time=time_limit, mem=mem, cpus=cpus, gpus=gpus, nodes=nodes,
                             procs_per_node=procs_per_node, partition=partition,
-                            account=account, qos=qos, requeue=requeue, parallel=parallel,
+                            account=account, qos=qos, requeue=requeue,
+                            requeue_before=requeue_before, parallel=parallel,
                             site_args=site_args(),
                             extra=[w for a in sbatch_args for w in _words(a, "--sbatch-arg")])
         sub = planner.plan(list(stage_args), settings, follow=follow, chunk=chunk,

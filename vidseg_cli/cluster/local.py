@@ -3,6 +3,11 @@
 array task sees them and its log in logs/local_<task>.log. A Makefile written for a
 cluster then runs on a laptop, and tests exercise the same scripts as the cluster does.
 
+Each task runs in a session of its own and is stopped by signalling its process group:
+the script and the stage it runs both get SIGTERM, as SLURM signals every process of a
+task (a script that runs its stage in the background, for --requeue-before, waits while
+the stage stops cleanly).
+
 A --follow task whose upstream outputs are missing is not started (as `aftercorr` with
 --kill-on-invalid-dep cancels it on a cluster); its log says why.
 """
@@ -10,6 +15,7 @@ A --follow task whose upstream outputs are missing is not started (as `aftercorr
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -44,7 +50,7 @@ def run_tasks(record: Record, script: Path, tasks: list[int], cpus: int,
                        "SLURM_CPUS_PER_TASK": str(cpus)}
                 proc = subprocess.Popen(["bash", str(script)], cwd=record.cwd, env=env,
                                         stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
                 running[task] = (proc, log)
             for task, (proc, log) in list(running.items()):
                 if proc.poll() is not None:
@@ -55,11 +61,19 @@ def run_tasks(record: Record, script: Path, tasks: list[int], cpus: int,
                 time.sleep(0.05)
     finally:
         for proc, log in running.values():  # interrupted: the tasks end with us
-            proc.terminate()
+            _signal_group(proc, signal.SIGTERM)
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                _signal_group(proc, signal.SIGKILL)
                 proc.wait()
             log.close()
     return codes
+
+
+def _signal_group(proc: subprocess.Popen, signum: int) -> None:
+    """The task's process group, led by the script we started (its PID)."""
+    try:
+        os.killpg(proc.pid, signum)
+    except ProcessLookupError:  # every process of the group has ended
+        pass

@@ -1,12 +1,23 @@
 """The sbatch script of a submission: `#SBATCH` lines, then the task body.
 
 An array task reads its slice of manifest.txt (record.task_lines) and `exec`s the same
-`vidseg STAGE` with the user's options, `--json` into summaries/<task>.json, OMP threads
-and `--jobs` from the allocation (SLURM_CPUS_PER_TASK). A whole-set stage is one job;
-training with several processes runs under torchrun (one node: --standalone; several:
-`srun torchrun` with a c10d rendezvous on the first node, its port derived from the job
-id so two jobs on one node don't collide). The script runs as it is outside SLURM too:
-`SLURM_ARRAY_TASK_ID=3 bash job.sbatch` (the --local backend does exactly that).
+`vidseg STAGE` (with --requeue-before, see below) with the user's options, `--json` into
+summaries/<task>.json, OMP threads and `--jobs` from the allocation
+(SLURM_CPUS_PER_TASK). A whole-set stage is one job; training with several processes runs
+under torchrun (one node: --standalone; several: `srun torchrun` with a c10d rendezvous on
+the first node, its port derived from the job id so two jobs on one node don't collide).
+The script runs as it is outside SLURM too: `SLURM_ARRAY_TASK_ID=3 bash job.sbatch` (the
+--local backend does exactly that).
+
+With `requeue_before` (submit's --requeue-before), SLURM sends USR1 to the batch shell
+alone that many seconds before the time limit (`--signal=B:USR1@N`). The script then runs
+the stage in the background and `wait`s for it, since bash runs a trap only between
+foreground commands: the USR1 trap sends the stage SIGTERM (it stops cleanly: the output
+in progress removed, training's last.ckpt from its last finished epoch kept), the script
+waits for it to exit and `scontrol requeue`s the job, whose rerun skips finished outputs
+or resumes the training. SLURM's own SIGTERM (time limit, scancel, preemption) reaches
+every process of the task, the stage included, so the script only keeps waiting: were it
+to exit first, slurmstepd would kill the stage in the middle of its cleanup.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ class Settings:
     account: str | None = None
     qos: str | None = None
     requeue: bool = False
+    requeue_before: int | None = None  # seconds before the time limit: stop, requeue itself
     parallel: int | None = None
     site_args: list[str] = field(default_factory=list)  # VIDSEG_SBATCH_ARGS, config file
     extra: list[str] = field(default_factory=list)  # --sbatch-arg, typed last: they win
@@ -47,7 +59,10 @@ class Settings:
         opts.append(f"--cpus-per-task={self.cpus}")
         if self.gpus:
             opts.append(f"--gres=gpu:{self.gpus}")
-        opts.append("--requeue" if self.requeue else "--no-requeue")
+        # `scontrol requeue` refuses a job submitted with --no-requeue
+        opts.append("--requeue" if self.requeue or self.requeue_before else "--no-requeue")
+        if self.requeue_before:
+            opts.append(f"--signal=B:USR1@{self.requeue_before}")
         return opts + list(self.extra)
 
 
@@ -99,6 +114,29 @@ def _prologue(folder: Path, cwd: str, entry: list[str]) -> list[str]:
     return lines
 
 
+def _run(command: str, settings: Settings) -> list[str]:
+    """The lines that run the stage's `command` and end the script with its status."""
+    if not settings.requeue_before:
+        return [f"exec {command}"]
+    return [
+        "REQUEUE=0 PID=",
+        f"trap 'REQUEUE=1; echo \"vidseg: USR1 ({settings.requeue_before} s before the time "
+        "limit): stopping, then requeueing\"; kill -TERM \"$PID\" 2>/dev/null || true' USR1",
+        "trap : TERM INT HUP  # the stage has them too: wait while it stops cleanly",
+        f"{command} &",
+        "PID=$!",
+        "while :; do",
+        '    STATUS=0; wait "$PID" || STATUS=$?',
+        '    kill -0 "$PID" 2>/dev/null || break  # alive: a trap cut the wait short',
+        "done",
+        'if [ "$REQUEUE" = 1 ] && [ "$STATUS" != 0 ] && [ -n "${SLURM_JOB_ID:-}" ]; then',
+        '    echo "vidseg: stopped (exit $STATUS); requeueing job $SLURM_JOB_ID"',
+        '    scontrol requeue "$SLURM_JOB_ID" || echo "vidseg: error: scontrol requeue failed"',
+        "fi",
+        'exit "$STATUS"',
+    ]
+
+
 def render_array(folder: Path, cwd: str, stage: str, chunk: int, options: list[str],
                  settings: Settings, array: str, dependency: str | None, entry: list[str],
                  add_jobs: bool, add_quiet: bool) -> str:
@@ -112,10 +150,10 @@ def render_array(folder: Path, cwd: str, stage: str, chunk: int, options: list[s
         'mapfile -t INPUTS < <(sed -n "$((TASK * CHUNK + 1)),$(((TASK + 1) * CHUNK))p" "$RUN/manifest.txt")',
         'echo "vidseg task $TASK: ${#INPUTS[@]} input(s), job ${SLURM_JOB_ID:-local}, '
         'restart ${SLURM_RESTART_COUNT:-0}, $(hostname), $(date -Is)"',
-        f'exec {_q(entry)} {_q(stage.split())} "${{INPUTS[@]}}" {_q(options)}'
-        + ("".join(" " + (w if w == "$CPUS" else shlex.quote(w)) for w in extra))
-        + ' --json "$RUN/summaries/$TASK.json"',
     ]
+    lines += _run(f'{_q(entry)} {_q(stage.split())} "${{INPUTS[@]}}" {_q(options)}'
+                  + "".join(" " + (w if w == "$CPUS" else shlex.quote(w)) for w in extra)
+                  + ' --json "$RUN/summaries/$TASK.json"', settings)
     return "\n".join(lines) + "\n"
 
 
@@ -129,30 +167,32 @@ def render_single(folder: Path, cwd: str, stage: str, args: list[str], settings:
     lines = _header(folder, stage.replace(" ", "-"), settings, None, dependency, settings.nodes)
     lines += _prologue(folder, cwd, entry)
     lines.append("TASK=0")
+    lines.append('echo "vidseg job ${SLURM_JOB_ID:-local}, restart ${SLURM_RESTART_COUNT:-0}, '
+                 '$(hostname), $(date -Is)"')
     lines.append(f"ARGS=({_q(args)})")
     if resume_from is not None:
-        lines.append(f"if [ -e {shlex.quote(os.path.join(resume_from, 'last.ckpt'))} ]; "
-                     "then ARGS+=(--resume); fi")
+        last = shlex.quote(os.path.join(resume_from, "last.ckpt"))
+        lines.append(f'if [ -e {last} ]; then ARGS+=(--resume); echo "vidseg: resuming from" {last}; fi')
     if add_quiet:
         lines.append("ARGS+=(--quiet)")
     if add_json:
         lines.append('ARGS+=(--json "$RUN/summaries/$TASK.json")')
-    lines.append('echo "vidseg job ${SLURM_JOB_ID:-local}, restart ${SLURM_RESTART_COUNT:-0}, '
-                 '$(hostname), $(date -Is)"')
     program = ([f"--no-python {shlex.quote(entry[0])}"] if len(entry) == 1
                else [f"-m {shlex.quote(entry[2])}"])
     torchrun = f"{shlex.quote(entry[0] if len(entry) > 1 else sys.executable)} -m torch.distributed.run"
     call = f'{_q(stage.split())} "${{ARGS[@]}}"'
     if not procs:
-        lines.append(f"exec {_q(entry)} {call}")
+        lines += _run(f"{_q(entry)} {call}", settings)
     elif settings.nodes <= 1:
-        lines.append(f"exec {torchrun} --standalone --nproc-per-node={procs} {program[0]} {call}")
+        lines += _run(f"{torchrun} --standalone --nproc-per-node={procs} {program[0]} {call}",
+                      settings)
     else:
         lines += [
             'HEAD=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
             f"PORT=$(({TORCH_PORT_BASE} + SLURM_JOB_ID % 1000))",
-            f"exec srun --ntasks-per-node=1 --kill-on-bad-exit=1 {torchrun} "
-            f'--nnodes="$SLURM_JOB_NUM_NODES" --nproc-per-node={procs} --rdzv-id="$SLURM_JOB_ID" '
-            f'--rdzv-backend=c10d --rdzv-endpoint="$HEAD:$PORT" {program[0]} {call}',
         ]
+        lines += _run(f"srun --ntasks-per-node=1 --kill-on-bad-exit=1 {torchrun} "
+                      f'--nnodes="$SLURM_JOB_NUM_NODES" --nproc-per-node={procs} '
+                      f'--rdzv-id="$SLURM_JOB_ID" --rdzv-backend=c10d '
+                      f'--rdzv-endpoint="$HEAD:$PORT" {program[0]} {call}', settings)
     return "\n".join(lines) + "\n"
