@@ -160,7 +160,7 @@ $(FCN3D_W)/%: W := $(FCN3D_W)
 ifneq ($(IS_SMALL),)
 FCN3D_DATA   := $(FCN3D_W)/synth
 FCN3D_GT     := $(FCN3D_W)/synth/labels
-FCN3D_HMM_GT := $(FCN3D_W)/synth/gt.json --subset training --fps 10
+FCN3D_HMM_GT := $(FCN3D_W)/synth/labels/synth_train_*.labels.h5 --foreground
 FCN3D_INPUTS := '$(FCN3D_W)/synth/videos/synth_test_*.mp4'
 # The synthetic recipe of scripts/sample_weights/segment.sh (3DFCN-8s, width 1/16).
 FCN3D_TRAIN  := --recipe synthetic --val-videos 1 --device cpu

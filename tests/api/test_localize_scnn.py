@@ -125,3 +125,24 @@ def test_a_non_finite_proposal_is_refused(cli, tmp_path):
         assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.stderr
         assert r.stderr.startswith(f"vidseg localize: error: {bad}: proposal 2 has a non-finite {name}")
         assert not (tmp_path / f"{name}.detections.h5").exists()
+
+
+def test_folders_in_give_the_same_files_as_files_in(cli, tmp_path):
+    """propose and localize take a folder of inputs, as every per-video stage does (the
+    paper targets pass folders)."""
+    _setup(cli, tmp_path)
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "v1.frames.h5").rename(tmp_path / "frames" / "v1.frames.h5")
+    r = cli("propose", tmp_path / "frames", "--method", "sliding", "--lengths", "16,32,64",
+            "-o", tmp_path / "props", "-q")
+    assert r.exit_code == 0, r.stderr
+    got = store.read_proposals(tmp_path / "props" / "v1.proposals.h5")
+    want = store.read_proposals(tmp_path / "v1.proposals.h5")
+    np.testing.assert_array_equal(got["segments"], want["segments"])
+    r = cli("localize", tmp_path / "props", "--method", "scnn", "--weights", tmp_path / "loc.ckpt",
+            "--frames", tmp_path / "frames", "-o", tmp_path / "dets", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert store.read_detections(tmp_path / "dets" / "v1.detections.h5").num_frames == 80
+    r = cli("localize", tmp_path / "frames", "--method", "scnn", "--weights", tmp_path / "loc.ckpt",
+            "-o", tmp_path / "x", "-q")
+    assert r.exit_code == 2 and "no proposals files in this folder" in r.stderr

@@ -8,6 +8,7 @@ from vidseg_cli.api.localize import METHODS, STAGE
 from vidseg_cli.cli.common import (
     Job,
     device_option,
+    expand_inputs,
     fail,
     finish,
     json_option,
@@ -72,7 +73,9 @@ def localize(inputs, method, weights, out, nms_iou, top_k, fuse_features, fuse_w
     opts = Options(weights=weights, method=method, nms_iou=nms_iou, top_k=top_k, device=device, amp=amp,
                    batch_size=batch_size, fuse_weights=fuse_weights, segment_score=segment_score,
                    video_threshold=video_threshold, command=command_line())
-    outputs = resolve_outputs(STAGE, list(inputs), out, "detections")
+    inputs = [str(p) for p in expand_inputs(STAGE, list(inputs),
+                                            ["proposals"] if method == "scnn" else ["features"], quiet)]
+    outputs = resolve_outputs(STAGE, inputs, out, "detections")
     try:
         localizer = load(opts)
     except (InputError, ValueError) as e:

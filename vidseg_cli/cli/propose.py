@@ -6,6 +6,7 @@ import click
 
 from vidseg_cli.cli.common import (
     device_option,
+    expand_inputs,
     fail,
     finish,
     jobs_for,
@@ -71,7 +72,8 @@ def propose(inputs, weights, out, method, threshold, lengths, overlap, batch_siz
     opts = Options(weights=weights, method=method, threshold=threshold, lengths=lengths,
                    overlap=overlap, batch_size=batch_size, device=device, amp=amp,
                    command=command_line())
-    outputs = resolve_outputs(STAGE, list(inputs), out, "proposals")
+    inputs = [str(p) for p in expand_inputs(STAGE, list(inputs), ["frames"], quiet)]
+    outputs = resolve_outputs(STAGE, inputs, out, "proposals")
     try:
         proposer = load(opts)
     except (InputError, ValueError) as e:
