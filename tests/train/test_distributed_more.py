@@ -302,11 +302,14 @@ def test_fill_sharded_raises_a_failure_on_every_rank(tmp_path):
         "    if x == 3:\n"
         "        raise InputError(f'video{x}.mp4', 'cannot decode')\n"
         "    return (x, d.rank)\n"
-        "print(d.rank, distributed.fill_sharded(work, [0, 1, 2]), flush=True)\n"
+        "import sys\n"
+        "def say(*a):  # one write per line: the ranks share one pipe\n"
+        "    sys.stdout.write(' '.join(map(str, a)) + '\\n'); sys.stdout.flush()\n"
+        "say(d.rank, distributed.fill_sharded(work, [0, 1, 2]))\n"
         "try:\n"
         "    distributed.fill_sharded(work, [0, 1, 2, 3])\n"
         "except InputError as e:\n"
-        "    print(d.rank, 'error', e.path, '|', e, flush=True)\n"
+        "    say(d.rank, 'error', e.path, '|', e)\n"
         "distributed.teardown()\n")
     res = torchrun(script, module=False)
     _ok(res)

@@ -40,7 +40,9 @@ for (n, p), q in zip(m.named_parameters(), ref.parameters()):
 for (n, b), c in zip(m.named_buffers(), ref.buffers()):
     err[n] = (b.double() - c.double()).abs().max()
 bad = {k: float(v) for k, v in err.items() if not float(v) < 1e-10}
-print(d.rank, "bad", bad, flush=True)
+# one write per line: the ranks share one pipe, and print()'s separate writes interleave
+sys.stdout.write(f"{d.rank} bad {bad}\\n")
+sys.stdout.flush()
 distributed.teardown()
 sys.exit(1 if bad else 0)
 '''
