@@ -30,36 +30,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.train.test_distributed import _first_moments, _log, _ok, torchrun
+from tests.train.test_distributed import _log, _ok, compare, torchrun
 from vidseg_cli.models.checkpoint.format import build_from_checkpoint, read_checkpoint
 
 torch.set_num_threads(1)
-
-
-def compare(one: Path, two: Path, *, grad_rtol: float, params_atol: float | None = None,
-            loss_rel: float = 1e-5, buffers_atol: float = 1e-5) -> dict[str, float]:
-    """One process's run folder against two ranks'; the measured differences."""
-    a, b = read_checkpoint(one / "last.ckpt"), read_checkpoint(two / "last.ckpt")
-    assert list(b["state_dict"]) == list(a["state_dict"])  # same names, no "module." prefix
-    la, lb = _log(one), _log(two)
-    assert [r["step"] for r in lb] == [r["step"] for r in la]
-    for ra, rb in zip(la, lb):
-        assert rb["loss"] == pytest.approx(ra["loss"], rel=loss_rel)
-        assert rb.get("val", {}).keys() == ra.get("val", {}).keys()
-        for k, v in ra.get("val", {}).items():  # accuracies: a near-tie may swap
-            assert rb["val"][k] == pytest.approx(v, abs=2e-3), k
-    ga, gb = _first_moments(a), _first_moments(b)
-    out = {"grad_rel": float((ga - gb).norm() / ga.norm())}
-    assert out["grad_rel"] < grad_rtol, out
-    bufs = [k for k in a["state_dict"] if "running" in k]
-    if bufs:
-        out["buffers"] = max(float((a["state_dict"][k] - b["state_dict"][k]).abs().max()) for k in bufs)
-        assert out["buffers"] < buffers_atol, out
-    if params_atol is not None:
-        out["params"] = max(float((a["state_dict"][k].double() - b["state_dict"][k].double()).abs().max())
-                            for k in a["state_dict"])
-        assert out["params"] < params_atol, out
-    return out
 
 
 def _same_weights(a: Path, b: Path) -> None:
