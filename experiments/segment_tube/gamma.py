@@ -6,8 +6,8 @@ held out, never on the test videos (docs/segment_tube.md, "Learning check").
 The run's summary.json names its held-out videos (`data.held_out`). Their frames go through
 `vidseg segment-tube --rounds 1 --frame-scores`: the first round's temporal step starts from
 the saliency mask B_o whatever γ is, so one run gives α_t (Eq. 3) for every candidate. Each
-γ's detections are the runs of α_t > γ (stages/segment_tube_temporal.label_runs, as the
-command makes them), scored by `vidseg evaluate` (ActivityNet protocol) against a
+γ's detections are made from α_t as the command makes them at that γ with its default
+detection ladder (stages/segment_tube_temporal.ladder_detections), scored by `vidseg evaluate` (ActivityNet protocol) against a
 ground truth holding the held-out videos only. The γ with the highest mAP@0.5 wins; ties go
 to the higher γ, the nearer to the paper's 0.6. Writes OUT/gamma/choice.json and prints γ.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from vidseg_cli import store
-from vidseg_cli.stages.segment_tube_temporal import label_runs
+from vidseg_cli.stages.segment_tube_temporal import LADDER, LADDER_NMS, ladder_detections
 
 CANDIDATES = (0.3, 0.4, 0.5, 0.6)
 
@@ -34,18 +34,18 @@ def vidseg(*args) -> subprocess.CompletedProcess:
 
 
 def detections_at(scores_dir: Path, gamma: float, out: Path) -> None:
-    """Eq. 4 at `gamma` from each video's α_t: one detections file per video."""
+    """The command's detections at `gamma` from each video's α_t: one file per video."""
     out.mkdir(parents=True, exist_ok=True)
     for p in sorted(scores_dir.glob("*.frame_scores.h5")):
         fs = store.read_frame_scores(p)
         lab = store.read_labels(p.with_name(p.name.replace(".frame_scores.h5", ".labels.h5")))
         k = int(lab.attrs["video_class"])
         alpha = np.asarray(fs["probs"])[:, k] if k else np.zeros(fs.num_frames)
-        runs = label_runs(np.where(alpha > gamma, k, 0), k)
+        runs, scores = ladder_detections(alpha, k, (gamma, *LADDER), LADDER_NMS)
         store.write_detections(out / f"{fs.video_id}.detections.h5", runs.astype(float),
-                               np.full(len(runs), k), np.array([alpha[s:e].mean() for s, e in runs]),
+                               np.full(len(runs), k), scores,
                                class_names=fs.class_names, video_id=fs.video_id, num_frames=fs.num_frames,
-                               fps=fs.fps, inputs=[str(p)], command=f"Eq. 4 at gamma {gamma}")
+                               fps=fs.fps, inputs=[str(p)], command=f"Eq. 4 at gamma {gamma}, ladder {LADDER}")
 
 
 def choose(out: Path) -> dict:

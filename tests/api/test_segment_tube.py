@@ -83,6 +83,7 @@ def test_outputs_attributes_and_frame_scores(cli, weights, tmp_path):
     assert attrs["pairwise"] == "normalized" and attrs["gmm_components"] == [5, 3]
     assert 1 <= attrs["rounds"] <= 2 and len(attrs["round_nodes_changed"]) == attrs["rounds"]
     assert det.attrs["round_frames_kept"][0] == 40
+    assert attrs["detection_ladder"] == [0.2, 0.3, 0.4, 0.5] and attrs["detection_nms"] == 0.7
     doc = json.loads(summary.read_text())
     (res,) = doc["results"]
     assert res["video_class"] == "jump" and res["num_detections"] == 1
@@ -112,6 +113,22 @@ def test_folder_output_names_and_same_result_twice(cli, weights, tmp_path):
     assert names == ["a.detections.h5", "a.labels.h5", "b.detections.h5", "b.labels.h5"]
     a = store.read_labels(tmp_path / "out" / "a.labels.h5")["labels"]
     np.testing.assert_array_equal(a, store.read_labels(tmp_path / "out" / "b.labels.h5")["labels"])
+
+
+def test_detection_ladder_option(cli, weights, tmp_path):
+    src = tmp_path / "v.frames.h5"
+    write_frames(src, 20)
+    r = cli("segment-tube", src, "--weights", weights, "-o", tmp_path / "p.labels.h5", "--rounds", "1",
+            "--detection-ladder", "none", *FAST)
+    assert r.exit_code == 0, r.stderr
+    det = store.read_detections(tmp_path / "p.detections.h5")
+    assert list(det.attrs["detection_ladder"]) == [] and det["segments"].tolist() == [[0, 20]]
+    for bad in ("0.2,x", "1.5", ""):
+        r = cli("segment-tube", src, "--weights", weights, "-o", tmp_path / "q.labels.h5",
+                "--detection-ladder", bad, *FAST)
+        assert r.exit_code == 2 and "--detection-ladder" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.glob("q.*"))
 
 
 def test_bad_inputs_are_one_line_and_write_nothing(cli, weights, tmp_path):

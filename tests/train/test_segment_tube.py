@@ -84,6 +84,26 @@ def test_paper_recipe_smoke_fine_tunes_the_trunk(cli, setup, tmp_path):
     assert not torch.equal(ck["state_dict"]["trunk.conv1.weight"], init["conv1.weight"])
 
 
+@pytest.mark.parametrize("recipe", ["synthetic", "paper"])
+def test_an_unmasked_share_of_one_trains_as_unmasked_clips(cli, setup, tmp_path, recipe):
+    """Mask shift at share 1: every window's clip unmasked, so the same weights as a run on
+    unmasked clips; at 0.5 the windows mix (a different run from either)."""
+    more = ["--epochs", "2"] if recipe == "synthetic" else ["--recipe", "paper", "--max-steps", "2",
+                                                            "--seq-len", "4"]
+    runs = {}
+    for name, opts in (("none", ["--clip-mask", "none"]), ("all", ["--unmasked-share", "1"]),
+                       ("half", ["--unmasked-share", "0.5"]), ("soft", [])):
+        r = cli(*_args(setup, tmp_path / name, *more, *opts))
+        assert r.exit_code == 0, r.stderr
+        runs[name] = torch.load(tmp_path / name / "last.ckpt", weights_only=True)["state_dict"]
+
+    def same(a, b):
+        return all(torch.equal(runs[a][k], runs[b][k]) for k in runs[a])
+
+    assert same("none", "all")
+    assert not same("half", "none") and not same("half", "soft") and not same("soft", "none")
+
+
 def test_bad_init_is_one_line(cli, setup, tmp_path):
     from vidseg_cli.models import MODELS
     from vidseg_cli.models.checkpoint.format import save_checkpoint

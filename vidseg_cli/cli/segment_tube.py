@@ -39,6 +39,19 @@ def _ints(count: int | None):
     return parse
 
 
+def _ladder(ctx, param, value):
+    """click callback: '0.2,0.3' -> (0.2, 0.3), each in [0, 1]; 'none' -> ()."""
+    if str(value).strip().lower() == "none":
+        return ()
+    try:
+        out = tuple(float(v) for v in str(value).split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected numbers separated by commas, or 'none', got {value!r}") from None
+    if not all(0.0 <= v <= 1.0 for v in out):
+        raise click.BadParameter(f"thresholds must be in [0, 1], got {value!r}")
+    return out
+
+
 @click.command(STAGE)
 @click.argument("frames", nargs=-1, required=True, type=click.Path())
 @click.option("--weights", required=True, type=click.Path(),
@@ -51,6 +64,12 @@ def _ints(count: int | None):
               help="Also write α_t (Eq. 3) as frame scores beside the labels, for frame AP.")
 @click.option("--gamma", type=click.FloatRange(0, 1), default=0.6, show_default=True,
               help="Eq. 4: frames with α_t above this are labelled with the video's class (§2.1).")
+@click.option("--detection-ladder", "ladder", callback=_ladder, default="0.2,0.3,0.4,0.5",
+              show_default=True, metavar="T,T|none",
+              help="Detections also from the runs of α_t above each of these thresholds, scored by "
+                   "their mean α (not the paper's; 'none': only the runs labelled by --gamma).")
+@click.option("--detection-nms", "ladder_nms", type=click.FloatRange(0, 1), default=0.7, show_default=True,
+              help="tIoU above which a lower-scored detection of the ladder is dropped.")
 @click.option("--rounds", type=click.IntRange(1), default=3, show_default=True,
               help="Most rounds of temporal then spatial step; stops earlier when the frame labels "
                    "repeat and the cut changes under 1% of its superpixels (§2.3).")
@@ -89,7 +108,7 @@ def _ints(count: int | None):
 @overwrite_option
 @quiet_option
 @json_option
-def segment_tube(frames, weights, out, with_frame_scores, gamma, rounds, video_class, clip_lengths,
+def segment_tube(frames, weights, out, with_frame_scores, gamma, ladder, ladder_nms, rounds, video_class, clip_lengths,
                  clip_overlap, clip_mask, mask_keep, saliency, superpixels, work_size, beta,
                  gmm_components, pairwise, pairwise_weight, batch_size, device, amp, jobs, overwrite,
                  quiet, json_out):
@@ -108,7 +127,7 @@ def segment_tube(frames, weights, out, with_frame_scores, gamma, rounds, video_c
     inputs = [str(p) for p in expand_inputs(STAGE, list(frames), ["frames"], quiet)]
     try:
         settings = Settings(
-            gamma=gamma, rounds=rounds, clip_lengths=clip_lengths, clip_overlap=clip_overlap,
+            gamma=gamma, ladder=ladder, ladder_nms=ladder_nms, rounds=rounds, clip_lengths=clip_lengths, clip_overlap=clip_overlap,
             video_class=video_class, clip_mask=clip_mask, mask_keep=mask_keep, saliency=saliency,
             superpixels=SuperpixelParams(count=superpixels, work_size=work_size),
             spatial=SpatialParams(beta=beta, colour_components=gmm_components[0],

@@ -39,6 +39,9 @@ from vidseg_cli.cli.training import run_training, training_run_options
                    "trunk's pixel mean (soft), replaced by it (hard), or kept (none).")
 @click.option("--mask-keep", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of a pixel outside the mask that a soft mask keeps.")
+@click.option("--unmasked-share", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Mask shift: the share of training windows, drawn anew every epoch, whose clips "
+                   "are left unmasked (the command masks round 1 by B_o, later rounds by the cut).")
 @click.option("--saliency", type=click.Choice(["static", "motion"]), default="static", show_default=True,
               help="The initial mask B_o (Segment-tube 2.3): fine-grained static saliency, or "
                    "difference from the temporal median.")
@@ -54,7 +57,7 @@ from vidseg_cli.cli.training import run_training, training_run_options
 @training_run_options("out", run_files="last.ckpt, best.ckpt, log.jsonl, config.json, summary.json, "
                                        "features/")
 def train_segment_tube(data, gt, videos, subset, init, recipe, epochs, lr, batch_size, seq_len, optimizer,
-                       hidden, dropout, clip_mask, mask_keep, saliency, superpixels, val_fraction, cache, features,
+                       hidden, dropout, clip_mask, mask_keep, unmasked_share, saliency, superpixels, val_fraction, cache, features,
                        threads, out, resume, seed, max_steps, device, amp, quiet, json_out):
     """Train Segment-tube's proposal and classification networks (Segment-tube 2.1): a C3D
     trunk from --init, fc7 of saliency-aware clips of 16 and 32 frames (75% overlap), two
@@ -67,7 +70,8 @@ def train_segment_tube(data, gt, videos, subset, init, recipe, epochs, lr, batch
     opts = SegmentTubeTrainOptions(
         data=data, out=out, init=init, gt=gt, videos=videos, subset=subset, recipe=recipe,
         epochs=epochs, lr=lr, batch_size=batch_size, seq_len=seq_len, optimizer=optimizer,
-        hidden=hidden, dropout=dropout, clip_mask=clip_mask, mask_keep=mask_keep, saliency=saliency,
+        hidden=hidden, dropout=dropout, clip_mask=clip_mask, mask_keep=mask_keep, unmasked_share=unmasked_share,
+        saliency=saliency,
         superpixels=superpixels, val_fraction=val_fraction, max_steps=max_steps, seed=seed,
         device=device, amp=amp, resume=resume, cache=cache, features=features, threads=threads,
         quiet=quiet)

@@ -33,6 +33,8 @@ from vidseg_cli.stages.segment_tube_temporal import (
     CLIP_LENGTHS,
     CLIP_OVERLAP,
     GAMMA,
+    LADDER,
+    LADDER_NMS,
     TemporalResult,
     clip_windows,
     localize_clips,
@@ -54,6 +56,8 @@ class Settings:
     """Every setting of a run; `attrs()` is what the output files record."""
 
     gamma: float = GAMMA  # Eq. 4 threshold
+    ladder: tuple[float, ...] = LADDER  # the detection ladder's thresholds; () = the paper's runs
+    ladder_nms: float = LADDER_NMS  # tIoU of the ladder's NMS
     rounds: int = ROUNDS  # cap on the alternation's rounds
     clip_lengths: tuple[int, ...] = CLIP_LENGTHS  # §2.1
     clip_overlap: float = CLIP_OVERLAP  # §2.1
@@ -68,6 +72,9 @@ class Settings:
     def __post_init__(self) -> None:
         if self.clip_mask not in CLIP_MASKS:
             raise ValueError(f"clip mask must be one of {', '.join(CLIP_MASKS)}, got {self.clip_mask!r}")
+        if not all(0.0 <= t <= 1.0 for t in self.ladder) or not 0.0 <= self.ladder_nms <= 1.0:
+            raise ValueError(f"detection ladder thresholds and NMS must be in [0, 1], got {self.ladder}, "
+                             f"{self.ladder_nms}")
         if not 0.0 <= self.mask_keep <= 1.0:
             raise ValueError(f"mask_keep must be in [0, 1], got {self.mask_keep}")
         if self.rounds < 1 or self.batch_size < 1:
@@ -78,7 +85,8 @@ class Settings:
     def attrs(self) -> dict[str, Any]:
         sp, st = self.superpixels, self.spatial
         return {
-            "gamma": self.gamma, "max_rounds": self.rounds, "clip_lengths": list(self.clip_lengths),
+            "gamma": self.gamma, "detection_ladder": list(self.ladder), "detection_nms": self.ladder_nms,
+            "max_rounds": self.rounds, "clip_lengths": list(self.clip_lengths),
             "clip_overlap": self.clip_overlap, "video_class_mode": self.video_class,
             "clip_mask": self.clip_mask,
             "mask_keep": self.mask_keep if self.clip_mask == "soft" else 0.0,
@@ -125,7 +133,8 @@ class SegmentTubeInference:
             key = b"" if s.clip_mask == "none" else np.packbits(mask).tobytes()
             if key not in cache:
                 p_pro, p_cla = self.clip_scores(resized, windows, self.pixel_mask(sp, mask))
-                cache[key] = localize_clips(windows, p_pro, p_cla, t_len, s.gamma, s.video_class)
+                cache[key] = localize_clips(windows, p_pro, p_cla, t_len, s.gamma, s.video_class,
+                                            s.ladder, s.ladder_nms)
             return cache[key]
 
         result = alternate(start, temporal, lambda mask, kept: segment_round(sp, mask, kept, s.spatial),

@@ -19,22 +19,31 @@ How the equations are read (the paper leaves these open):
   α = 0.
 - Eq. 4: l_t = k' when α_t > γ (strictly), else 0; γ = 0.6 ("We empirically set").
 - Detections: each maximal run of l_t = k' is a segment [first, last + 1) of class k'
-  scored by the mean α over the run (the paper gives no score). Runs never overlap, so no
-  NMS.
+  scored by the mean α over the run (the paper gives no score).
+- Detection ladder (a deviation, docs/segment_tube.md): the maximal runs of α_t > τ for
+  every τ of `ladder` are added to those runs, each scored by its mean α, and greedy NMS
+  at `nms_iou` tIoU removes the near-duplicates. The runs at γ stay the labels l_t; the
+  ladder adds the segments a lower threshold would find, ranked below the confident ones
+  by their lower mean α, so the detections' AP no longer hangs on one γ. An empty ladder
+  gives the paper's runs alone (they never overlap, so NMS keeps them all).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from vidseg_cli.stages.nms import nms
 from vidseg_cli.stages.windows import multiscale_windows
 
 CLIP_LENGTHS = (16, 32)  # §2.1 clip lengths, frames
 CLIP_OVERLAP = 0.75  # §2.1
 GAMMA = 0.6  # Eq. 4
 VIDEO_CLASS_MODES = ("mean", "sum")
+LADDER = (0.2, 0.3, 0.4, 0.5)  # the detection ladder's thresholds [D]
+LADDER_NMS = 0.7  # tIoU above which a lower-scored ladder segment is dropped [D]
 
 
 def clip_windows(num_frames: int, lengths: tuple[int, ...] = CLIP_LENGTHS,
@@ -54,7 +63,7 @@ class TemporalResult:
     video_class: int  # k' in 1..K; 0 when no clip has l^fla = 1 and l^spe >= 1
     alpha: np.ndarray  # (T,) float64 α_t (Eq. 3)
     labels: np.ndarray  # (T,) int64 l_t (Eq. 4)
-    segments: np.ndarray  # (D, 2) int64 [start, end) frames
+    segments: np.ndarray  # (D, 2) int64 [start, end) frames, by descending score
     segment_labels: np.ndarray  # (D,) int64, all k'
     segment_scores: np.ndarray  # (D,) float64 mean α over each segment
 
@@ -109,6 +118,20 @@ def label_runs(labels: np.ndarray, video_class: int) -> np.ndarray:
     return np.flatnonzero(np.diff(on)).reshape(-1, 2).astype(np.int64)
 
 
+def ladder_detections(alpha: np.ndarray, video_class: int, thresholds: Sequence[float],
+                      nms_iou: float = LADDER_NMS) -> tuple[np.ndarray, np.ndarray]:
+    """(D, 2) [start, end) segments and their scores (mean α), by descending score: the
+    maximal runs of α > τ for each τ of `thresholds`, one copy of each, after greedy NMS
+    at `nms_iou` tIoU (module docstring). None when k' = 0."""
+    if video_class < 1:
+        return np.zeros((0, 2), np.int64), np.zeros(0, np.float64)
+    runs = np.unique(np.concatenate([label_runs(np.where(alpha > t, video_class, 0), video_class)
+                                     for t in thresholds] or [np.zeros((0, 2), np.int64)]), axis=0)
+    scores = np.array([alpha[s:e].mean() for s, e in runs], np.float64)
+    keep = nms(runs, scores, nms_iou)
+    return runs[keep].reshape(-1, 2).astype(np.int64), scores[keep]
+
+
 def localize_clips(
     windows: np.ndarray,  # (N, 2) [start, end) clip windows, frames
     p_pro: np.ndarray,  # (N, 2) proposal probabilities [background, action]
@@ -116,6 +139,8 @@ def localize_clips(
     num_frames: int,  # T
     gamma: float = GAMMA,  # Eq. 4 threshold
     video_class: str = "mean",  # how k' is chosen: "mean" (the paper) or "sum"
+    ladder: Sequence[float] = (),  # the detection ladder's thresholds; () = the paper's runs
+    nms_iou: float = LADDER_NMS,  # the ladder's NMS
 ) -> TemporalResult:
     """Eq. 1-4 and the detections of one video (module docstring)."""
     windows = np.asarray(windows).reshape(-1, 2)
@@ -133,7 +158,6 @@ def localize_clips(
     k = choose_video_class(spe, v, p_cla.shape[1], video_class)
     alpha = frame_confidence(windows, spe, v, k, num_frames)
     labels = np.where(alpha > gamma, k, 0).astype(np.int64)  # Eq. 4 (α = 0 everywhere when k' = 0)
-    segments = label_runs(labels, k)
-    scores = np.array([alpha[s:e].mean() for s, e in segments], np.float64)
+    segments, scores = ladder_detections(alpha, k, (gamma, *ladder), nms_iou)
     return TemporalResult(flag, spe, v, k, alpha, labels, segments,
                           np.full(len(segments), k, np.int64), scores)

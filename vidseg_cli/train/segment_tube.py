@@ -77,6 +77,7 @@ class SegmentTubeTrainOptions:
     dropout: float = 0.5  # on fc7 [U]
     clip_mask: str = "soft"  # soft | hard | none
     mask_keep: float = td.MASK_KEEP  # κ of the soft mask
+    unmasked_share: float = 0.0  # share of training windows whose clips are left unmasked
     saliency: str = "static"  # static | motion
     superpixels: int = 400
     val_fraction: float = 0.1
@@ -119,13 +120,14 @@ class _Clips:
 
     def __init__(self, trunk: SCNNNet, opts: SegmentTubeTrainOptions, folder: Path, settings: dict):
         self.spec, self.opts, self.folder = trunk.spec, opts, folder
+        self.plain = opts.clip_mask == "none"
         self.fill = trunk.pixel_mean if trunk.pixel_mean > 0 else td.MASK_FILL
         self.keep = {"soft": opts.mask_keep, "hard": 0.0, "none": 1.0}[opts.clip_mask]
         self.params = SuperpixelParams(count=opts.superpixels)  # the command's working size
         self.key = td.FeatureCache(folder, {**settings, "what": "mask"})
 
     def masks(self, video: td.TubeVideo) -> np.ndarray | None:
-        if self.opts.clip_mask == "none":
+        if self.plain:
             return None
         p = self.key.path(video).with_suffix(".npy")
         if not p.is_file():
@@ -135,8 +137,10 @@ class _Clips:
             write_with(p, lambda tmp: np.save(tmp, m), suffix=".npy")
         return np.load(p, mmap_mode="r")
 
-    def reader(self, video: td.TubeVideo) -> ClipReader:
-        frames = td.MaskedFrames(video.frames.frames, self.masks(video), self.fill, self.keep)
+    def reader(self, video: td.TubeVideo, masked: bool = True) -> ClipReader:
+        """Clips of `video`; `masked=False` leaves them as they are (the mask-shift windows)."""
+        masks = self.masks(video) if masked else None
+        frames = td.MaskedFrames(video.frames.frames, masks, self.fill, self.keep)
         return ClipReader(frames, self.spec)
 
 
@@ -219,15 +223,18 @@ def train_segment_tube(opts: SegmentTubeTrainOptions, log=print) -> dict[str, An
 
     # 3. the synthetic recipe caches fc7 of every window once (the trunk is frozen).
     end_to_end = opts.recipe == "paper"
+    mix = opts.unmasked_share if opts.clip_mask != "none" else 0.0
     feats: dict[tuple[int, int], np.ndarray] = {}
+    plain: dict[tuple[int, int], np.ndarray] = {}  # fc7 of unmasked clips, when mixing
     computed = 0
     if not end_to_end:
         cache = td.FeatureCache(feat_dir, {**made, "what": "fc7"})
+        plain_cache = td.FeatureCache(feat_dir, {**made, "clip_mask": "none", "what": "fc7"})
         trunk.to(device).eval()
 
         @torch.no_grad()
-        def compute(video: td.TubeVideo) -> dict[int, np.ndarray]:
-            reader, out = clips.reader(video), {}
+        def compute(video: td.TubeVideo, masked: bool = True) -> dict[int, np.ndarray]:
+            reader, out = clips.reader(video, masked), {}
             win = np.concatenate([video.windows[n] for n in lengths])
             order = ClipReader.ordered(win)
             f = np.zeros((len(win), trunk.feature_dim), np.float32)
@@ -241,10 +248,19 @@ def train_segment_tube(opts: SegmentTubeTrainOptions, log=print) -> dict[str, An
 
         # each rank computes and writes its share of the videos, then reads all of them
         computed = sum(distributed.fill_sharded(lambda video: cache.get(video, compute)[1], videos))
+        if mix > 0:
+            def unmasked(video: td.TubeVideo) -> dict[int, np.ndarray]:
+                return compute(video, masked=False)
+
+            distributed.fill_sharded(lambda video: plain_cache.get(video, unmasked)[1], videos)
         for v, video in enumerate(videos):
             got, _ = cache.get(video, compute)
             for n in lengths:
                 feats[(v, n)] = got[n]
+            if mix > 0:
+                got, _ = plain_cache.get(video, unmasked)
+                for n in lengths:
+                    plain[(v, n)] = got[n]
         trunk.cpu()
     elif opts.clip_mask != "none":  # the masks, each written once, before any rank reads them
         distributed.fill_sharded(lambda video: clips.masks(video) is None, videos)
@@ -257,7 +273,7 @@ def train_segment_tube(opts: SegmentTubeTrainOptions, log=print) -> dict[str, An
     net.model_config = {**net.model_config, "trunk": {
         "model": trunk.model_name, "config": trunk.model_config, "source": str(opts.init),
         "weights": init_note, "clip_mask": opts.clip_mask, "mask_keep": opts.mask_keep,
-        "saliency": opts.saliency, "superpixels": opts.superpixels,
+        "saliency": opts.saliency, "superpixels": opts.superpixels, "unmasked_share": mix,
         "labels": "coverage", "fine_tuned": end_to_end}}
     for p in trunk.parameters():
         p.requires_grad_(end_to_end)
@@ -275,20 +291,36 @@ def train_segment_tube(opts: SegmentTubeTrainOptions, log=print) -> dict[str, An
         lab = _pad([labels[train_seqs[i]][a:b] for i, a, b in chunk_list], -1)
         return {"label": torch.from_numpy(lab), "proposal": torch.from_numpy(td.proposal_targets(lab))}
 
+    def clips_of(j: int, a: int, b: int, bare: np.ndarray) -> np.ndarray:
+        """The clips of windows a..b of training sequence j, those flagged in `bare` unmasked."""
+        v, n = train_seqs[j]
+        w = videos[v].windows[n][a:b]
+        if not bare.any():
+            return clips.reader(videos[v]).clips(w)
+        parts = [(sel, clips.reader(videos[v], masked).clips(w[sel]))
+                 for masked, sel in ((True, ~bare), (False, bare)) if sel.any()]
+        out = np.empty((len(w), *parts[0][1].shape[1:]), parts[0][1].dtype)
+        for sel, x in parts:
+            out[sel] = x
+        return out
+
     def batches(epoch: int):
         rng = np.random.default_rng([opts.seed, epoch])
         chunks = td.random_chunks([len(labels[s]) for s in train_seqs], seq_len, rng)
+        # mask shift: which windows take unmasked clips, drawn for the global batch
+        bare = [rng.random(b - a) < mix if mix > 0 else np.zeros(b - a, bool) for _, a, b in chunks]
         for i in range(0, len(chunks), bs):
-            part = distributed.shard(chunks[i:i + bs])
+            part = distributed.shard(list(zip(chunks[i:i + bs], bare[i:i + bs])))
             if part is None:  # a ragged last batch smaller than the ranks
                 continue
+            chunk_part = [c for c, _ in part]
             if end_to_end:
-                x = [clips.reader(videos[train_seqs[j][0]]).clips(videos[train_seqs[j][0]].windows[
-                    train_seqs[j][1]][a:b]) for j, a, b in part]
-                yield {"clips": torch.from_numpy(_pad(x, 0)), **targets(part)}
+                x = [clips_of(j, a, b, u) for (j, a, b), u in part]
+                yield {"clips": torch.from_numpy(_pad(x, 0)), **targets(chunk_part)}
             else:
-                x = [feats[train_seqs[j]][a:b] for j, a, b in part]
-                yield {"fc7": torch.from_numpy(_pad(x, 0).astype(np.float32)), **targets(part)}
+                x = [np.where(u[:, None], plain[train_seqs[j]][a:b], feats[train_seqs[j]][a:b])
+                     if u.any() else feats[train_seqs[j]][a:b] for (j, a, b), u in part]
+                yield {"fc7": torch.from_numpy(_pad(x, 0).astype(np.float32)), **targets(chunk_part)}
 
     def sequence_fc7(model, b) -> torch.Tensor:
         if "fc7" in b:
