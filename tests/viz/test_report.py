@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 
 from tests.viz.report_files import make_outputs
@@ -60,3 +61,53 @@ def test_an_excluded_folder_is_left_out_with_its_subfolders(tmp_path):
     part = write_report(folder, tmp_path / "r2", exclude=[sub])
     assert part.counts["videos"] == whole.counts["videos"] - 1
     assert part.counts["files"] < whole.counts["files"]
+
+
+def test_overlays_drawn_by_several_processes_give_the_same_report(tmp_path, monkeypatch):
+    import shutil
+
+    from vidseg_cli.viz import report
+
+    folder = make_outputs(tmp_path / "outputs")
+    src = next(folder.rglob("*.labels.h5"))
+    for name in ("v2", "v3", "v4"):  # more pixel files than the cap below lets in
+        shutil.copy(src, src.with_name(f"{name}.labels.h5"))
+    monkeypatch.setattr(report, "MAX_VIDEOS", 3)
+    one = write_report(folder, tmp_path / "r1", jobs=1)
+    two = write_report(folder, tmp_path / "r2", jobs=2)
+    assert one.counts == two.counts and one.counts["videos"] == 3
+    assert one.warnings == two.warnings
+    assert any("1 pixel file(s) left out" in w and "3 overlay videos at most" in w for w in one.warnings)
+    def page(name):  # the page as written, but for its own folder and the time it was made
+        text = (tmp_path / name / "index.html").read_text().replace(str(tmp_path / name), "R")
+        return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "TIME", text)
+
+    assert page("r1") == page("r2")
+    names = sorted(p.name for p in (tmp_path / "r1" / "assets").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "r2" / "assets").iterdir())
+    assert sum(n.endswith(".overlay.webm") for n in names) == 3
+    for n in (n for n in names if re.search(r"\.frame\d{6}\.png$", n)):  # the stills: same bytes
+        assert (tmp_path / "r1" / "assets" / n).read_bytes() == (tmp_path / "r2" / "assets" / n).read_bytes(), n
+    for n in (n for n in names if n.endswith(".overlay.webm")):  # the videos: same frames
+        a, b = (_decoded(tmp_path / r / "assets" / n) for r in ("r1", "r2"))
+        assert len(a) > 0 and len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b)), n
+
+
+def _decoded(path):
+    import cv2
+
+    cap, frames = cv2.VideoCapture(str(path)), []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    cap.release()
+    return frames
+
+
+def test_a_pixel_file_a_worker_cannot_draw_is_an_error_line(tmp_path):
+    from vidseg_cli.viz.report import _draw_overlay
+
+    written, warnings, error = _draw_overlay(tmp_path / "gone.labels.h5", tmp_path / "a" / "gone", None, {})
+    assert written == [] and warnings == [] and error == f"{tmp_path / 'gone.labels.h5'}: no such file"

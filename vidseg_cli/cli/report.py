@@ -21,9 +21,12 @@ STAGE = "report"
               help="A folder inside FOLDERS to leave out, with its subfolders (repeatable): a "
                    "dataset kept beside the outputs, whose ground-truth labels would otherwise "
                    "become overlay videos.")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=None,
+              help="Worker processes drawing the overlay videos (VP9 encoding takes a core "
+                   "per video)  [default: one per CPU core].")
 @quiet_option
 @json_option
-def report(folders, out, gt_path, exclude, quiet, json_out):
+def report(folders, out, gt_path, exclude, jobs, quiet, json_out):
     """Write one self-contained HTML page over the outputs in FOLDERS (searched through
     their subfolders): what ran (each file's provenance), the metrics tables of evaluate's JSON
     records, timelines of detections, proposals and frame scores, overlay videos and stills
@@ -31,11 +34,11 @@ def report(folders, out, gt_path, exclude, quiet, json_out):
     (log.jsonl). Nothing on the page is fetched from the network.
     """
     from vidseg_cli.errors import InputError
-    from vidseg_cli.viz.report import write_report
+    from vidseg_cli.viz.report import default_jobs, write_report
 
     try:
         result = write_report(list(folders), out, gt=list(gt_path), quiet=quiet, exclude=list(exclude),
-                              on_warning=lambda line: warn(STAGE, line))
+                              on_warning=lambda line: warn(STAGE, line), jobs=jobs or default_jobs())
     except InputError as e:
         fail(STAGE, str(e))
     notice(STAGE, f"{result.index}: {len(result.written)} files written", quiet)

@@ -10,6 +10,10 @@ stills of labels and scores (frames through provenance), timelines of detections
 proposals and frame scores, metric plots, training curves. The page (viz/html.py) refers
 to them by relative paths, so the folder can be moved or opened from disk, offline.
 A file that cannot be drawn is one warning line; the rest of the report goes on.
+
+The overlay videos are drawn by `jobs` worker processes at once (joblib): VP9 encoding
+takes one core per video and is most of a report's time. The page is the same whatever
+`jobs` is (results are taken in the files' order).
 """
 
 from __future__ import annotations
@@ -133,14 +137,38 @@ def ground_truths(found: Found, gts: Sequence[str], warn: Callable[[str], None])
     return temporal, pixel
 
 
+def default_jobs() -> int:
+    """One worker per CPU core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _draw_overlay(path: Path, prefix: Path, gt, nearby: dict[str, list[Path]]
+                  ) -> tuple[list[str], list[str], str | None]:
+    """One overlay video and its stills, in a worker process: (written, warnings, the
+    error line when the file cannot be drawn)."""
+    from vidseg_cli.api import visualize as V
+
+    runner = V.load(V.Options(frames_png=STILLS))
+    runner.gt, runner.nearby = gt, nearby
+    try:
+        s = runner.run({"predictions": path}, {"prefix": prefix})
+    except InputError as e:
+        return [], [], str(e)
+    return s.written, s.warnings, None
+
+
 def write_report(folder: str | os.PathLike | Sequence[str | os.PathLike],
                  out: str | os.PathLike, gt: str | Sequence[str] = (), quiet: bool = True,
                  on_warning: Callable[[str], None] | None = None,
-                 exclude: Sequence[str | os.PathLike] = ()) -> ReportResult:
+                 exclude: Sequence[str | os.PathLike] = (), jobs: int = 1) -> ReportResult:
     """Write <out>/index.html and <out>/assets/ over the outputs in `folder` (one folder
     or several), with the ground truth of `gt` (one source or several: temporal segments
-    and masks), leaving out the folders in `exclude`; return what was written. InputError:
-    a folder or ground truth that does not exist or cannot be read."""
+    and masks), leaving out the folders in `exclude`, the overlay videos drawn by `jobs`
+    processes; return what was written. InputError: a folder or ground truth that does
+    not exist or cannot be read."""
     from vidseg_cli.api import visualize as V
     from vidseg_cli.progress import progress_bar
     from vidseg_cli.viz import html
@@ -190,21 +218,31 @@ def write_report(folder: str | os.PathLike | Sequence[str | os.PathLike],
     for p, doc in found.metrics:
         files = draw(p, "metrics", None)
         page.metrics.append(html.MetricsItem(p, doc, _rel(files, out)))
-    overlays = 0
     left_out: list[Path] = []
+    pixel_files: list[tuple[Path, str, dict]] = []
     for p, kind, attrs in found.h5:
         if kind in V.TEMPORAL_KINDS:
             files = draw(p, kind, temporal)
             if files:
                 page.timelines.append(html.PictureItem(p, kind, attrs, _rel(files, out)))
         elif kind in V.PIXEL_KINDS:
-            if overlays >= MAX_VIDEOS:
-                left_out.append(Path(p))
+            pixel_files.append((p, kind, attrs))
+    overlays = 0
+    pending = list(pixel_files)
+    while pending and overlays < MAX_VIDEOS:  # files that fail to draw make room for the next
+        batch, pending = pending[:MAX_VIDEOS - overlays], pending[MAX_VIDEOS - overlays:]
+        for (p, kind, attrs), (files, lines, error) in zip(batch, _overlays(
+                batch, runner, pixel, roots, assets, jobs, quiet)):
+            for line in lines:
+                warn(line)
+            if error is not None:
+                warn(f"{error}; left out of the report")
                 continue
-            files = draw(p, kind, pixel)
+            written.extend(files)
             if files:
                 overlays += 1
                 page.videos.append(html.PictureItem(p, kind, attrs, _rel(files, out)))
+    left_out = [Path(p) for p, _, _ in pending]
     if left_out:
         more = f" ... {left_out[-1]}" if len(left_out) > 1 else ""
         warn(f"{left_out[0]}{more}: {len(left_out)} pixel file(s) left out, the report shows "
@@ -229,6 +267,34 @@ def write_report(folder: str | os.PathLike | Sequence[str | os.PathLike],
     counts = {"metrics": len(page.metrics), "timelines": len(page.timelines),
               "videos": len(page.videos), "runs": len(page.runs), "files": len(found.h5)}
     return ReportResult(index, written, counts, warnings)
+
+
+def _overlays(batch, runner, gt, roots, assets: Path, jobs: int, quiet: bool):
+    """(written, warnings, error) of each pixel file of `batch`, in order: in this process
+    when one job (with its per-frame progress), else by a pool of `jobs` processes."""
+    from vidseg_cli.progress import progress_bar
+
+    work = [(Path(p), assets / _asset_name(Path(p), roots)) for p, _, _ in batch]
+    if jobs <= 1 or len(work) <= 1:
+        out = []
+        runner.gt = gt
+        for path, prefix in work:
+            try:
+                s = runner.run({"predictions": path}, {"prefix": prefix})
+                out.append((s.written, s.warnings, None))
+            except InputError as e:
+                out.append(([], [], str(e)))
+        return out
+    from joblib import Parallel, delayed
+
+    pool = Parallel(n_jobs=min(jobs, len(work)), return_as="generator")
+    results = pool(delayed(_draw_overlay)(path, prefix, gt, runner.nearby) for path, prefix in work)
+    out = []
+    with progress_bar(len(work), "overlay videos", quiet) as advance:
+        for r in results:
+            out.append(r)
+            advance(1)
+    return out
 
 
 def _rel(files: list[str], out: Path) -> list[str]:
