@@ -12,6 +12,13 @@ import time
 import pytest
 
 
+def _default_dispositions() -> None:
+    """In the child: the three signals at their defaults, whatever the test run inherited
+    (a background job ignores SIGINT, `nohup` SIGHUP), which vidseg would keep ignoring."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"),
                                            (signal.SIGTERM, 143, "SIGTERM"),
                                            (signal.SIGHUP, 129, "SIGHUP")])
@@ -22,7 +29,7 @@ def test_signal_mid_write_removes_the_temporary_file(bikes, tmp_path, sig, code,
         [sys.executable, "-m", "vidseg_cli.cli.main", "extract-frames", str(bikes), "-o", str(out),
          "--codec", "gzip"],
         stderr=subprocess.PIPE, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=_default_dispositions)
     deadline = time.time() + 30
     while time.time() < deadline and not list(tmp_path.glob(".vidseg-tmp-*")):
         time.sleep(0.01)
