@@ -1,4 +1,5 @@
-"""Segment-tube's spatial round (Eq. (5)-(7)) on synthetic and real DAVIS frames."""
+"""Segment-tube's spatial round (Eq. (5)-(7)) on synthetic frames and real DAVIS and J-HMDB
+frames."""
 
 from __future__ import annotations
 
@@ -198,3 +199,39 @@ def test_energy_decreases_on_real_frames(davis):
             new = problem.solve()
             assert problem.energy(new) <= problem.energy(start) + quantisation(problem)
     assert cut >= 2
+
+
+def test_real_jhmdb_frames_from_the_box_and_from_saliency(refdata):
+    """J-HMDB 'catch' (40 frames, 320 x 240, the actor 3.4 % of the pixels) at the command's
+    defaults. The spec's prototype measured there: from the ground truth's bounding boxes
+    one round gives IoU 0.25-0.37 at λ = 1; from the saliency start (IoU 0.11) the cut finds
+    nothing of the actor. Here the same, and every cut lowers its energy."""
+    import cv2
+    import scipy.io
+
+    video = "Goal_Keeping_Tips_catch_f_cm_np1_fr_med_2"
+    images = sorted((refdata / "jhmdb" / "frames" / video).glob("*.png"))
+    mat = refdata / "jhmdb" / "puppet_mask" / "catch" / f"{video}.mat"
+    if len(images) != 40 or not mat.is_file():
+        pytest.skip("J-HMDB reference clip not found")
+    truth = np.moveaxis(scipy.io.loadmat(str(mat))["part_mask"], 2, 0) > 0  # T x H x W
+    frames = np.stack([cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in images])
+    sp = compute_superpixels(frames, SuperpixelParams())
+    box = np.zeros_like(truth)
+    for t, m in enumerate(truth):
+        ys, xs = np.nonzero(m)
+        box[t, ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
+
+    def actor_iou(labels):
+        m = node_masks(sp, labels, truth.shape[1:])
+        return float((m & truth).sum() / (m | truth).sum())
+
+    start = pixel_means(sp.labels, box.astype(float), sp.num_nodes) > 0.5
+    r = segment_round(sp, start, range(40))
+    assert not r.skipped and r.energy_after <= r.energy_before
+    assert 0.2 <= actor_iou(r.labels) <= 0.4, actor_iou(r.labels)
+    saliency = initial_mask(sp, working_frames(frames, SuperpixelParams().work_size), "static")
+    assert 0.05 <= actor_iou(saliency) <= 0.2  # the prototype's 0.11
+    r = segment_round(sp, saliency, range(40))
+    # a regression figure, not a goal: the GMMs fitted on that start take the wrong side
+    assert r.energy_after <= r.energy_before and actor_iou(r.labels) < 0.05

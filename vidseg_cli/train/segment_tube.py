@@ -8,7 +8,9 @@ toward the trunk's pixel mean outside the initial saliency mask B_o (§2.3). Win
 labelled by coverage (datasets/segment_tube_data.py). A training sample is a chunk of at
 most `seq_len` consecutive windows of one length of one video, cut at a random offset
 every epoch; the loss is the sum of the two networks' cross-entropies, each class
-weighted by ~ 1 / its frequency, ignored windows left out.
+weighted by ~ 1 / its frequency, ignored windows left out. With `unmasked_share` P > 0
+(mask shift, docs/segment_tube.md) each window's clip is left unmasked with probability
+P, drawn per epoch from (seed, epoch) like the chunks, so a resume repeats it.
 
 Recipes:
 - synthetic (CPU): one frozen trunk; fc7 of every window computed once and cached in
