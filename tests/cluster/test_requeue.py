@@ -10,8 +10,7 @@ import json
 import subprocess
 import time
 
-from tests.cluster.test_slurm import vidseg
-from tests.conftest import SAMPLE
+from tests.cluster.test_slurm import synth_features, vidseg
 
 EPOCHS = 8
 
@@ -61,24 +60,13 @@ def _log(folder, job: str) -> str:
     return path.read_text() if path.exists() else "(no log)"
 
 
-def _features(tmp_path):
-    d, f, x = tmp_path / "synth", tmp_path / "frames", tmp_path / "feat"
-    assert vidseg("synth", "-o", d, "--train", "4", "--test", "0", "--size", "64x48", "--duration",
-                  "12", "--num-classes", "2", "--seed", "1", "-q", cwd=tmp_path).returncode == 0
-    assert vidseg("extract-frames", *sorted((d / "videos").glob("*.mp4")), "-o", f, "-q",
-                  cwd=tmp_path).returncode == 0
-    assert vidseg("extract-features", f, "--weights", SAMPLE / "weights" / "backbone_synth.ckpt",
-                  "-o", x, "-q", cwd=tmp_path).returncode == 0
-    return d, x
-
-
 def _records(run):
     return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
 
 
 def test_a_training_requeues_itself_on_usr1_and_resumes_from_its_checkpoint(slurm_cluster,
                                                                              tmp_path):
-    d, x = _features(tmp_path)
+    d, x = synth_features(tmp_path, "12")
     run, folder = tmp_path / "run", tmp_path / "r"
     res = vidseg("submit", "--requeue-before", "60", "--time", "30:00", "--folder", "r",
                  "--parsable", "train", "fsn", x, "--gt", d, "--hidden", "16", "--epochs", EPOCHS,

@@ -111,6 +111,19 @@ def test_cancel_and_an_unknown_dependency(slurm_cluster, tmp_path):
     assert not (tmp_path / "r2").exists()
 
 
+def synth_features(tmp_path, duration: str):
+    """A 4-video, 2-class synthetic set of `duration` seconds and its features, made by the
+    commands: (set folder, features folder)."""
+    d, f, x = tmp_path / "synth", tmp_path / "frames", tmp_path / "feat"
+    assert vidseg("synth", "-o", d, "--train", "4", "--test", "0", "--size", "64x48", "--duration",
+                  duration, "--num-classes", "2", "--seed", "1", "-q", cwd=tmp_path).returncode == 0
+    assert vidseg("extract-frames", *sorted((d / "videos").glob("*.mp4")), "-o", f, "-q",
+                  cwd=tmp_path).returncode == 0
+    assert vidseg("extract-features", f, "--weights", SAMPLE / "weights" / "backbone_synth.ckpt",
+                  "-o", x, "-q", cwd=tmp_path).returncode == 0
+    return d, x
+
+
 def test_two_process_torchrun_training(slurm_cluster, tmp_path):
     """Needs DDP in `vidseg train` (RANK/WORLD_SIZE/LOCAL_RANK, gloo on CPU)."""
     import importlib.util
@@ -119,13 +132,7 @@ def test_two_process_torchrun_training(slurm_cluster, tmp_path):
 
     if importlib.util.find_spec("vidseg_cli.train.distributed") is None:
         pytest.skip("vidseg train has no DDP here (vidseg_cli/train/distributed.py, issue 17 item 4)")
-    d, f, x = tmp_path / "synth", tmp_path / "frames", tmp_path / "feat"
-    assert vidseg("synth", "-o", d, "--train", "4", "--test", "0", "--size", "64x48", "--duration",
-                  "4,5", "--num-classes", "2", "--seed", "1", "-q", cwd=tmp_path).returncode == 0
-    assert vidseg("extract-frames", *sorted((d / "videos").glob("*.mp4")), "-o", f, "-q",
-                  cwd=tmp_path).returncode == 0
-    assert vidseg("extract-features", f, "--weights", SAMPLE / "weights" / "backbone_synth.ckpt",
-                  "-o", x, "-q", cwd=tmp_path).returncode == 0
+    d, x = synth_features(tmp_path, "4,5")
     res = vidseg("submit", "--procs-per-node", "2", "--cpus", "2", "--folder", "r", "--wait",
                  "train", "fsn", x, "--gt", d, "--hidden", "16", "--max-steps", "3", "--min-action-frames", "0",
                  "--batch-size", "4", "-o", "run",
