@@ -1,14 +1,25 @@
-"""Device choice, seeding and mixed precision, shared by every torch stage and trainer."""
+"""Device choice, seeding, mixed precision and the CPU cores a process may use, shared by the
+stages and trainers."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 from collections.abc import Iterator
 
 import numpy as np
 
 DEVICE_HELP = "auto (CUDA when present, else CPU), cpu, cuda or cuda:N."
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on: its affinity (what a SLURM allocation or
+    taskset gives it), else the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity call on this platform
+        return max(1, os.cpu_count() or 1)
 
 
 def resolve_device(spec: str = "auto"):

@@ -7,9 +7,10 @@ The run's summary.json names its held-out videos (`data.held_out`). Their frames
 `vidseg segment-tube --rounds 1 --frame-scores`: the first round's temporal step starts from
 the saliency mask B_o whatever γ is, so one run gives α_t (Eq. 3) for every candidate. Each
 γ's detections are made from α_t as the command makes them at that γ with its default
-detection ladder (stages/segment_tube_temporal.ladder_detections), scored by `vidseg evaluate` (ActivityNet protocol) against a
-ground truth holding the held-out videos only. The γ with the highest mAP@0.5 wins; ties go
-to the higher γ, the nearer to the paper's 0.6. Writes OUT/gamma/choice.json and prints γ.
+detection ladder (stages/segment_tube_temporal.ladder_detections), scored by `vidseg
+evaluate` (ActivityNet protocol) against a ground truth holding the held-out videos only.
+The γ with the highest mAP@0.5 wins; ties go to the higher γ, the nearer to the paper's
+0.6. Writes OUT/gamma/choice.json and prints γ.
 """
 
 from __future__ import annotations

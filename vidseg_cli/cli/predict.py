@@ -182,10 +182,11 @@ def _lines(s: dict, show: int) -> str:
 def _report(folder: Path, quiet: bool) -> Path | None:
     """The HTML report of the folder (vidseg_cli.viz.report), the path of its index.html."""
     from vidseg_cli.errors import InputError
-    from vidseg_cli.viz.report import default_jobs, write_report
+    from vidseg_cli.runtime import cpu_cores
+    from vidseg_cli.viz.report import write_report
 
     try:  # the overlay videos one per core, as `vidseg report` draws them
-        path = write_report(folder, folder / "report", jobs=default_jobs()).index
+        path = write_report(folder, folder / "report", jobs=cpu_cores()).index
     except InputError as e:
         warn(STAGE, f"no report written: {e}")
         return None

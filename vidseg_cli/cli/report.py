@@ -34,11 +34,12 @@ def report(folders, out, gt_path, exclude, jobs, quiet, json_out):
     (log.jsonl). Nothing on the page is fetched from the network.
     """
     from vidseg_cli.errors import InputError
-    from vidseg_cli.viz.report import default_jobs, write_report
+    from vidseg_cli.runtime import cpu_cores
+    from vidseg_cli.viz.report import write_report
 
     try:
         result = write_report(list(folders), out, gt=list(gt_path), quiet=quiet, exclude=list(exclude),
-                              on_warning=lambda line: warn(STAGE, line), jobs=jobs or default_jobs())
+                              on_warning=lambda line: warn(STAGE, line), jobs=jobs or cpu_cores())
     except InputError as e:
         fail(STAGE, str(e))
     notice(STAGE, f"{result.index}: {len(result.written)} files written", quiet)

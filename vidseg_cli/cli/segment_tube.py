@@ -108,7 +108,8 @@ def _ladder(ctx, param, value):
 @overwrite_option
 @quiet_option
 @json_option
-def segment_tube(frames, weights, out, with_frame_scores, gamma, ladder, ladder_nms, rounds, video_class, clip_lengths,
+def segment_tube(frames, weights, out, with_frame_scores, gamma, ladder, ladder_nms, rounds, video_class,
+                 clip_lengths,
                  clip_overlap, clip_mask, mask_keep, saliency, superpixels, work_size, beta,
                  gmm_components, pairwise, pairwise_weight, batch_size, device, amp, jobs, overwrite,
                  quiet, json_out):
@@ -127,7 +128,8 @@ def segment_tube(frames, weights, out, with_frame_scores, gamma, ladder, ladder_
     inputs = [str(p) for p in expand_inputs(STAGE, list(frames), ["frames"], quiet)]
     try:
         settings = Settings(
-            gamma=gamma, ladder=ladder, ladder_nms=ladder_nms, rounds=rounds, clip_lengths=clip_lengths, clip_overlap=clip_overlap,
+            gamma=gamma, ladder=ladder, ladder_nms=ladder_nms, rounds=rounds, clip_lengths=clip_lengths,
+            clip_overlap=clip_overlap,
             video_class=video_class, clip_mask=clip_mask, mask_keep=mask_keep, saliency=saliency,
             superpixels=SuperpixelParams(count=superpixels, work_size=work_size),
             spatial=SpatialParams(beta=beta, colour_components=gmm_components[0],

@@ -57,8 +57,8 @@ from vidseg_cli.cli.training import run_training, training_run_options
 @training_run_options("out", run_files="last.ckpt, best.ckpt, log.jsonl, config.json, summary.json, "
                                        "features/")
 def train_segment_tube(data, gt, videos, subset, init, recipe, epochs, lr, batch_size, seq_len, optimizer,
-                       hidden, dropout, clip_mask, mask_keep, unmasked_share, saliency, superpixels, val_fraction, cache, features,
-                       threads, out, resume, seed, max_steps, device, amp, quiet, json_out):
+                       hidden, dropout, clip_mask, mask_keep, unmasked_share, saliency, superpixels, val_fraction,
+                       cache, features, threads, out, resume, seed, max_steps, device, amp, quiet, json_out):
     """Train Segment-tube's proposal and classification networks (Segment-tube 2.1): a C3D
     trunk from --init, fc7 of saliency-aware clips of 16 and 32 frames (75% overlap), two
     2-layer peephole LSTMs trained on chunks of consecutive windows labelled by coverage
@@ -70,9 +70,9 @@ def train_segment_tube(data, gt, videos, subset, init, recipe, epochs, lr, batch
     opts = SegmentTubeTrainOptions(
         data=data, out=out, init=init, gt=gt, videos=videos, subset=subset, recipe=recipe,
         epochs=epochs, lr=lr, batch_size=batch_size, seq_len=seq_len, optimizer=optimizer,
-        hidden=hidden, dropout=dropout, clip_mask=clip_mask, mask_keep=mask_keep, unmasked_share=unmasked_share,
-        saliency=saliency,
-        superpixels=superpixels, val_fraction=val_fraction, max_steps=max_steps, seed=seed,
+        hidden=hidden, dropout=dropout, clip_mask=clip_mask, mask_keep=mask_keep,
+        unmasked_share=unmasked_share, saliency=saliency, superpixels=superpixels,
+        val_fraction=val_fraction, max_steps=max_steps, seed=seed,
         device=device, amp=amp, resume=resume, cache=cache, features=features, threads=threads,
         quiet=quiet)
     log = lambda *a, **k: click.echo(" ".join(map(str, a)), err=True)  # noqa: E731

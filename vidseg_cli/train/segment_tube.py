@@ -122,14 +122,13 @@ class _Clips:
 
     def __init__(self, trunk: SCNNNet, opts: SegmentTubeTrainOptions, folder: Path, settings: dict):
         self.spec, self.opts, self.folder = trunk.spec, opts, folder
-        self.plain = opts.clip_mask == "none"
         self.fill = trunk.pixel_mean if trunk.pixel_mean > 0 else td.MASK_FILL
         self.keep = {"soft": opts.mask_keep, "hard": 0.0, "none": 1.0}[opts.clip_mask]
         self.params = SuperpixelParams(count=opts.superpixels)  # the command's working size
         self.key = td.FeatureCache(folder, {**settings, "what": "mask"})
 
     def masks(self, video: td.TubeVideo) -> np.ndarray | None:
-        if self.plain:
+        if self.opts.clip_mask == "none":
             return None
         p = self.key.path(video).with_suffix(".npy")
         if not p.is_file():

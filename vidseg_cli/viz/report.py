@@ -137,27 +137,24 @@ def ground_truths(found: Found, gts: Sequence[str], warn: Callable[[str], None])
     return temporal, pixel
 
 
-def default_jobs() -> int:
-    """One worker per CPU core this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def _draw_overlay(path: Path, prefix: Path, gt, nearby: dict[str, list[Path]]
-                  ) -> tuple[list[str], list[str], str | None]:
-    """One overlay video and its stills, in a worker process: (written, warnings, the
-    error line when the file cannot be drawn)."""
-    from vidseg_cli.api import visualize as V
-
-    runner = V.load(V.Options(frames_png=STILLS))
-    runner.gt, runner.nearby = gt, nearby
+def _draw_with(runner, path: Path, prefix: Path) -> tuple[list[str], list[str], str | None]:
+    """One overlay video and its stills: (written, warnings, the error line when the file
+    cannot be drawn)."""
     try:
         s = runner.run({"predictions": path}, {"prefix": prefix})
     except InputError as e:
         return [], [], str(e)
     return s.written, s.warnings, None
+
+
+def _draw_overlay(path: Path, prefix: Path, gt, nearby: dict[str, list[Path]]
+                  ) -> tuple[list[str], list[str], str | None]:
+    """`_draw_with` in a worker process, with a visualizer of its own."""
+    from vidseg_cli.api import visualize as V
+
+    runner = V.load(V.Options(frames_png=STILLS))
+    runner.gt, runner.nearby = gt, nearby
+    return _draw_with(runner, path, prefix)
 
 
 def write_report(folder: str | os.PathLike | Sequence[str | os.PathLike],
@@ -218,7 +215,6 @@ def write_report(folder: str | os.PathLike | Sequence[str | os.PathLike],
     for p, doc in found.metrics:
         files = draw(p, "metrics", None)
         page.metrics.append(html.MetricsItem(p, doc, _rel(files, out)))
-    left_out: list[Path] = []
     pixel_files: list[tuple[Path, str, dict]] = []
     for p, kind, attrs in found.h5:
         if kind in V.TEMPORAL_KINDS:
@@ -276,15 +272,8 @@ def _overlays(batch, runner, gt, roots, assets: Path, jobs: int, quiet: bool):
 
     work = [(Path(p), assets / _asset_name(Path(p), roots)) for p, _, _ in batch]
     if jobs <= 1 or len(work) <= 1:
-        out = []
         runner.gt = gt
-        for path, prefix in work:
-            try:
-                s = runner.run({"predictions": path}, {"prefix": prefix})
-                out.append((s.written, s.warnings, None))
-            except InputError as e:
-                out.append(([], [], str(e)))
-        return out
+        return [_draw_with(runner, path, prefix) for path, prefix in work]
     from joblib import Parallel, delayed
 
     pool = Parallel(n_jobs=min(jobs, len(work)), return_as="generator")
