@@ -111,3 +111,40 @@ def test_a_pixel_file_a_worker_cannot_draw_is_an_error_line(tmp_path):
 
     written, warnings, error = _draw_overlay(tmp_path / "gone.labels.h5", tmp_path / "a" / "gone", None, {})
     assert written == [] and warnings == [] and error == f"{tmp_path / 'gone.labels.h5'}: no such file"
+
+
+def test_a_report_stopped_while_workers_encode_leaves_no_temporary_file(tmp_path):
+    """SIGTERM to `vidseg report --jobs 2` while both workers write overlay videos: exit
+    143, one line, no `.vidseg-tmp-*` left in the assets (core/workers.py's workers)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.core.test_signals import _default_dispositions
+    from vidseg_cli import store
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "out").mkdir()
+    for name in ("a", "b", "c"):  # noise: slow to encode, so the workers are still at it
+        frames = tmp_path / "out" / f"{name}.frames.h5"
+        with store.FramesWriter(frames, height=96, width=128, fps=25.0, video_id=name) as fw:
+            for i in range(400):
+                fw.append(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8), i / 25.0)
+        lab = (rng.random((400, 96, 128)) < 0.5).astype(np.uint8)
+        store.write_labels(tmp_path / "out" / f"{name}.labels.h5", lab, class_names=["background", "x"],
+                           video_id=name, num_frames=400, fps=25.0, inputs=[store.input_record(frames)])
+    assets = tmp_path / "report" / "assets"
+    proc = subprocess.Popen([sys.executable, "-m", "vidseg_cli.cli.main", "report", str(tmp_path / "out"),
+                             "-o", str(tmp_path / "report"), "--jobs", "2", "-q"],
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_dispositions)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(assets.glob(".vidseg-tmp-*")):
+        time.sleep(0.02)
+    assert list(assets.glob(".vidseg-tmp-*")), "no worker started writing"
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines() == ["vidseg: stopped by SIGTERM; outputs in progress were removed"]
+    assert not list(assets.glob(".vidseg-tmp-*"))
+    assert not (tmp_path / "report" / "index.html").exists()

@@ -11,7 +11,8 @@ proposals and frame scores, metric plots, training curves. The page (viz/html.py
 to them by relative paths, so the folder can be moved or opened from disk, offline.
 A file that cannot be drawn is one warning line; the rest of the report goes on.
 
-The overlay videos are drawn by `jobs` worker processes at once (joblib): VP9 encoding
+The overlay videos are drawn by `jobs` worker processes at once (core/workers.py, as
+every stage's --jobs; a stopped run leaves no temporary file of theirs): VP9 encoding
 takes one core per video and is most of a report's time. The page is the same whatever
 `jobs` is (results are taken in the files' order).
 """
@@ -274,16 +275,34 @@ def _overlays(batch, runner, gt, roots, assets: Path, jobs: int, quiet: bool):
     if jobs <= 1 or len(work) <= 1:
         runner.gt = gt
         return [_draw_with(runner, path, prefix) for path, prefix in work]
-    from joblib import Parallel, delayed
+    import contextlib
 
-    pool = Parallel(n_jobs=min(jobs, len(work)), return_as="generator")
-    results = pool(delayed(_draw_overlay)(path, prefix, gt, runner.nearby) for path, prefix in work)
+    from vidseg_cli.core import signals, workers
+
     out = []
-    with progress_bar(len(work), "overlay videos", quiet) as advance:
-        for r in results:
-            out.append(r)
-            advance(1)
+    try:
+        tasks = ((path, prefix, gt, runner.nearby) for path, prefix in work)
+        with contextlib.closing(workers.ordered(_draw_overlay, tasks, min(jobs, len(work)))) as results, \
+                progress_bar(len(work), "overlay videos", quiet) as advance:
+            for r in results:
+                out.append(r)
+                advance(1)
+    except BaseException:
+        # the workers are gone by now; what they were writing is a stale temporary file
+        for _, prefix in work:
+            _remove_stale_pictures(prefix)
+        signals.check()  # a worker ended by the same signal is not the error
+        raise
     return out
+
+
+def _remove_stale_pictures(prefix: Path) -> None:
+    """The temporary files a dead writer left of the pictures under `prefix` (the overlay
+    video and its stills, whose names depend on the frame count)."""
+    from vidseg_cli.core.fs import TMP_PREFIX, glob_escape, remove_stale_temps
+
+    for tmp in prefix.parent.glob(glob_escape(TMP_PREFIX + prefix.name) + ".*"):
+        remove_stale_temps(prefix.parent / tmp.name[len(TMP_PREFIX):].rsplit(".pid", 1)[0])
 
 
 def _rel(files: list[str], out: Path) -> list[str]:
